@@ -1,0 +1,80 @@
+/* main.c — `escort` entry point: git-style dispatch to subcommands, --help, --version.
+ * Kept thin on purpose: every subcommand lives in its own file over libescort. */
+#include "cli/cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+struct subcommand {
+	const char *name;
+	int (*run)(int, char **);
+	const char *summary;
+};
+
+static const struct subcommand subcommands[] = {
+	{ "analyze", cli_analyze, "analyze command records and print one JSON object each" },
+	{ "explain", cli_explain, "explain a command in plain words, with its risk" },
+};
+
+static void
+usage(FILE *fp)
+{
+	size_t i;
+
+	fprintf(fp, "usage: escort [--version] [--help] <command> [<args>]\n\n"
+	            "escort: escorted privileged access. Commands:\n");
+	for (i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
+		fprintf(fp, "  %-10s %s\n", subcommands[i].name, subcommands[i].summary);
+	fprintf(fp, "\nRun 'escort <command> --help' for a command's options; see escort(1).\n"
+	            "Exit status: 0 ok, 1 findings or refused, 2 usage error, 3 or more other "
+	            "errors.\n");
+}
+
+void
+cli_warnx(const char *sub, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "escort%s%s: ", sub ? " " : "", sub ? sub : "");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int
+main(int argc, char **argv)
+{
+	size_t i;
+
+	if (argc < 2) {
+		usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		if (argc > 2 && strcmp(argv[1], "help") == 0) {
+			for (i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++) {
+				if (strcmp(argv[2], subcommands[i].name) == 0) {
+					char *hargv[] = { argv[2], "--help", NULL };
+					return subcommands[i].run(2, hargv);
+				}
+			}
+			cli_warnx(NULL, "no such command: %s", argv[2]);
+			return CLI_EXIT_USAGE;
+		}
+		usage(stdout);
+		return CLI_EXIT_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+		printf("escort %s\n", ESCORT_VERSION);
+		return CLI_EXIT_OK;
+	}
+	for (i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++) {
+		if (strcmp(argv[1], subcommands[i].name) == 0)
+			return subcommands[i].run(argc - 1, argv + 1);
+	}
+	cli_warnx(NULL, "'%s' is not an escort command; see 'escort --help'", argv[1]);
+	return CLI_EXIT_USAGE;
+}

@@ -1,0 +1,51 @@
+/* lockbox.h — the command analyzer's public face: load the knowledge base once, then
+ * turn command records into structured, explained risk assessments.
+ * Pure computation: lockbox never executes, opens or resolves anything it analyzes. */
+#ifndef ESCORT_LOCKBOX_LOCKBOX_H
+#define ESCORT_LOCKBOX_LOCKBOX_H
+
+#include <stddef.h>
+
+#include "util/buf.h"
+
+typedef struct lockbox lockbox;            /* loaded rules; immutable after load, shareable */
+typedef struct lockbox_result lockbox_result; /* one analyzed record */
+
+typedef enum lockbox_risk {
+	LOCKBOX_RISK_NONE = 0,
+	LOCKBOX_RISK_LOW,
+	LOCKBOX_RISK_MEDIUM,
+	LOCKBOX_RISK_HIGH,
+	LOCKBOX_RISK_CRITICAL
+} lockbox_risk;
+
+/* Loads the built-in rules directory `rules_dir` (commands/NAME.yaml and paths.yaml), then
+ * every extra directory in `extra` (NULL-terminated, may be NULL). Later files may add
+ * programs and override earlier specs of the same name. On error returns a negative code
+ * (<0) and writes "file:line:col: message" into errbuf. */
+int lockbox_load(lockbox **out, const char *rules_dir, const char *const *extra, buf *errbuf);
+void lockbox_free(lockbox *lb);
+/* Number of programs known (for --version / tests). */
+size_t lockbox_program_count(const lockbox *lb);
+
+/* Analyzes one record (a command line or a multi-line script) of the given shell
+ * ("bash"; others return ESC_EINVAL until supported). Never fails on bad input: syntax
+ * errors, NUL bytes and invalid UTF-8 become findings. Fails only on ESC_ENOMEM. */
+int lockbox_analyze(const lockbox *lb, const char *src, size_t len, const char *shell,
+    lockbox_result **out);
+void lockbox_result_free(lockbox_result *r);
+
+lockbox_risk lockbox_result_risk(const lockbox_result *r);
+int lockbox_result_score(const lockbox_result *r);
+int lockbox_result_opaque(const lockbox_result *r);
+
+/* Appends the contract's one-line JSON object (no trailing newline). */
+int lockbox_result_json(const lockbox_result *r, buf *out);
+/* Appends the human rendering for `escort explain`: the command with findings underlined,
+ * control and deceptive characters escaped, the explanation and the findings. `color`
+ * enables ANSI colours. */
+int lockbox_result_render(const lockbox_result *r, buf *out, int color);
+
+const char *lockbox_risk_name(lockbox_risk r);
+
+#endif
