@@ -13,6 +13,12 @@
 
 int cli_analyze(int argc, char **argv);
 int cli_explain(int argc, char **argv);
+int cli_init(int argc, char **argv);  /* escort init: data directory and signing key */
+int cli_audit(int argc, char **argv); /* escort audit: the tamper-evident log */
+
+/* The data directory: the -d/--data-dir value if given, else $ESCORT_DATA_DIR, else
+ * /var/lib/escort. */
+const char *cli_data_dir(const char *opt);
 
 /* Prints "escort SUB: message" to stderr (printf-style). */
 void cli_warnx(const char *sub, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -15,6 +15,8 @@ struct subcommand {
 static const struct subcommand subcommands[] = {
 	{ "analyze", cli_analyze, "analyze command records and print one JSON object each" },
 	{ "explain", cli_explain, "explain a command in plain words, with its risk" },
+	{ "init", cli_init, "create the data directory and the audit signing key" },
+	{ "audit", cli_audit, "verify, prove, checkpoint and export the audit log" },
 };
 
 static void

@@ -49,7 +49,8 @@ typedef enum lb_part_kind {
 	                 * flags: LB_PF_BRACED, LB_PF_LENGTH (${#x}), LB_PF_INDIRECT (${!x}),
 	                 * LB_PF_SUBSCRIPT (x[...], subscript text in `sub`) */
 	LB_P_CMDSUB,    /* $( ... ); sub = parsed body (may be NULL if empty) */
-	LB_P_BACKTICK,  /* ` ... `; sub = parsed body */
+	LB_P_BACKTICK,  /* ` ... `; sub = parsed body (NULL when the text does not parse:
+	                 * bash parses backquotes only when it runs them) */
 	LB_P_PROCSUB_IN,  /* <( ... ); sub = parsed body */
 	LB_P_PROCSUB_OUT, /* >( ... ); sub = parsed body */
 	LB_P_ARITH,     /* $(( ... )) or $[ ... ]; text = expression source; sub may hold a
@@ -140,7 +141,9 @@ typedef enum lb_node_kind {
 	LB_N_SCRIPT,    /* a whole input or a substitution body: kids = statements */
 	LB_N_ANDOR,     /* kids joined by ops[i] between kid i and i+1: LB_OP_AND / LB_OP_OR */
 	LB_N_PIPELINE,  /* kids joined by ops[i]: LB_OP_PIPE / LB_OP_PIPE_ERR;
-	                 * flags LB_NF_BANG, LB_NF_TIME */
+	                 * flags LB_NF_BANG, LB_NF_TIME. A lone pipeline or command is not
+	                 * wrapped in ANDOR/PIPELINE nodes; a bare `!` or `time` is a
+	                 * PIPELINE with nkids == 0 */
 	LB_N_SIMPLE,    /* assigns, words (argv as written), redirs */
 	LB_N_SUBSHELL,  /* ( kids ) */
 	LB_N_GROUP,     /* { kids; } */

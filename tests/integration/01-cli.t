@@ -101,8 +101,11 @@ ok($s == 1, 'explain --fail-on medium: curl | sh fails (1)');
 
 # bad rules: the error names file:line:col, and nothing is analyzed
 mkdir "$d/rules"; mkdir "$d/rules/commands";
-open $fh, '>', "$d/rules/commands/bad.yaml" or die;
-print $fh "version: 1\ncommands:\n  - name: foo\n    risk: [unclosed\n"; close $fh;
+# a rules directory may hold YAML files directly or in commands/; put the bad file in both
+for my $f ("$d/rules/commands/bad.yaml", "$d/rules/bad.yaml") {
+	open $fh, '>', $f or die;
+	print $fh "version: 1\ncommands:\n  - name: foo\n    risk: [unclosed\n"; close $fh;
+}
 ($s, $o, $e) = run("ls\n", 'analyze', '--rules', "$d/rules");
 ok($s == 3 && $e =~ /bad\.yaml:\d+:\d+/ && $o eq '', 'bad rules: exit 3, file:line:col, no output')
 	or print "# stderr: $e\n";

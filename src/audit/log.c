@@ -1,0 +1,1414 @@
+/* log.c — segment storage, index, stored Merkle tree, group commit, signed tree heads and
+ * crash recovery for the audit log. The segments are the truth; index, tree and head are
+ * derived and can be rebuilt from them.
+ *
+ * Invariants (MUST hold between any two calls; tests in test_auditlog.c):
+ *  - MUST: records are written only at the end of the newest segment, in seq order, and a
+ *    record's seq equals its position; nothing is ever rewritten in place.
+ *  - MUST: audit_log_append returns success only after fdatasync covered the record's bytes
+ *    (and, for a new segment, its directory entry); one fdatasync serves every appender
+ *    waiting at that moment (group commit). A failed fdatasync fails the log closed.
+ *  - MUST: index entry and tree nodes of a record are written before the record itself, so
+ *    a durable record never lacks derived data that open would not rebuild.
+ *  - MUST: the head file is replaced (write, fdatasync, rename, fsync dir) only after the
+ *    index and tree files were fdatasync'ed up to head.count; open trusts derived data only
+ *    up to head.count and only when the stored tree's root there equals head.root.
+ *  - MUST: a tree head is signed only over records that are durable, its size equals the seq
+ *    of its own record, and the record is the exact canonical rendering of the head.
+ *  - MUST: recovery truncates only a torn tail: an incomplete or bad frame at the end of the
+ *    newest segment that no valid frame follows, never below head.count; the removed bytes
+ *    are kept in DIR/audit/torn-*.bin. Anything else that does not parse refuses the open.
+ *  - MUST: one writer process at a time (flock on DIR/audit/lock); threads share the handle.
+ */
+#include "audit/log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "audit/event.h"
+#include "util/err.h"
+
+#define SEG_READ_MAX ((size_t)1 << 30)
+#define PATHLEN 4096
+#define SCAN_REBUILD (-100) /* derived data unusable: rescan from record 0 */
+
+struct audit_log {
+	char *datadir;
+	audit_opts o;
+	int lockfd, segfd, idxfd, treefd, readfd;
+	uint64_t read_seg; /* segment readfd belongs to */
+	uint64_t seg_first, seg_off;
+	uint64_t count;      /* records written */
+	uint64_t synced;     /* records known durable */
+	uint64_t tree_limit; /* stored nodes are trustworthy for trees up to this size */
+	audit_head head;
+	mt_frontier fr;
+	int have_sth;
+	audit_sth sth;
+	uint64_t sth_seq;
+	double sth_mono;
+	int64_t last_time;
+	int have_key;
+	audit_key key;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int syncing;
+	int failed;
+	uint64_t nsyncs; /* fdatasync calls made for appends (group commit statistics) */
+	buf rec, frame;
+	char err[1024];
+	char recov[1024];
+};
+
+static void seterr(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static double
+mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+put_le32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void
+put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t
+get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t
+get_le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+
+	for (int i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* ---- frames and segments (pure functions over bytes; fuzzed) ---- */
+
+int
+audit_frame_build(const void *rec, size_t reclen, buf *out)
+{
+	uint8_t hdr[AUDIT_FRAME_HDR];
+	mt_hash leaf;
+	int rc;
+
+	if (reclen < 2 || reclen > AUDIT_EVENT_MAX)
+		return ESC_EINVAL;
+	if ((rc = mt_leaf_hash(rec, reclen, &leaf)) != 0)
+		return rc;
+	put_le32(hdr, (uint32_t)reclen);
+	memcpy(hdr + 4, leaf.b, 8);
+	if ((rc = buf_put(out, hdr, sizeof(hdr))) != 0)
+		return rc;
+	return buf_put(out, rec, reclen);
+}
+
+int
+audit_frame_parse(const uint8_t *data, size_t len, size_t off, audit_frame *f, char *why,
+                  size_t whylen)
+{
+	uint32_t rl;
+	int rc;
+
+	memset(f, 0, sizeof(*f));
+	if (off > len || len - off < AUDIT_FRAME_HDR) {
+		seterr(why, whylen, "incomplete frame header");
+		return ESC_ENOENT;
+	}
+	rl = get_le32(data + off);
+	if (rl < 2 || rl > AUDIT_EVENT_MAX) {
+		seterr(why, whylen, "bad record length %" PRIu32, rl);
+		return ESC_EPARSE;
+	}
+	if (len - off - AUDIT_FRAME_HDR < rl) {
+		seterr(why, whylen, "record of %" PRIu32 " bytes runs past the end of the segment", rl);
+		return ESC_ENOENT;
+	}
+	f->rec = data + off + AUDIT_FRAME_HDR;
+	f->reclen = rl;
+	f->next = off + AUDIT_FRAME_HDR + rl;
+	if ((rc = mt_leaf_hash(f->rec, rl, &f->leaf)) != 0)
+		return rc;
+	if (memcmp(f->leaf.b, data + off + 4, 8) != 0) {
+		seterr(why, whylen, "checksum mismatch");
+		return ESC_EPARSE;
+	}
+	return 0;
+}
+
+int
+audit_segment_header(const uint8_t *data, size_t len, uint64_t *first)
+{
+	if (len < AUDIT_SEG_HDR || memcmp(data, AUDIT_SEG_MAGIC, 8) != 0)
+		return ESC_EPARSE;
+	*first = get_le64(data + 8);
+	return 0;
+}
+
+int
+audit_segment_path(const char *datadir, uint64_t first, char *out, size_t outlen)
+{
+	int n = snprintf(out, outlen, "%s/%s/%020" PRIu64 ".seg", datadir, AUDIT_SEGDIR, first);
+
+	return (n < 0 || (size_t)n >= outlen) ? ESC_ETOOBIG : 0;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+int
+audit_segment_list(const char *datadir, uint64_t **firsts, size_t *n, char *err, size_t errlen)
+{
+	char path[PATHLEN];
+	DIR *d = NULL;
+	struct dirent *e;
+	uint64_t *v = NULL, *nv;
+	size_t cnt = 0, cap = 0, i;
+	int rc = ESC_EIO;
+
+	*firsts = NULL;
+	*n = 0;
+	snprintf(path, sizeof(path), "%s/%s", datadir, AUDIT_SEGDIR);
+	d = opendir(path);
+	if (d == NULL) {
+		rc = errno == ENOENT ? ESC_ENOENT : ESC_EIO;
+		seterr(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		goto out;
+	}
+	while ((e = readdir(d)) != NULL) {
+		const char *s = e->d_name;
+		uint64_t val = 0;
+
+		if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+			continue;
+		for (i = 0; i < 20 && s[i] >= '0' && s[i] <= '9'; i++) {
+			if (val > (UINT64_MAX - 9) / 10) {
+				i = 0;
+				break;
+			}
+			val = val * 10 + (uint64_t)(s[i] - '0');
+		}
+		if (i != 20 || strcmp(s + 20, ".seg") != 0) {
+			rc = ESC_EPARSE;
+			seterr(err, errlen, "%s/%s: not a segment file name", path, s);
+			goto out;
+		}
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 16;
+			nv = realloc(v, cap * sizeof(*v));
+			if (nv == NULL) {
+				rc = ESC_ENOMEM;
+				goto out;
+			}
+			v = nv;
+		}
+		v[cnt++] = val;
+	}
+	if (cnt)
+		qsort(v, cnt, sizeof(*v), cmp_u64);
+	*firsts = v;
+	*n = cnt;
+	v = NULL;
+	rc = 0;
+out:
+	if (d)
+		closedir(d);
+	free(v);
+	return rc;
+}
+
+/* ---- small file helpers ---- */
+
+static int
+pwrite_all(int fd, const void *p, size_t n, uint64_t off)
+{
+	const uint8_t *q = p;
+	ssize_t w;
+
+	while (n > 0) {
+		w = pwrite(fd, q, n, (off_t)off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (w == 0)
+				errno = EIO;
+			return ESC_EIO;
+		}
+		q += w;
+		n -= (size_t)w;
+		off += (uint64_t)w;
+	}
+	return 0;
+}
+
+static int
+pread_all(int fd, void *p, size_t n, uint64_t off)
+{
+	uint8_t *q = p;
+	ssize_t r;
+
+	while (n > 0) {
+		r = pread(fd, q, n, (off_t)off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (r == 0)
+				errno = ENODATA;
+			return ESC_EIO;
+		}
+		q += r;
+		n -= (size_t)r;
+		off += (uint64_t)r;
+	}
+	return 0;
+}
+
+static int
+fsync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int rc = 0;
+
+	if (fd < 0)
+		return ESC_EIO;
+	if (fsync(fd) != 0)
+		rc = ESC_EIO;
+	close(fd);
+	return rc;
+}
+
+static int
+read_file_capped(const char *path, buf *b)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	int rc = ESC_EIO;
+
+	buf_init(b, SEG_READ_MAX);
+	if (fd < 0)
+		return ESC_EIO;
+	if (fstat(fd, &st) != 0)
+		goto out;
+	if (!S_ISREG(st.st_mode)) {
+		errno = EINVAL;
+		goto out;
+	}
+	if ((uint64_t)st.st_size > SEG_READ_MAX) {
+		rc = ESC_ETOOBIG;
+		goto out;
+	}
+	rc = buf_read_fd(b, fd);
+out:
+	close(fd);
+	return rc;
+}
+
+/* ---- head file ---- */
+
+int
+audit_head_read(const char *datadir, audit_head *h, char *err, size_t errlen)
+{
+	char path[PATHLEN];
+	buf b = BUF_INIT;
+	json_t *j = NULL, *jc, *js;
+	const char *root;
+	int rc;
+
+	memset(h, 0, sizeof(*h));
+	snprintf(path, sizeof(path), "%s/%s/head", datadir, AUDIT_SUBDIR);
+	rc = read_file_capped(path, &b);
+	if (rc) {
+		if (errno == ENOENT) {
+			rc = ESC_ENOENT;
+		} else {
+			seterr(err, errlen, "cannot read %s: %s", path, strerror(errno));
+		}
+		goto out;
+	}
+	rc = ESC_EPARSE;
+	j = json_loadb((const char *)b.data, b.len, JSON_REJECT_DUPLICATES, NULL);
+	jc = json_object_get(j, "count");
+	js = json_object_get(j, "sth_seq");
+	root = json_string_value(json_object_get(j, "root"));
+	if (!json_is_integer(jc) || json_integer_value(jc) < 0 || !root ||
+	    audit_hash_unhex(root, &h->root) || !(json_is_null(js) || json_is_integer(js)) ||
+	    (json_is_integer(js) && (json_integer_value(js) < 0 ||
+	                             json_integer_value(js) >= json_integer_value(jc)))) {
+		seterr(err, errlen, "%s: damaged head file", path);
+		goto out;
+	}
+	h->count = (uint64_t)json_integer_value(jc);
+	h->have_sth = json_is_integer(js);
+	h->sth_seq = h->have_sth ? (uint64_t)json_integer_value(js) : 0;
+	rc = 0;
+out:
+	json_decref(j);
+	buf_free(&b);
+	return rc;
+}
+
+static int
+head_write(audit_log *l, const audit_head *h)
+{
+	char path[PATHLEN], tmp[PATHLEN], dir[PATHLEN], root[65];
+	buf b = BUF_INIT;
+	int fd = -1, rc = ESC_EIO;
+
+	snprintf(dir, sizeof(dir), "%s/%s", l->datadir, AUDIT_SUBDIR);
+	snprintf(path, sizeof(path), "%s/%s/head", l->datadir, AUDIT_SUBDIR);
+	snprintf(tmp, sizeof(tmp), "%s/%s/head.tmp", l->datadir, AUDIT_SUBDIR);
+	audit_hash_hex(&h->root, root);
+	if (h->have_sth)
+		rc = buf_printf(&b, "{\"count\":%" PRIu64 ",\"root\":\"%s\",\"sth_seq\":%" PRIu64 "}\n",
+		                h->count, root, h->sth_seq);
+	else
+		rc = buf_printf(&b, "{\"count\":%" PRIu64 ",\"root\":\"%s\",\"sth_seq\":null}\n",
+		                h->count, root);
+	if (rc)
+		goto out;
+	rc = ESC_EIO;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 || pwrite_all(fd, b.data, b.len, 0) || fdatasync(fd) != 0 ||
+	    rename(tmp, path) != 0 || fsync_dir(dir) != 0) {
+		seterr(l->err, sizeof(l->err), "cannot write %s: %s", path, strerror(errno));
+		goto out;
+	}
+	l->head = *h;
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	buf_free(&b);
+	return rc;
+}
+
+/* ---- stored tree ---- */
+
+static int
+node_get(void *ctx, unsigned level, uint64_t index, mt_hash *out)
+{
+	audit_log *l = ctx;
+	uint64_t end;
+
+	if (level >= 64 || index > (UINT64_MAX >> level) - 1)
+		return ESC_EINVAL;
+	end = (index + 1) << level;
+	if (end > l->tree_limit || l->treefd < 0)
+		return ESC_ENOENT;
+	if (pread_all(l->treefd, out->b, MT_HASH_LEN, mt_postorder_pos(level, index) * MT_HASH_LEN))
+		return ESC_EIO;
+	return 0;
+}
+
+/* Rebuilds the frontier for a tree of n leaves from the node file. */
+static int
+frontier_from_tree(audit_log *l, uint64_t n, mt_frontier *f)
+{
+	uint64_t start = 0;
+	int b, rc;
+
+	mt_frontier_init(f);
+	for (b = 63; b >= 0; b--) {
+		if (!(n >> b & 1))
+			continue;
+		rc = node_get(l, (unsigned)b, start >> b, &f->h[f->n]);
+		if (rc)
+			return rc;
+		f->n++;
+		start += (uint64_t)1 << b;
+	}
+	f->size = n;
+	return 0;
+}
+
+/* ---- recovery scan ---- */
+
+static int
+valid_frame_after(const uint8_t *data, size_t len, size_t off)
+{
+	audit_frame f;
+	size_t p;
+
+	for (p = off + 1; p + AUDIT_FRAME_HDR <= len; p++) {
+		uint32_t rl = get_le32(data + p);
+		if (rl < 2 || rl > AUDIT_EVENT_MAX || len - p - AUDIT_FRAME_HDR < rl)
+			continue;
+		if (audit_frame_parse(data, len, p, &f, NULL, 0) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Takes note of an STH record (already canonical-parsed). */
+static int
+note_sth(audit_log *l, const audit_event *ev, uint64_t seq)
+{
+	audit_sth s;
+
+	if (strcmp(ev->type, AUDIT_TYPE_STH) != 0)
+		return 0;
+	if (audit_sth_from_json(ev->details, &s))
+		return ESC_EPARSE;
+	l->sth = s;
+	l->sth_seq = seq;
+	l->have_sth = 1;
+	return 0;
+}
+
+/* Writes index entry and tree nodes for record seq (writer only). */
+static int
+derive_write(audit_log *l, uint64_t seq, uint64_t segfirst, uint64_t off, const mt_hash *done,
+             unsigned nd)
+{
+	uint8_t ent[AUDIT_INDEX_ENTRY];
+
+	put_le64(ent, segfirst);
+	put_le64(ent + 8, off);
+	if (pwrite_all(l->idxfd, ent, sizeof(ent), seq * AUDIT_INDEX_ENTRY))
+		return ESC_EIO;
+	if (pwrite_all(l->treefd, done, nd * sizeof(mt_hash), mt_postorder_count(seq) * MT_HASH_LEN))
+		return ESC_EIO;
+	return 0;
+}
+
+static int
+keep_torn(audit_log *l, uint64_t segfirst, uint64_t off, const uint8_t *p, size_t n)
+{
+	char path[PATHLEN];
+	int fd, rc = ESC_EIO;
+
+	snprintf(path, sizeof(path), "%s/%s/torn-%020" PRIu64 "-%" PRIu64 "-%" PRId64 ".bin",
+	         l->datadir, AUDIT_SUBDIR, segfirst, off, audit_time_now());
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return ESC_EIO;
+	if (n == 0 || (pwrite_all(fd, p, n, 0) == 0 && fdatasync(fd) == 0))
+		rc = 0;
+	close(fd);
+	return rc;
+}
+
+/* Reads segments from record `start` on, checks every frame, (writer) rebuilds derived data
+ * past start and truncates a torn tail. On return l->count, l->fr, the newest STH seen and
+ * (writer) l->seg_first/seg_off describe the log. */
+static int
+scan(audit_log *l, uint64_t start, char *err, size_t errlen)
+{
+	uint64_t *segs = NULL;
+	size_t nseg = 0, i, si = 0;
+	char path[PATHLEN], why[256];
+	buf b = BUF_INIT;
+	size_t off = AUDIT_SEG_HDR;
+	int rc;
+
+	rc = audit_segment_list(l->datadir, &segs, &nseg, err, errlen);
+	if (rc == ESC_ENOENT && l->o.readonly)
+		rc = 0;
+	if (rc)
+		goto out;
+	rc = ESC_EPARSE;
+	if (nseg == 0) {
+		if (start > 0 || l->head.count > 0) {
+			seterr(err, errlen, "%s/%s: no segment files, but the head file records %" PRIu64
+			       " records", l->datadir, AUDIT_SEGDIR, l->head.count);
+			goto out;
+		}
+		rc = 0;
+		goto out;
+	}
+	/* the segment holding record `start` */
+	for (i = 0; i < nseg; i++)
+		if (segs[i] <= start)
+			si = i;
+	if (segs[0] != 0) {
+		audit_segment_path(l->datadir, segs[0], path, sizeof(path));
+		seterr(err, errlen, "%s: first segment does not start at record 0", path);
+		goto out;
+	}
+	if (segs[si] < start) {
+		uint8_t ent[AUDIT_INDEX_ENTRY];
+		audit_frame f;
+		mt_hash stored;
+
+		/* resume just after record start-1, whose place the index knows */
+		if (pread_all(l->idxfd, ent, sizeof(ent), (start - 1) * AUDIT_INDEX_ENTRY) ||
+		    get_le64(ent) != segs[si]) {
+			rc = SCAN_REBUILD;
+			goto out;
+		}
+		off = (size_t)get_le64(ent + 8);
+		audit_segment_path(l->datadir, segs[si], path, sizeof(path));
+		buf_free(&b);
+		if (read_file_capped(path, &b) != 0 ||
+		    audit_frame_parse(b.data, b.len, off, &f, NULL, 0) != 0 ||
+		    node_get(l, 0, start - 1, &stored) != 0 || !mt_hash_eq(&stored, &f.leaf)) {
+			rc = SCAN_REBUILD;
+			goto out;
+		}
+		off = f.next;
+	}
+	l->count = start;
+	for (i = si; i < nseg; i++) {
+		uint64_t first;
+		int last = (i + 1 == nseg);
+
+		audit_segment_path(l->datadir, segs[i], path, sizeof(path));
+		if (i != si || b.data == NULL) {
+			buf_free(&b);
+			rc = read_file_capped(path, &b);
+			if (rc) {
+				seterr(err, errlen, "cannot read %s: %s", path,
+				       rc == ESC_ETOOBIG ? "segment too large" : strerror(errno));
+				goto out;
+			}
+		}
+		if (i != si)
+			off = AUDIT_SEG_HDR;
+		if (last && b.len < AUDIT_SEG_HDR && segs[i] == l->count) {
+			/* a crash while a new segment was being created */
+			if (!l->o.readonly) {
+				if (unlink(path) != 0) {
+					rc = ESC_EIO;
+					seterr(err, errlen, "cannot remove %s: %s", path, strerror(errno));
+					goto out;
+				}
+				seterr(l->recov, sizeof(l->recov), "removed %s: incomplete new segment",
+				       path);
+				nseg--;
+			}
+			break;
+		}
+		rc = ESC_EPARSE;
+		if (audit_segment_header(b.data, b.len, &first) || first != segs[i]) {
+			seterr(err, errlen, "%s offset 0: bad segment header", path);
+			goto out;
+		}
+		if (first != l->count && !(i == si && first <= start)) {
+			seterr(err, errlen, "%s offset 0: segment starts at record %" PRIu64
+			       " but record %" PRIu64 " is next", path, first, l->count);
+			goto out;
+		}
+		while (off < b.len) {
+			audit_frame f;
+			audit_event ev;
+			mt_hash done[65];
+			unsigned nd = 0;
+
+			rc = audit_frame_parse(b.data, b.len, off, &f, why, sizeof(why));
+			if (rc == ESC_EPARSE || rc == ESC_ENOENT) {
+				if (!last || valid_frame_after(b.data, b.len, off)) {
+					seterr(err, errlen, "%s offset %zu (record %" PRIu64 "): %s", path,
+					       off, l->count, why);
+					rc = ESC_EPARSE;
+					goto out;
+				}
+				if (l->count < l->head.count) {
+					seterr(err, errlen, "%s offset %zu (record %" PRIu64 "): %s; the "
+					       "head file says %" PRIu64 " records were durable",
+					       path, off, l->count, why, l->head.count);
+					rc = ESC_EPARSE;
+					goto out;
+				}
+				if (l->o.readonly) {
+					seterr(l->recov, sizeof(l->recov),
+					       "%s offset %zu: incomplete record at the end (%s); it is "
+					       "removed at the next open for writing", path, off, why);
+					rc = 0;
+					break;
+				}
+				if (keep_torn(l, first, off, b.data + off, b.len - off) != 0 ||
+				    truncate(path, (off_t)off) != 0) {
+					seterr(err, errlen, "%s: cannot truncate torn record at offset %zu: %s",
+					       path, off, strerror(errno));
+					rc = ESC_EIO;
+					goto out;
+				}
+				seterr(l->recov, sizeof(l->recov),
+				       "%s offset %zu: removed a torn final record (%s, %zu bytes kept in "
+				       "%s/%s/torn-*.bin)", path, off, why, b.len - off, l->datadir,
+				       AUDIT_SUBDIR);
+				b.len = off;
+				rc = 0;
+				break;
+			}
+			if (rc)
+				goto out;
+			rc = audit_event_parse(f.rec, f.reclen, &ev, why, sizeof(why));
+			if (rc == 0 && ev.seq != l->count) {
+				snprintf(why, sizeof(why), "record carries seq %" PRIu64, ev.seq);
+				rc = ESC_EPARSE;
+			}
+			if (rc == 0 && note_sth(l, &ev, l->count) != 0) {
+				snprintf(why, sizeof(why), "malformed signed tree head");
+				rc = ESC_EPARSE;
+			}
+			if (rc == 0 && ev.time_us > l->last_time)
+				l->last_time = ev.time_us;
+			audit_event_free(&ev);
+			if (rc) {
+				seterr(err, errlen, "%s offset %zu (record %" PRIu64 "): %s", path, off,
+				       l->count, why);
+				goto out;
+			}
+			rc = mt_frontier_push(&l->fr, &f.leaf, done, &nd);
+			if (rc == 0 && !l->o.readonly)
+				rc = derive_write(l, l->count, first, off, done, nd);
+			if (rc) {
+				seterr(err, errlen, "cannot update the index or tree files in %s/%s: %s",
+				       l->datadir, AUDIT_SUBDIR, strerror(errno));
+				goto out;
+			}
+			l->count++;
+			off = f.next;
+		}
+		l->seg_first = first;
+		l->seg_off = b.len;
+	}
+	rc = 0;
+out:
+	buf_free(&b);
+	free(segs);
+	return rc;
+}
+
+/* ---- writing ---- */
+
+static int
+fail_closed(audit_log *l, const char *what)
+{
+	l->failed = 1;
+	seterr(l->err, sizeof(l->err), "%s: %s; the audit log refuses further appends", what,
+	       strerror(errno));
+	pthread_cond_broadcast(&l->cv);
+	return ESC_EIO;
+}
+
+static int
+segment_create(audit_log *l, uint64_t first)
+{
+	char path[PATHLEN], dir[PATHLEN];
+	uint8_t hdr[AUDIT_SEG_HDR];
+	int fd;
+
+	audit_segment_path(l->datadir, first, path, sizeof(path));
+	snprintf(dir, sizeof(dir), "%s/%s", l->datadir, AUDIT_SEGDIR);
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		seterr(l->err, sizeof(l->err), "cannot create %s: %s", path, strerror(errno));
+		return ESC_EIO;
+	}
+	memcpy(hdr, AUDIT_SEG_MAGIC, 8);
+	put_le64(hdr + 8, first);
+	if (pwrite_all(fd, hdr, sizeof(hdr), 0) || fdatasync(fd) != 0 || fsync_dir(dir) != 0) {
+		seterr(l->err, sizeof(l->err), "cannot write %s: %s", path, strerror(errno));
+		close(fd);
+		return ESC_EIO;
+	}
+	if (l->segfd >= 0)
+		close(l->segfd);
+	l->segfd = fd;
+	l->seg_first = first;
+	l->seg_off = AUDIT_SEG_HDR;
+	return 0;
+}
+
+/* Makes everything written durable, holding the lock throughout (rare paths only). */
+static int
+sync_all_locked(audit_log *l)
+{
+	while (l->syncing)
+		pthread_cond_wait(&l->cv, &l->mu);
+	if (l->failed)
+		return ESC_EIO;
+	if (fdatasync(l->segfd) != 0)
+		return fail_closed(l, "fdatasync of the audit segment failed");
+	if (l->count > l->synced)
+		l->synced = l->count;
+	pthread_cond_broadcast(&l->cv);
+	return 0;
+}
+
+static int
+append_locked(audit_log *l, const char *type, const char *actor, const json_t *details,
+              int64_t t, uint64_t *seqp)
+{
+	mt_frontier nf;
+	mt_hash done[65];
+	unsigned nd = 0;
+	int rc;
+
+	if (l->failed) {
+		seterr(l->err, sizeof(l->err), "the audit log failed earlier and refuses appends");
+		return ESC_EIO;
+	}
+again:
+	if (t < l->last_time)
+		t = l->last_time; /* record times never go backwards, even if the clock does */
+	buf_reset(&l->rec);
+	buf_reset(&l->frame);
+	rc = audit_event_render(l->count, t, type, actor, details, &l->rec);
+	if (rc) {
+		seterr(l->err, sizeof(l->err), "cannot render the event: %s", esc_strerror(rc));
+		return rc;
+	}
+	if ((rc = audit_frame_build(l->rec.data, l->rec.len, &l->frame)) != 0)
+		return rc;
+	if (l->seg_off > AUDIT_SEG_HDR && l->seg_off + l->frame.len > l->o.segment_max) {
+		if (l->syncing) {
+			/* waiting releases the lock: others may append, so render again after */
+			pthread_cond_wait(&l->cv, &l->mu);
+			goto again;
+		}
+		if ((rc = sync_all_locked(l)) != 0)
+			return rc;
+		if ((rc = segment_create(l, l->count)) != 0)
+			return fail_closed(l, l->err);
+	}
+	nf = l->fr;
+	if ((rc = mt_leaf_hash(l->rec.data, l->rec.len, &done[0])) != 0 ||
+	    (rc = mt_frontier_push(&nf, &done[0], done, &nd)) != 0)
+		return rc;
+	if (derive_write(l, l->count, l->seg_first, l->seg_off, done, nd) != 0)
+		return fail_closed(l, "cannot write the audit index or tree file");
+	if (pwrite_all(l->segfd, l->frame.data, l->frame.len, l->seg_off) != 0) {
+		char path[PATHLEN];
+		int saved = errno;
+
+		audit_segment_path(l->datadir, l->seg_first, path, sizeof(path));
+		/* take back a partial frame so the segment stays well-formed (e.g. disk full) */
+		if (ftruncate(l->segfd, (off_t)l->seg_off) != 0)
+			return fail_closed(l, "cannot undo a partial write to the audit segment");
+		errno = saved;
+		seterr(l->err, sizeof(l->err), "cannot write %s at offset %" PRIu64 ": %s", path,
+		       l->seg_off, strerror(errno));
+		return ESC_EIO;
+	}
+	l->fr = nf;
+	l->seg_off += l->frame.len;
+	*seqp = l->count++;
+	l->tree_limit = l->count;
+	l->last_time = t;
+	return 0;
+}
+
+/* Group commit: returns when records [0, need) are durable. Lock held on entry and exit. */
+static int
+wait_durable(audit_log *l, uint64_t need)
+{
+	while (l->synced < need) {
+		if (l->failed)
+			return ESC_EIO;
+		if (!l->syncing) {
+			uint64_t target = l->count;
+			int fd = l->segfd, r;
+
+			l->syncing = 1;
+			l->nsyncs++;
+			pthread_mutex_unlock(&l->mu);
+			r = fdatasync(fd);
+			pthread_mutex_lock(&l->mu);
+			l->syncing = 0;
+			if (r != 0) {
+				fail_closed(l, "fdatasync of the audit segment failed");
+				return ESC_EIO;
+			}
+			if (target > l->synced)
+				l->synced = target;
+			pthread_cond_broadcast(&l->cv);
+		} else {
+			pthread_cond_wait(&l->cv, &l->mu);
+		}
+	}
+	return 0;
+}
+
+static int
+sign_locked(audit_log *l)
+{
+	audit_sth s;
+	audit_head h;
+	json_t *det = NULL;
+	uint64_t seq;
+	int64_t now;
+	int rc;
+
+	if (l->o.readonly || !l->have_key)
+		return ESC_EINVAL;
+	if (l->count == 0 || (l->have_sth && l->sth_seq + 1 == l->count))
+		return 0; /* nothing new to sign */
+	if ((rc = sync_all_locked(l)) != 0)
+		return rc;
+	memset(&s, 0, sizeof(s));
+	s.size = l->count;
+	if ((rc = mt_frontier_root(&l->fr, &s.root)) != 0)
+		return rc;
+	now = audit_time_now();
+	s.time_us = now > l->last_time ? now : l->last_time;
+	if ((rc = audit_sth_sign(&s, &l->key)) != 0 || (rc = audit_sth_to_json(&s, &det)) != 0)
+		goto out;
+	rc = append_locked(l, AUDIT_TYPE_STH, AUDIT_ACTOR_LOG, det, s.time_us, &seq);
+	if (rc)
+		goto out;
+	if ((rc = sync_all_locked(l)) != 0)
+		goto out;
+	if (fdatasync(l->idxfd) != 0 || fdatasync(l->treefd) != 0) {
+		rc = fail_closed(l, "fdatasync of the audit index or tree file failed");
+		goto out;
+	}
+	memset(&h, 0, sizeof(h));
+	h.count = l->count;
+	h.have_sth = 1;
+	h.sth_seq = seq;
+	if ((rc = mt_frontier_root(&l->fr, &h.root)) != 0)
+		goto out;
+	if ((rc = head_write(l, &h)) != 0) {
+		rc = fail_closed(l, l->err);
+		goto out;
+	}
+	l->sth = s;
+	l->sth_seq = seq;
+	l->have_sth = 1;
+	l->sth_mono = mono_now();
+out:
+	json_decref(det);
+	return rc;
+}
+
+static int
+sth_due(audit_log *l)
+{
+	uint64_t signed_to = l->have_sth ? l->sth_seq + 1 : 0;
+
+	if (l->count <= signed_to)
+		return 0;
+	return l->count - signed_to >= l->o.sth_every ||
+	       mono_now() - l->sth_mono >= (double)l->o.sth_seconds;
+}
+
+int
+audit_log_append(audit_log *l, const char *type, const char *actor, const json_t *details,
+                 uint64_t *seq)
+{
+	uint64_t s = 0;
+	int rc;
+
+	if (l == NULL || l->o.readonly || type == NULL || strcmp(type, AUDIT_TYPE_STH) == 0)
+		return ESC_EINVAL;
+	pthread_mutex_lock(&l->mu);
+	rc = append_locked(l, type, actor, details, audit_time_now(), &s);
+	if (rc == 0)
+		rc = wait_durable(l, s + 1);
+	if (rc == 0 && sth_due(l))
+		(void)sign_locked(l); /* the record is durable; a signing failure fails the log */
+	pthread_mutex_unlock(&l->mu);
+	if (rc == 0 && seq)
+		*seq = s;
+	return rc;
+}
+
+int
+audit_log_sign(audit_log *l)
+{
+	int rc;
+
+	if (l == NULL)
+		return ESC_EINVAL;
+	pthread_mutex_lock(&l->mu);
+	rc = sign_locked(l);
+	pthread_mutex_unlock(&l->mu);
+	return rc;
+}
+
+/* ---- open / close ---- */
+
+static int
+take_lock(audit_log *l, char *err, size_t errlen)
+{
+	char path[PATHLEN], pid[32];
+	unsigned waited = 0;
+
+	snprintf(path, sizeof(path), "%s/%s/lock", l->datadir, AUDIT_SUBDIR);
+	l->lockfd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (l->lockfd < 0) {
+		seterr(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		return ESC_EIO;
+	}
+	while (flock(l->lockfd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno != EWOULDBLOCK && errno != EINTR) {
+			seterr(err, errlen, "cannot lock %s: %s", path, strerror(errno));
+			return ESC_EIO;
+		}
+		if (waited >= l->o.lock_wait_ms) {
+			seterr(err, errlen, "%s: the audit log is in use by another process", path);
+			return ESC_EINVAL;
+		}
+		usleep(10000);
+		waited += 10;
+	}
+	snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+	if (ftruncate(l->lockfd, 0) == 0)
+		(void)pwrite_all(l->lockfd, pid, strlen(pid), 0);
+	return 0;
+}
+
+static int
+open_derived(audit_log *l, const char *name, int *fd, char *err, size_t errlen)
+{
+	char path[PATHLEN];
+
+	snprintf(path, sizeof(path), "%s/%s/%s", l->datadir, AUDIT_SUBDIR, name);
+	if (l->o.readonly)
+		*fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	else
+		*fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (*fd < 0 && !(l->o.readonly && errno == ENOENT)) {
+		seterr(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		return ESC_EIO;
+	}
+	return 0;
+}
+
+/* Decides from where the scan must rebuild: head.count when index and tree cover it and the
+ * tree's root there is the head's root, else 0. */
+static uint64_t
+trusted_start(audit_log *l)
+{
+	struct stat a, b;
+	mt_frontier f;
+	mt_hash root;
+	uint64_t n = l->head.count;
+
+	if (n == 0 || l->idxfd < 0 || l->treefd < 0 || fstat(l->idxfd, &a) || fstat(l->treefd, &b))
+		return 0;
+	if ((uint64_t)a.st_size / AUDIT_INDEX_ENTRY < n ||
+	    (uint64_t)b.st_size / MT_HASH_LEN < mt_postorder_count(n))
+		return 0;
+	l->tree_limit = n;
+	if (frontier_from_tree(l, n, &f) || mt_frontier_root(&f, &root) ||
+	    !mt_hash_eq(&root, &l->head.root)) {
+		l->tree_limit = 0;
+		return 0;
+	}
+	l->fr = f;
+	return n;
+}
+
+static void
+log_free(audit_log *l)
+{
+	if (l == NULL)
+		return;
+	if (l->segfd >= 0)
+		close(l->segfd);
+	if (l->idxfd >= 0)
+		close(l->idxfd);
+	if (l->treefd >= 0)
+		close(l->treefd);
+	if (l->readfd >= 0)
+		close(l->readfd);
+	if (l->lockfd >= 0)
+		close(l->lockfd); /* releases the flock */
+	audit_key_wipe(&l->key);
+	buf_free(&l->rec);
+	buf_free(&l->frame);
+	pthread_mutex_destroy(&l->mu);
+	pthread_cond_destroy(&l->cv);
+	free(l->datadir);
+	free(l);
+}
+
+int
+audit_log_open(audit_log **out, const char *datadir, const audit_opts *o, char *err,
+               size_t errlen)
+{
+	audit_log *l;
+	char path[PATHLEN];
+	uint64_t start;
+	int rc = ESC_ENOMEM;
+
+	*out = NULL;
+	l = calloc(1, sizeof(*l));
+	if (l == NULL)
+		return ESC_ENOMEM;
+	l->lockfd = l->segfd = l->idxfd = l->treefd = l->readfd = -1;
+	l->read_seg = UINT64_MAX;
+	pthread_mutex_init(&l->mu, NULL);
+	pthread_cond_init(&l->cv, NULL);
+	buf_init(&l->rec, AUDIT_EVENT_MAX + 1);
+	buf_init(&l->frame, AUDIT_EVENT_MAX + AUDIT_FRAME_HDR + 1);
+	if (o)
+		l->o = *o;
+	if (l->o.sth_every == 0)
+		l->o.sth_every = 1000;
+	if (l->o.sth_seconds == 0)
+		l->o.sth_seconds = 60;
+	if (l->o.segment_max == 0)
+		l->o.segment_max = (uint64_t)64 << 20;
+	l->datadir = strdup(datadir);
+	if (l->datadir == NULL)
+		goto out;
+	rc = ESC_EIO;
+	if (snprintf(path, sizeof(path), "%s/%s", datadir, AUDIT_SEGDIR) >= (int)sizeof(path) - 64) {
+		rc = ESC_ETOOBIG;
+		seterr(err, errlen, "%s: path too long", datadir);
+		goto out;
+	}
+	if (l->o.readonly) {
+		struct stat st;
+
+		snprintf(path, sizeof(path), "%s/%s", datadir, AUDIT_SUBDIR);
+		if (stat(path, &st) != 0) {
+			rc = ESC_ENOENT;
+			seterr(err, errlen, "no audit log at %s: %s (run 'escort init')", path,
+			       strerror(errno));
+			goto out;
+		}
+	} else {
+		snprintf(path, sizeof(path), "%s/%s", datadir, AUDIT_KEY_FILE);
+		if ((rc = audit_key_load(path, &l->key, err, errlen)) != 0)
+			goto out;
+		l->have_key = 1;
+		snprintf(path, sizeof(path), "%s/%s", datadir, AUDIT_SUBDIR);
+		if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+			rc = ESC_EIO;
+			seterr(err, errlen, "cannot create %s: %s", path, strerror(errno));
+			goto out;
+		}
+		snprintf(path, sizeof(path), "%s/%s", datadir, AUDIT_SEGDIR);
+		if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+			rc = ESC_EIO;
+			seterr(err, errlen, "cannot create %s: %s", path, strerror(errno));
+			goto out;
+		}
+		if ((rc = take_lock(l, err, errlen)) != 0)
+			goto out;
+	}
+	if ((rc = open_derived(l, "index", &l->idxfd, err, errlen)) != 0 ||
+	    (rc = open_derived(l, "tree", &l->treefd, err, errlen)) != 0)
+		goto out;
+	rc = audit_head_read(datadir, &l->head, err, errlen);
+	if (rc == ESC_ENOENT) {
+		memset(&l->head, 0, sizeof(l->head));
+		rc = 0;
+	}
+	if (rc)
+		goto out;
+	start = trusted_start(l);
+	if (start == 0 && l->head.count > 0 && !l->o.readonly)
+		seterr(l->recov, sizeof(l->recov), "index and tree files rebuilt from the segments");
+	l->tree_limit = start;
+	if (start == 0)
+		mt_frontier_init(&l->fr);
+	rc = scan(l, start, err, errlen);
+	if (rc == SCAN_REBUILD) {
+		l->tree_limit = 0;
+		mt_frontier_init(&l->fr);
+		l->have_sth = 0;
+		rc = scan(l, 0, err, errlen);
+	}
+	if (rc)
+		goto out;
+	if (l->count < l->head.count) {
+		rc = ESC_EPARSE;
+		seterr(err, errlen, "%s/%s: %" PRIu64 " records found, but %" PRIu64
+		       " were durable according to the head file: records were removed",
+		       datadir, AUDIT_SEGDIR, l->count, l->head.count);
+		goto out;
+	}
+	if (!l->have_sth && l->head.have_sth) {
+		/* the newest tree head is before head.count; the scan did not see it */
+		buf r = BUF_INIT;
+		audit_event ev;
+
+		rc = audit_log_read(l, l->head.sth_seq, &r);
+		if (rc == 0)
+			rc = audit_event_parse(r.data, r.len, &ev, NULL, 0);
+		if (rc == 0) {
+			rc = note_sth(l, &ev, l->head.sth_seq);
+			if (rc == 0 && !l->have_sth)
+				rc = ESC_EPARSE;
+			audit_event_free(&ev);
+		}
+		buf_free(&r);
+		if (rc) {
+			seterr(err, errlen, "%s/%s: record %" PRIu64 " should be a signed tree head",
+			       datadir, AUDIT_SEGDIR, l->head.sth_seq);
+			goto out;
+		}
+	}
+	if (l->o.readonly) {
+		if (l->tree_limit > l->head.count)
+			l->tree_limit = l->head.count;
+	} else {
+		audit_head h;
+
+		l->tree_limit = l->count;
+		if (l->count == 0 && l->seg_off == 0) {
+			if ((rc = segment_create(l, 0)) != 0) {
+				seterr(err, errlen, "%s", l->err);
+				goto out;
+			}
+		} else {
+			audit_segment_path(datadir, l->seg_first, path, sizeof(path));
+			l->segfd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+			if (l->segfd < 0) {
+				rc = ESC_EIO;
+				seterr(err, errlen, "cannot open %s: %s", path, strerror(errno));
+				goto out;
+			}
+		}
+		/* what the scan found (and rebuilt) becomes durable before anything is added */
+		rc = ESC_EIO;
+		if (ftruncate(l->idxfd, (off_t)(l->count * AUDIT_INDEX_ENTRY)) != 0 ||
+		    ftruncate(l->treefd, (off_t)(mt_postorder_count(l->count) * MT_HASH_LEN)) != 0 ||
+		    fdatasync(l->segfd) != 0 || fdatasync(l->idxfd) != 0 || fdatasync(l->treefd) != 0) {
+			seterr(err, errlen, "cannot sync the audit log in %s/%s: %s", datadir,
+			       AUDIT_SUBDIR, strerror(errno));
+			goto out;
+		}
+		l->synced = l->count;
+		if (l->count != l->head.count) {
+			memset(&h, 0, sizeof(h));
+			h.count = l->count;
+			h.have_sth = l->have_sth;
+			h.sth_seq = l->sth_seq;
+			if ((rc = mt_frontier_root(&l->fr, &h.root)) != 0 ||
+			    (rc = head_write(l, &h)) != 0) {
+				seterr(err, errlen, "%s", l->err);
+				goto out;
+			}
+		}
+	}
+	l->sth_mono = mono_now();
+	*out = l;
+	l = NULL;
+	rc = 0;
+out:
+	log_free(l);
+	return rc;
+}
+
+int
+audit_log_close(audit_log *l, char *err, size_t errlen)
+{
+	int rc = 0;
+
+	if (l == NULL)
+		return 0;
+	if (!l->o.readonly) {
+		pthread_mutex_lock(&l->mu);
+		if (!l->failed)
+			rc = sign_locked(l);
+		else
+			rc = ESC_EIO;
+		if (rc)
+			seterr(err, errlen, "%s", l->err);
+		pthread_mutex_unlock(&l->mu);
+	}
+	log_free(l);
+	return rc;
+}
+
+/* ---- reading ---- */
+
+uint64_t
+audit_log_size(audit_log *l)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&l->mu);
+	n = l->count;
+	pthread_mutex_unlock(&l->mu);
+	return n;
+}
+
+int
+audit_log_latest_sth(audit_log *l, audit_sth *sth, uint64_t *seq)
+{
+	int rc = ESC_ENOENT;
+
+	pthread_mutex_lock(&l->mu);
+	if (l->have_sth) {
+		*sth = l->sth;
+		if (seq)
+			*seq = l->sth_seq;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&l->mu);
+	return rc;
+}
+
+static int
+read_locked(audit_log *l, uint64_t seq, buf *rec)
+{
+	uint8_t ent[AUDIT_INDEX_ENTRY], hdr[AUDIT_FRAME_HDR];
+	char path[PATHLEN];
+	uint64_t segfirst, off;
+	uint32_t rl;
+	mt_hash leaf;
+	int rc;
+
+	if (seq >= l->count)
+		return ESC_ENOENT;
+	if (l->idxfd < 0 || pread_all(l->idxfd, ent, sizeof(ent), seq * AUDIT_INDEX_ENTRY)) {
+		seterr(l->err, sizeof(l->err), "%s/%s/index: no entry for record %" PRIu64,
+		       l->datadir, AUDIT_SUBDIR, seq);
+		return ESC_EIO;
+	}
+	segfirst = get_le64(ent);
+	off = get_le64(ent + 8);
+	audit_segment_path(l->datadir, segfirst, path, sizeof(path));
+	if (l->read_seg != segfirst) {
+		if (l->readfd >= 0)
+			close(l->readfd);
+		l->read_seg = UINT64_MAX;
+		l->readfd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (l->readfd < 0) {
+			seterr(l->err, sizeof(l->err), "cannot open %s: %s", path, strerror(errno));
+			return ESC_EIO;
+		}
+		l->read_seg = segfirst;
+	}
+	rc = ESC_EPARSE;
+	if (pread_all(l->readfd, hdr, sizeof(hdr), off) != 0) {
+		seterr(l->err, sizeof(l->err), "%s offset %" PRIu64 ": cannot read record %" PRIu64,
+		       path, off, seq);
+		return rc;
+	}
+	rl = get_le32(hdr);
+	if (rl < 2 || rl > AUDIT_EVENT_MAX) {
+		seterr(l->err, sizeof(l->err), "%s offset %" PRIu64 ": bad record length", path, off);
+		return rc;
+	}
+	buf_reset(rec);
+	if ((rc = buf_reserve(rec, rl)) != 0)
+		return rc;
+	if (pread_all(l->readfd, rec->data, rl, off + AUDIT_FRAME_HDR) != 0) {
+		seterr(l->err, sizeof(l->err), "%s offset %" PRIu64 ": record %" PRIu64 " is cut short",
+		       path, off, seq);
+		return ESC_EPARSE;
+	}
+	rec->len = rl;
+	rec->data[rl] = 0;
+	if ((rc = mt_leaf_hash(rec->data, rl, &leaf)) != 0)
+		return rc;
+	if (memcmp(leaf.b, hdr + 4, 8) != 0) {
+		seterr(l->err, sizeof(l->err), "%s offset %" PRIu64 ": checksum mismatch", path, off);
+		return ESC_EPARSE;
+	}
+	return 0;
+}
+
+int
+audit_log_read(audit_log *l, uint64_t seq, buf *rec)
+{
+	int rc;
+
+	pthread_mutex_lock(&l->mu);
+	rc = read_locked(l, seq, rec);
+	pthread_mutex_unlock(&l->mu);
+	return rc;
+}
+
+int
+audit_log_inclusion(audit_log *l, uint64_t seq, uint64_t size, mt_hash *path, size_t *n)
+{
+	int rc;
+
+	pthread_mutex_lock(&l->mu);
+	rc = (size > l->tree_limit) ? ESC_ENOENT : mt_inclusion_proof(node_get, l, seq, size, path, n);
+	pthread_mutex_unlock(&l->mu);
+	return rc;
+}
+
+int
+audit_log_consistency(audit_log *l, uint64_t m, uint64_t n, mt_hash *path, size_t *np)
+{
+	int rc;
+
+	pthread_mutex_lock(&l->mu);
+	rc = (n > l->tree_limit) ? ESC_ENOENT : mt_consistency_proof(node_get, l, m, n, path, np);
+	pthread_mutex_unlock(&l->mu);
+	return rc;
+}
+
+int
+audit_log_root(audit_log *l, uint64_t n, mt_hash *root)
+{
+	int rc;
+
+	pthread_mutex_lock(&l->mu);
+	rc = (n > l->tree_limit) ? ESC_ENOENT : mt_subtree_root(node_get, l, 0, n, root);
+	pthread_mutex_unlock(&l->mu);
+	return rc;
+}
+
+uint64_t
+audit_log_syncs(audit_log *l)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&l->mu);
+	n = l->nsyncs;
+	pthread_mutex_unlock(&l->mu);
+	return n;
+}
+
+const char *
+audit_log_error(audit_log *l)
+{
+	return l ? l->err : "";
+}
+
+const char *
+audit_log_recovery(audit_log *l)
+{
+	return l ? l->recov : "";
+}

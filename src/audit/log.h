@@ -1,0 +1,99 @@
+/* log.h — the append-only audit log: segment files of length-prefixed, checksummed
+ * canonical records; an index for random access; the Merkle tree's complete subtrees kept
+ * in a post-order node file for O(log n) proofs; group-committed durable appends; signed
+ * tree heads every N records or T seconds and at close; crash recovery at open. */
+#ifndef ESCORT_AUDIT_LOG_H
+#define ESCORT_AUDIT_LOG_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "audit/merkle.h"
+#include "audit/sth.h"
+#include "util/buf.h"
+
+/* Layout under the data directory. */
+#define AUDIT_SUBDIR "audit"
+#define AUDIT_SEGDIR "audit/seg"
+#define AUDIT_SEG_MAGIC "ESCSEG01"
+#define AUDIT_SEG_HDR 16   /* magic(8) first seq (u64 LE) */
+#define AUDIT_FRAME_HDR 12 /* length (u32 LE), check (8 bytes: leaf hash prefix) */
+#define AUDIT_INDEX_ENTRY 16
+
+typedef struct audit_log audit_log;
+
+typedef struct audit_opts {
+	uint64_t sth_every;     /* sign a tree head after this many records (0: 1000) */
+	unsigned sth_seconds;   /* ... or at an append this long after the last one (0: 60) */
+	uint64_t segment_max;   /* start a new segment beyond this size (0: 64 MiB) */
+	int readonly;           /* no lock, no key, no recovery, no writes */
+	unsigned lock_wait_ms;  /* wait this long for another writer to finish (0: not at all) */
+} audit_opts;
+
+/* Opens (writer: creates DIR/audit if needed, takes DIR/audit/lock, loads the signing
+ * key, recovers a torn tail) the log under datadir. Messages name file and offset. */
+int audit_log_open(audit_log **out, const char *datadir, const audit_opts *o, char *err,
+                   size_t errlen);
+/* Signs a final tree head when records are unsigned (writer), closes, frees. NULL-safe. */
+int audit_log_close(audit_log *l, char *err, size_t errlen);
+
+/* Appends one event and returns only when its bytes are durable (group commit across
+ * threads). details is borrowed and must be an object. Type "sth" is reserved. After a
+ * failed sync the log refuses every further append (fail closed). */
+int audit_log_append(audit_log *l, const char *type, const char *actor, const json_t *details,
+                     uint64_t *seq);
+/* Signs a tree head now if any record is not yet covered (writer only). */
+int audit_log_sign(audit_log *l);
+
+uint64_t audit_log_size(audit_log *l);
+/* The newest signed tree head in the log and the seq of its record; ESC_ENOENT if none. */
+int audit_log_latest_sth(audit_log *l, audit_sth *sth, uint64_t *seq);
+/* The record bytes of seq (replaces rec's content), checksum-checked. */
+int audit_log_read(audit_log *l, uint64_t seq, buf *rec);
+/* Proofs from the stored tree, for sizes the node file covers durably. */
+int audit_log_inclusion(audit_log *l, uint64_t seq, uint64_t size, mt_hash *path, size_t *n);
+int audit_log_consistency(audit_log *l, uint64_t m, uint64_t n, mt_hash *path, size_t *np);
+/* Root of the first n records from the stored tree. */
+int audit_log_root(audit_log *l, uint64_t n, mt_hash *root);
+/* fdatasync calls the group commit made so far (fewer than appends when they overlap). */
+uint64_t audit_log_syncs(audit_log *l);
+/* Last error message ("" if none) and what recovery did at open ("" if nothing). */
+const char *audit_log_error(audit_log *l);
+const char *audit_log_recovery(audit_log *l);
+
+/* One frame parsed from untrusted bytes. */
+typedef struct audit_frame {
+	const uint8_t *rec; /* points into the input */
+	size_t reclen;
+	size_t next; /* offset just past the frame */
+	mt_hash leaf;
+} audit_frame;
+
+/* Parses the frame at data[off..len): 0; ESC_ENOENT when it is incomplete (runs past the
+ * end: a torn write); ESC_EPARSE (reason in why) when its length or checksum is bad. */
+int audit_frame_parse(const uint8_t *data, size_t len, size_t off, audit_frame *f, char *why,
+                      size_t whylen);
+/* Appends the frame for rec to out. */
+int audit_frame_build(const void *rec, size_t reclen, buf *out);
+/* Checks a segment header; *first gets its first seq. */
+int audit_segment_header(const uint8_t *data, size_t len, uint64_t *first);
+/* Sorted first-seqs of the segment files in datadir/audit/seg (caller frees *firsts).
+ * ESC_EPARSE with the name in err for a stray file. */
+int audit_segment_list(const char *datadir, uint64_t **firsts, size_t *n, char *err,
+                       size_t errlen);
+/* datadir/audit/seg/<20 digits>.seg */
+int audit_segment_path(const char *datadir, uint64_t first, char *out, size_t outlen);
+
+/* The head file: derived files (index, tree) are durable up to count, the tree root over
+ * count records, and where the newest signed tree head known then sits. */
+typedef struct audit_head {
+	uint64_t count;
+	mt_hash root;
+	int have_sth;
+	uint64_t sth_seq;
+} audit_head;
+/* ESC_ENOENT when there is no head yet. */
+int audit_head_read(const char *datadir, audit_head *h, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,120 @@
+/* init.c — `escort init`: creates the data directory (0700) with the audit log's Ed25519
+ * signing key (0600, O_EXCL|O_NOFOLLOW) and public key, and records the first event and
+ * signed tree head. Never overwrites an existing key. */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "audit/log.h"
+#include "audit/sth.h"
+#include "util/err.h"
+
+static void
+init_help(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: escort init [-d DIR]\n\n"
+	    "Creates the data directory DIR (mode 0700) with the audit log's Ed25519 signing key\n"
+	    "(signing.key, mode 0600) and its public key (signing.pub), then writes the first\n"
+	    "audit record and a signed tree head. Refuses to overwrite an existing key.\n\n"
+	    "  -d, --data-dir DIR   data directory (default: $ESCORT_DATA_DIR, else\n"
+	    "                       /var/lib/escort)\n"
+	    "  -h, --help           show this help\n\n"
+	    "Exit status: 0 ok, 1 refused (a key exists), 2 usage, 3 error. See escort-init(1).\n");
+}
+
+int
+cli_init(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "data-dir", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *dopt = NULL, *dir;
+	char err[1024] = "", path[4096], idh[17];
+	struct stat st;
+	audit_log *log = NULL;
+	audit_pubkey pk;
+	json_t *det = NULL;
+	int c, rc, ret = CLI_EXIT_ERROR;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":d:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			dopt = optarg;
+			break;
+		case 'h':
+			init_help(stdout);
+			return CLI_EXIT_OK;
+		case ':':
+			cli_warnx("init", "%s needs an argument", argv[optind - 1]);
+			return CLI_EXIT_USAGE;
+		default:
+			cli_warnx("init", "unknown option %s; see 'escort init --help'", argv[optind - 1]);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		cli_warnx("init", "unexpected argument %s; see 'escort init --help'", argv[optind]);
+		return CLI_EXIT_USAGE;
+	}
+	dir = cli_data_dir(dopt);
+	if (lstat(dir, &st) == 0) {
+		if (!S_ISDIR(st.st_mode)) {
+			cli_warnx("init", "%s exists and is not a directory; refusing", dir);
+			return CLI_EXIT_FINDINGS;
+		}
+		if ((st.st_mode & 077) && chmod(dir, 0700) != 0) {
+			cli_warnx("init", "cannot restrict %s to mode 0700: %s", dir, strerror(errno));
+			return CLI_EXIT_ERROR;
+		}
+	} else if (errno != ENOENT || mkdir(dir, 0700) != 0) {
+		cli_warnx("init", "cannot create %s: %s", dir, strerror(errno));
+		return CLI_EXIT_ERROR;
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, AUDIT_SUBDIR);
+	if (lstat(path, &st) == 0) {
+		/* a new key would orphan the existing log's signatures */
+		cli_warnx("init", "%s already holds an audit log; refusing to create a new key", path);
+		return CLI_EXIT_FINDINGS;
+	}
+	rc = audit_key_generate(dir, err, sizeof(err));
+	if (rc) {
+		cli_warnx("init", "%s", err);
+		return rc == ESC_EINVAL ? CLI_EXIT_FINDINGS : CLI_EXIT_ERROR;
+	}
+	snprintf(path, sizeof(path), "%s/%s", dir, AUDIT_PUB_FILE);
+	if (audit_pubkey_load(path, &pk, err, sizeof(err)) != 0 ||
+	    audit_log_open(&log, dir, NULL, err, sizeof(err)) != 0) {
+		cli_warnx("init", "%s", err);
+		goto out;
+	}
+	audit_key_id_hex(pk.id, idh);
+	det = json_pack("{s:s}", "key_id", idh);
+	if (det == NULL || audit_log_append(log, "log.init", "escort", det, NULL) != 0) {
+		cli_warnx("init", "cannot record the first event: %s", audit_log_error(log));
+		goto out;
+	}
+	rc = audit_log_close(log, err, sizeof(err));
+	log = NULL;
+	if (rc) {
+		cli_warnx("init", "%s", err);
+		goto out;
+	}
+	printf("initialized %s\naudit signing key %s; public key in %s\n", dir, idh, path);
+	ret = CLI_EXIT_OK;
+out:
+	json_decref(det);
+	audit_log_close(log, NULL, 0);
+	return ret;
+}
