@@ -28,6 +28,18 @@ now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* User + system CPU time of this process so far; unlike wall time it does not grow
+ * while other work holds the core. */
+static uint64_t
+cpu_ns(void)
+{
+	struct rusage u;
+
+	getrusage(RUSAGE_SELF, &u);
+	return ((uint64_t)u.ru_utime.tv_sec + (uint64_t)u.ru_stime.tv_sec) * 1000000000u +
+	    ((uint64_t)u.ru_utime.tv_usec + (uint64_t)u.ru_stime.tv_usec) * 1000u;
+}
+
 static int
 cmp_u64(const void *a, const void *b)
 {
@@ -93,7 +105,7 @@ main(int argc, char **argv)
 	int passes = 5, warmup = 1, i, p, rc = 1;
 	size_t len = 0, nrec = 0, cap = 0, start = 0, k, nlat = 0, bytes = 0, errs = 0;
 	struct rec *recs = NULL, *nr;
-	uint64_t *lat = NULL, t0, t1, wall = 0;
+	uint64_t *lat = NULL, t0, t1, wall = 0, cpu = 0;
 	TSParser *parser = NULL;
 	struct rusage ru;
 
@@ -145,7 +157,7 @@ main(int argc, char **argv)
 	if (nrec > 0 && (lat = calloc(nrec * (size_t)passes, sizeof(*lat))) == NULL)
 		goto out;
 	for (p = -warmup; p < passes; p++) {
-		uint64_t ps = now_ns();
+		uint64_t ps = now_ns(), pc = cpu_ns();
 
 		for (k = 0; k < nrec; k++) {
 			TSTree *t;
@@ -164,16 +176,21 @@ main(int argc, char **argv)
 			}
 			ts_tree_delete(t);
 		}
-		if (p >= 0)
+		if (p >= 0) {
 			wall += now_ns() - ps;
+			cpu += cpu_ns() - pc;
+		}
 	}
 	qsort(lat, nlat, sizeof(*lat), cmp_u64);
 	getrusage(RUSAGE_SELF, &ru);
-	printf("records=%zu bytes=%zu passes=%d wall_s=%.6f rps=%.1f mbps=%.3f "
+	printf("records=%zu bytes=%zu passes=%d wall_s=%.6f cpu_s=%.6f rps=%.1f mbps=%.3f "
+	       "cpu_rps=%.1f cpu_mbps=%.3f "
 	       "p50_us=%.3f p99_us=%.3f max_us=%.3f maxrss_kb=%ld syntax_errors=%zu\n",
-	    nrec, bytes, passes, (double)wall / 1e9,
+	    nrec, bytes, passes, (double)wall / 1e9, (double)cpu / 1e9,
 	    wall ? (double)nrec * passes / ((double)wall / 1e9) : 0.0,
 	    wall ? (double)bytes * passes / 1e6 / ((double)wall / 1e9) : 0.0,
+	    cpu ? (double)nrec * passes / ((double)cpu / 1e9) : 0.0,
+	    cpu ? (double)bytes * passes / 1e6 / ((double)cpu / 1e9) : 0.0,
 	    (double)pct(lat, nlat, 50) / 1e3, (double)pct(lat, nlat, 99) / 1e3,
 	    nlat ? (double)lat[nlat - 1] / 1e3 : 0.0, ru.ru_maxrss, errs);
 	rc = 0;

@@ -27,6 +27,18 @@ now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* User + system CPU time of this process so far; unlike wall time it does not grow
+ * while other work holds the core. */
+static uint64_t
+cpu_ns(void)
+{
+	struct rusage u;
+
+	getrusage(RUSAGE_SELF, &u);
+	return ((uint64_t)u.ru_utime.tv_sec + (uint64_t)u.ru_stime.tv_sec) * 1000000000u +
+	    ((uint64_t)u.ru_utime.tv_usec + (uint64_t)u.ru_stime.tv_usec) * 1000u;
+}
+
 static int
 cmp_u64(const void *a, const void *b)
 {
@@ -103,7 +115,7 @@ main(int argc, char **argv)
 	lockbox_result *res = NULL;
 	buf in = BUF_INIT, err = BUF_INIT, js = BUF_INIT;
 	struct rec *recs = NULL;
-	uint64_t *lat = NULL, t0, t1, wall = 0;
+	uint64_t *lat = NULL, t0, t1, wall = 0, cpu = 0;
 	size_t nrec = 0, nlat = 0, k, bytes = 0;
 	unsigned long risk[5] = { 0 };
 	struct rusage ru;
@@ -173,7 +185,7 @@ main(int argc, char **argv)
 	for (k = 0; k < nrec; k++)
 		bytes += recs[k].len;
 	for (p = -warmup; p < passes; p++) {
-		uint64_t ps = now_ns();
+		uint64_t ps = now_ns(), pc = cpu_ns();
 
 		for (k = 0; k < nrec; k++) {
 			const char *src = (const char *)in.data + recs[k].off;
@@ -195,17 +207,22 @@ main(int argc, char **argv)
 			lockbox_result_free(res);
 			res = NULL;
 		}
-		if (p >= 0)
+		if (p >= 0) {
 			wall += now_ns() - ps;
+			cpu += cpu_ns() - pc;
+		}
 	}
 	qsort(lat, nlat, sizeof(*lat), cmp_u64);
 	getrusage(RUSAGE_SELF, &ru);
-	printf("records=%zu bytes=%zu passes=%d wall_s=%.6f rps=%.1f mbps=%.3f "
+	printf("records=%zu bytes=%zu passes=%d wall_s=%.6f cpu_s=%.6f rps=%.1f mbps=%.3f "
+	       "cpu_rps=%.1f cpu_mbps=%.3f "
 	       "p50_us=%.3f p99_us=%.3f max_us=%.3f maxrss_kb=%ld programs=%zu "
 	       "none=%lu low=%lu medium=%lu high=%lu critical=%lu\n",
-	    nrec, bytes, passes, (double)wall / 1e9,
+	    nrec, bytes, passes, (double)wall / 1e9, (double)cpu / 1e9,
 	    wall ? (double)nrec * passes / ((double)wall / 1e9) : 0.0,
 	    wall ? (double)bytes * passes / 1e6 / ((double)wall / 1e9) : 0.0,
+	    cpu ? (double)nrec * passes / ((double)cpu / 1e9) : 0.0,
+	    cpu ? (double)bytes * passes / 1e6 / ((double)cpu / 1e9) : 0.0,
 	    (double)pct(lat, nlat, 50) / 1e3, (double)pct(lat, nlat, 99) / 1e3,
 	    nlat ? (double)lat[nlat - 1] / 1e3 : 0.0, ru.ru_maxrss,
 	    lockbox_program_count(lb), risk[0], risk[1], risk[2], risk[3], risk[4]);
