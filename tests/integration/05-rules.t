@@ -1,10 +1,12 @@
 #!/usr/bin/perl
 # 05-rules.t — validates the shipped knowledge base (rules/commands/*.yaml, rules/paths.yaml)
 # against docs/rules.md: YAML parses, version 1, known keys only, fixed category vocabulary,
-# valid risks/roles/flags/handlers, ATT&CK id syntax, no duplicate programs, coverage.
+# valid risks/roles/flags/handlers, ATT&CK id syntax, no duplicate programs, coverage; then
+# that the real loader accepts it and a few reference commands get the intended rating.
 use strict;
 use warnings;
 use JSON::PP;
+use File::Temp ();
 
 my $rules = $ENV{ESCORT_RULES} || 'rules';
 my @cmdfiles = sort glob("$rules/commands/*.yaml");
@@ -22,20 +24,32 @@ sub load_yaml {
 	if (eval { require YAML::PP; 1 }) {
 		return YAML::PP->new(schema => ['Core'])->load_file($file);
 	}
-	my $py = 'import sys, json, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1], encoding="utf-8"))))';
-	open(my $fh, '-|', 'python3', '-c', $py, $file) or die "cannot run python3: $!\n";
-	local $/;
-	my $json = <$fh>;
-	close($fh) or die "YAML parse failed for $file\n";
-	return JSON::PP->new->decode($json);
+	# one python3 run parses every file (starting python per file is slow)
+	our %PY;
+	unless (%PY) {
+		my $py = 'import sys, json, yaml
+out = {}
+for f in sys.argv[1:]:
+    try:
+        out[f] = {"ok": yaml.safe_load(open(f, encoding="utf-8"))}
+    except Exception as e:
+        out[f] = {"error": str(e)}
+print(json.dumps(out))';
+		open(my $fh, '-|', 'python3', '-c', $py, @cmdfiles, $pathsfile) or die "cannot run python3: $!\n";
+		local $/;
+		my $json = <$fh>;
+		close($fh) or die "python3 YAML parsing failed\n";
+		%PY = %{ JSON::PP->new->decode($json) };
+	}
+	my $r = $PY{$file} or die "not parsed\n";
+	die "$r->{error}\n" if exists $r->{error};
+	return $r->{ok};
 }
 
 my $have_parser = eval { require YAML::XS; 1 } || eval { require YAML::PP; 1 }
 	|| system('python3', '-c', 'import yaml') == 0;
-unless ($have_parser) {
-	print "1..0 # SKIP no YAML parser (YAML::XS, YAML::PP or python3-yaml) available\n";
-	exit 0;
-}
+# Without a YAML parser of our own, tests 1-2 are skipped; test 3 (the real loader, which
+# rejects any malformed file) still runs.
 
 my %CAT = map { $_ => 1 } qw(file-read file-write file-delete config-change credential-access
 	network-download network-upload network-connect network-listen reverse-shell bind-shell
@@ -63,10 +77,15 @@ my $tests = 0;
 my @fail;
 sub problem { push @fail, join('', @_) }
 
+# A real string: YAML 1.1 parsers read unquoted yes/on/-1 as booleans or numbers, so such
+# words must be quoted in the rules for every parser to agree.
+my $JS = JSON::PP->new->allow_nonref;
+sub is_str { my ($v) = @_; return defined($v) && !ref($v) && $v ne '' && $JS->encode($v) =~ /^"/ }
+
 sub is_list_of_strings {
 	my ($v) = @_;
 	return 0 unless ref($v) eq 'ARRAY' && @$v;
-	for (@$v) { return 0 if !defined($_) || ref($_) || $_ eq '' }
+	for (@$v) { return 0 unless is_str($_) }
 	return 1;
 }
 
@@ -136,8 +155,8 @@ sub check_roles {
 			for my $n (@{ ref $o->{names} eq 'ARRAY' ? $o->{names} : [] }) {
 				next unless defined $n && !ref $n;
 				# -x, --long, -single-dash-long, NAME= prefix words (dd's if=) or literal words
-				# (+i, u+s, 0); never blank, never with spaces, never a bare dash
-				($n =~ /^\S+$/ && $n !~ /^-{1,2}$/)
+				# (+i, u+s, 0, su's lone "-"); never blank, never with spaces, never "--"
+				($n =~ /^\S+$/ && $n ne '--')
 					or problem("$ow: malformed option name '$n'");
 				$seen_opt->{$n}++ and problem("$ow: option '$n' listed twice");
 			}
@@ -158,7 +177,7 @@ sub check_roles {
 }
 
 my (%owner, $nprog, %files_with);
-for my $file (@cmdfiles) {
+for my $file ($have_parser ? @cmdfiles : ()) {
 	(my $base = $file) =~ s{.*/}{};
 	my $ours = $base !~ /^zz-/;
 	$tests++;
@@ -178,6 +197,7 @@ for my $file (@cmdfiles) {
 		for my $req ($extend ? qw(name) : qw(name describe explain risk)) {
 			exists $c->{$req} or problem("$where: missing $req");
 		}
+		exists $c->{name} && !is_str($c->{name}) and problem("$where: name must be a (quoted) string");
 		my @names = ($c->{name} // ());
 		if (exists $c->{aliases}) {
 			is_list_of_strings($c->{aliases}) ? push(@names, @{ $c->{aliases} })
@@ -215,8 +235,10 @@ for my $file (@cmdfiles) {
 
 # paths.yaml
 $tests++;
-my $paths = -f $pathsfile ? eval { load_yaml($pathsfile) } : undef;
-if (!$paths || ref($paths) ne 'HASH') { problem("paths.yaml: missing or does not parse: ", $@ // '') }
+my $paths = $have_parser && -f $pathsfile ? eval { load_yaml($pathsfile) } : undef;
+if (!$have_parser) {
+	# nothing to check without a parser
+} elsif (!$paths || ref($paths) ne 'HASH') { problem("paths.yaml: missing or does not parse: ", $@ // '') }
 else {
 	($paths->{version} // '') eq '1' or problem("paths.yaml: version must be 1");
 	for (sort keys %$paths) { /^(version|paths)$/ or problem("paths.yaml: unknown top-level key '$_'") }
@@ -241,24 +263,78 @@ else {
 	$i >= 40 or problem("paths.yaml: only $i entries");
 }
 
-print "1..3\n";
-if (@fail) {
+print "1..4\n";
+if (!$have_parser) {
+	print "ok 1 # SKIP no YAML parser (YAML::XS, YAML::PP or python3-yaml) to check the schema\n";
+	print "ok 2 # SKIP no YAML parser to count programs\n";
+} elsif (@fail) {
 	print "not ok 1 - knowledge base is valid (", scalar(@fail), " problems)\n";
 	print "# $_\n" for @fail;
 } else {
 	print "ok 1 - ", scalar(@cmdfiles), " command files and paths.yaml are valid\n";
 }
-$nprog //= 0;
-print(($nprog >= 250 ? "ok" : "not ok"), " 2 - at least 250 distinct programs (have $nprog)\n");
-print "# programs: $nprog in ", scalar(grep { !m{/zz-[^/]*$} } @cmdfiles), " files\n";
+if ($have_parser) {
+	$nprog //= 0;
+	print(($nprog >= 250 ? "ok" : "not ok"), " 2 - at least 250 distinct programs (have $nprog)\n");
+	print "# programs: $nprog in ", scalar(grep { !m{/zz-[^/]*$} } @cmdfiles), " files\n";
+}
 
 # 3: the real loader accepts the shipped rules (needs the CLI; skipped until it exists)
+# 4: the data means what it says: a few commands whose rating comes from these rules
 my $escort = $ENV{ESCORT} // '';
+my @golden = (
+	# command, lowest acceptable risk, highest acceptable risk
+	['ls -la /etc', 'none', 'none'],
+	['cat /tmp/file.txt', 'none', 'none'],
+	['ps aux', 'none', 'none'],
+	['systemctl status nginx', 'none', 'none'],
+	['journalctl -u nginx -f', 'none', 'none'],
+	['iptables -L -n', 'none', 'none'],
+	['git status', 'none', 'none'],
+	['cp /tmp/a /tmp/b', 'low', 'low'],
+	['apt install nginx', 'medium', 'medium'],
+	['systemctl restart nginx', 'medium', 'medium'],
+	['cat /etc/shadow', 'high', 'critical'],
+	['cat ~/.ssh/id_rsa', 'high', 'critical'],
+	['cat ~/.ssh/id_rsa.pub', 'none', 'low'],
+	['iptables -F', 'high', 'critical'],
+	['setenforce 0', 'high', 'critical'],
+	['history -c', 'high', 'critical'],
+	['journalctl --vacuum-time=1d', 'high', 'critical'],
+	['useradd -o -u 0 toor', 'critical', 'critical'],
+	['echo x >> /etc/ld.so.preload', 'critical', 'critical'],
+	['dd if=/dev/zero of=/dev/sda', 'critical', 'critical'],
+	['mkfs.ext4 /dev/sdb1', 'critical', 'critical'],
+	['rm -rf /', 'critical', 'critical'],
+	['insmod /tmp/x.ko', 'high', 'critical'],
+	['docker run --privileged -it ubuntu', 'critical', 'critical'],
+	['crontab -e', 'high', 'critical'],
+	['timeout -s KILL 10 rm /etc/shadow', 'critical', 'critical'],
+	['sudo -u bob nice -n 5 cat /etc/shadow', 'high', 'critical'],
+	['kubectl exec -n prod web -- rm -rf /var/lib/mysql', 'critical', 'critical'],
+);
 if (-x $escort) {
+	local $ENV{ESCORT_RULES} = $rules;
 	my $out = `echo true | "$escort" analyze 2>&1`;
 	my $ok = $? == 0 && $out =~ /^\{.*"risk"/m;
 	print(($ok ? "ok" : "not ok"), " 3 - escort analyze loads the rules\n");
 	print "# $_\n" for $ok ? () : split /\n/, $out;
+	my ($tfh, $tname) = File::Temp::tempfile(UNLINK => 1);
+	print $tfh map { "$_->[0]\n" } @golden;
+	close $tfh;
+	my @res = `"$escort" analyze "$tname" 2>&1`;
+	my %rank = (none => 0, low => 1, medium => 2, high => 3, critical => 4);
+	my @bad;
+	for my $i (0 .. $#golden) {
+		my ($cmd, $lo, $hi) = @{ $golden[$i] };
+		my $got = ($res[$i] // '') =~ /"risk":"(\w+)"/ ? $1 : 'missing';
+		my $r = $rank{$got} // -1;
+		push @bad, "$cmd: rated $got, expected $lo..$hi" if $r < $rank{$lo} || $r > $rank{$hi};
+	}
+	print((@bad ? "not ok" : "ok"), " 4 - ", scalar(@golden) - scalar(@bad), "/", scalar(@golden),
+	    " reference commands rated as the rules intend\n");
+	print "# $_\n" for @bad;
 } else {
 	print "ok 3 # SKIP no escort binary at '$escort'\n";
+	print "ok 4 # SKIP no escort binary at '$escort'\n";
 }
