@@ -64,6 +64,7 @@ struct audit_log {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int syncing;
+	int signing; /* a tree head is being made durable (one at a time) */
 	int failed;
 	uint64_t nsyncs; /* fdatasync calls made for appends (group commit statistics) */
 	buf rec, frame;
@@ -324,13 +325,14 @@ fsync_dir(const char *path)
 	return rc;
 }
 
-static int
-read_file_capped(const char *path, buf *b)
+int
+audit_read_segment(const char *path, buf *b)
 {
 	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	struct stat st;
 	int rc = ESC_EIO;
 
+	buf_free(b);
 	buf_init(b, SEG_READ_MAX);
 	if (fd < 0)
 		return ESC_EIO;
@@ -344,6 +346,9 @@ read_file_capped(const char *path, buf *b)
 		rc = ESC_ETOOBIG;
 		goto out;
 	}
+	/* one allocation of the right size: segments are large and read whole */
+	if (st.st_size > 0 && (rc = buf_reserve(b, (size_t)st.st_size + 1)) != 0)
+		goto out;
 	rc = buf_read_fd(b, fd);
 out:
 	close(fd);
@@ -363,7 +368,7 @@ audit_head_read(const char *datadir, audit_head *h, char *err, size_t errlen)
 
 	memset(h, 0, sizeof(*h));
 	snprintf(path, sizeof(path), "%s/%s/head", datadir, AUDIT_SUBDIR);
-	rc = read_file_capped(path, &b);
+	rc = audit_read_segment(path, &b);
 	if (rc) {
 		if (errno == ENOENT) {
 			rc = ESC_ENOENT;
@@ -394,16 +399,18 @@ out:
 	return rc;
 }
 
+/* Replaces datadir/audit/head atomically and durably; touches no log state, so it can run
+ * without the log's lock. */
 static int
-head_write(audit_log *l, const audit_head *h)
+head_write(const char *datadir, const audit_head *h, char *err, size_t errlen)
 {
 	char path[PATHLEN], tmp[PATHLEN], dir[PATHLEN], root[65];
 	buf b = BUF_INIT;
 	int fd = -1, rc = ESC_EIO;
 
-	snprintf(dir, sizeof(dir), "%s/%s", l->datadir, AUDIT_SUBDIR);
-	snprintf(path, sizeof(path), "%s/%s/head", l->datadir, AUDIT_SUBDIR);
-	snprintf(tmp, sizeof(tmp), "%s/%s/head.tmp", l->datadir, AUDIT_SUBDIR);
+	snprintf(dir, sizeof(dir), "%s/%s", datadir, AUDIT_SUBDIR);
+	snprintf(path, sizeof(path), "%s/%s/head", datadir, AUDIT_SUBDIR);
+	snprintf(tmp, sizeof(tmp), "%s/%s/head.tmp", datadir, AUDIT_SUBDIR);
 	audit_hash_hex(&h->root, root);
 	if (h->have_sth)
 		rc = buf_printf(&b, "{\"count\":%" PRIu64 ",\"root\":\"%s\",\"sth_seq\":%" PRIu64 "}\n",
@@ -417,10 +424,9 @@ head_write(audit_log *l, const audit_head *h)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0 || pwrite_all(fd, b.data, b.len, 0) || fdatasync(fd) != 0 ||
 	    rename(tmp, path) != 0 || fsync_dir(dir) != 0) {
-		seterr(l->err, sizeof(l->err), "cannot write %s: %s", path, strerror(errno));
+		seterr(err, errlen, "cannot write %s: %s", path, strerror(errno));
 		goto out;
 	}
-	l->head = *h;
 	rc = 0;
 out:
 	if (fd >= 0)
@@ -586,7 +592,7 @@ scan(audit_log *l, uint64_t start, char *err, size_t errlen)
 		off = (size_t)get_le64(ent + 8);
 		audit_segment_path(l->datadir, segs[si], path, sizeof(path));
 		buf_free(&b);
-		if (read_file_capped(path, &b) != 0 ||
+		if (audit_read_segment(path, &b) != 0 ||
 		    audit_frame_parse(b.data, b.len, off, &f, NULL, 0) != 0 ||
 		    node_get(l, 0, start - 1, &stored) != 0 || !mt_hash_eq(&stored, &f.leaf)) {
 			rc = SCAN_REBUILD;
@@ -602,7 +608,7 @@ scan(audit_log *l, uint64_t start, char *err, size_t errlen)
 		audit_segment_path(l->datadir, segs[i], path, sizeof(path));
 		if (i != si || b.data == NULL) {
 			buf_free(&b);
-			rc = read_file_capped(path, &b);
+			rc = audit_read_segment(path, &b);
 			if (rc) {
 				seterr(err, errlen, "cannot read %s: %s", path,
 				       rc == ESC_ETOOBIG ? "segment too large" : strerror(errno));
@@ -869,6 +875,9 @@ wait_durable(audit_log *l, uint64_t need)
 	return 0;
 }
 
+/* Signs a tree head over every record written so far and appends it. The lock is held
+ * from computing the root until the head's record is written, so its size is its seq; the
+ * syncs that follow run with the lock released (appenders go on), one signer at a time. */
 static int
 sign_locked(audit_log *l)
 {
@@ -877,18 +886,23 @@ sign_locked(audit_log *l)
 	json_t *det = NULL;
 	uint64_t seq;
 	int64_t now;
-	int rc;
+	int rc, idxfd, treefd, saved;
+	char msg[1024] = "";
 
 	if (l->o.readonly || !l->have_key)
 		return ESC_EINVAL;
+	/* no other signer, and no sync in flight that a segment roll would have to wait for */
+	while (l->signing || l->syncing)
+		pthread_cond_wait(&l->cv, &l->mu);
+	if (l->failed)
+		return ESC_EIO;
 	if (l->count == 0 || (l->have_sth && l->sth_seq + 1 == l->count))
 		return 0; /* nothing new to sign */
-	if ((rc = sync_all_locked(l)) != 0)
-		return rc;
+	l->signing = 1;
 	memset(&s, 0, sizeof(s));
 	s.size = l->count;
 	if ((rc = mt_frontier_root(&l->fr, &s.root)) != 0)
-		return rc;
+		goto out;
 	now = audit_time_now();
 	s.time_us = now > l->last_time ? now : l->last_time;
 	if ((rc = audit_sth_sign(&s, &l->key)) != 0 || (rc = audit_sth_to_json(&s, &det)) != 0)
@@ -896,27 +910,41 @@ sign_locked(audit_log *l)
 	rc = append_locked(l, AUDIT_TYPE_STH, AUDIT_ACTOR_LOG, det, s.time_us, &seq);
 	if (rc)
 		goto out;
-	if ((rc = sync_all_locked(l)) != 0)
+	/* the head's record (and so every record before it) durable: group commit */
+	if ((rc = wait_durable(l, seq + 1)) != 0)
 		goto out;
-	if (fdatasync(l->idxfd) != 0 || fdatasync(l->treefd) != 0) {
-		rc = fail_closed(l, "fdatasync of the audit index or tree file failed");
-		goto out;
-	}
+	l->sth = s;
+	l->sth_seq = seq;
+	l->have_sth = 1;
+	l->sth_mono = mono_now();
+	/* derived files durable up to h.count, then the head file says so */
 	memset(&h, 0, sizeof(h));
 	h.count = l->count;
 	h.have_sth = 1;
 	h.sth_seq = seq;
 	if ((rc = mt_frontier_root(&l->fr, &h.root)) != 0)
 		goto out;
-	if ((rc = head_write(l, &h)) != 0) {
-		rc = fail_closed(l, l->err);
+	idxfd = l->idxfd;
+	treefd = l->treefd;
+	pthread_mutex_unlock(&l->mu);
+	rc = 0;
+	if (fdatasync(idxfd) != 0 || fdatasync(treefd) != 0) {
+		snprintf(msg, sizeof(msg), "fdatasync of the audit index or tree file failed");
+		rc = ESC_EIO;
+	} else {
+		rc = head_write(l->datadir, &h, msg, sizeof(msg));
+	}
+	saved = errno;
+	pthread_mutex_lock(&l->mu);
+	if (rc) {
+		errno = saved;
+		rc = fail_closed(l, msg);
 		goto out;
 	}
-	l->sth = s;
-	l->sth_seq = seq;
-	l->have_sth = 1;
-	l->sth_mono = mono_now();
+	l->head = h;
 out:
+	l->signing = 0;
+	pthread_cond_broadcast(&l->cv);
 	json_decref(det);
 	return rc;
 }
@@ -926,7 +954,7 @@ sth_due(audit_log *l)
 {
 	uint64_t signed_to = l->have_sth ? l->sth_seq + 1 : 0;
 
-	if (l->count <= signed_to)
+	if (l->count <= signed_to || l->signing)
 		return 0;
 	return l->count - signed_to >= l->o.sth_every ||
 	       mono_now() - l->sth_mono >= (double)l->o.sth_seconds;
@@ -1115,14 +1143,20 @@ audit_log_open(audit_log **out, const char *datadir, const audit_opts *o, char *
 		if ((rc = audit_key_load(path, &l->key, err, errlen)) != 0)
 			goto out;
 		l->have_key = 1;
+		/* new directories must survive a crash like the files in them */
 		snprintf(path, sizeof(path), "%s/%s", datadir, AUDIT_SUBDIR);
-		if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+		if (mkdir(path, 0700) == 0) {
+			(void)fsync_dir(datadir);
+		} else if (errno != EEXIST) {
 			rc = ESC_EIO;
 			seterr(err, errlen, "cannot create %s: %s", path, strerror(errno));
 			goto out;
 		}
 		snprintf(path, sizeof(path), "%s/%s", datadir, AUDIT_SEGDIR);
-		if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+		if (mkdir(path, 0700) == 0) {
+			snprintf(path, sizeof(path), "%s/%s", datadir, AUDIT_SUBDIR);
+			(void)fsync_dir(path);
+		} else if (errno != EEXIST) {
 			rc = ESC_EIO;
 			seterr(err, errlen, "cannot create %s: %s", path, strerror(errno));
 			goto out;
@@ -1220,10 +1254,9 @@ audit_log_open(audit_log **out, const char *datadir, const audit_opts *o, char *
 			h.have_sth = l->have_sth;
 			h.sth_seq = l->sth_seq;
 			if ((rc = mt_frontier_root(&l->fr, &h.root)) != 0 ||
-			    (rc = head_write(l, &h)) != 0) {
-				seterr(err, errlen, "%s", l->err);
+			    (rc = head_write(datadir, &h, err, errlen)) != 0)
 				goto out;
-			}
+			l->head = h;
 		}
 	}
 	l->sth_mono = mono_now();

@@ -82,6 +82,9 @@ int audit_segment_header(const uint8_t *data, size_t len, uint64_t *first);
  * ESC_EPARSE with the name in err for a stray file. */
 int audit_segment_list(const char *datadir, uint64_t **firsts, size_t *n, char *err,
                        size_t errlen);
+/* Reads a whole segment (or other log file) into b (re-initialized; at most 1 GiB), without
+ * following a symbolic link. ESC_EIO with errno, or ESC_ETOOBIG. */
+int audit_read_segment(const char *path, buf *b);
 /* datadir/audit/seg/<20 digits>.seg */
 int audit_segment_path(const char *datadir, uint64_t first, char *out, size_t outlen);
 

@@ -10,15 +10,25 @@
 
 #include "util/err.h"
 
-/* OpenSSL 3 looks the algorithm up on every EVP_sha256() init; fetching it once saves
- * most of the per-hash overhead for short inputs. Lives for the whole process. */
+/* OpenSSL 3 looks the algorithm up on every EVP_sha256() init, and a context costs an
+ * allocation: both dominate hashing 100-300 byte records. So the algorithm is fetched once
+ * for the process and each thread keeps one context (freed when the thread exits). */
 static EVP_MD *sha256_md;
+static pthread_key_t ctx_key;
+static int ctx_key_ok;
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
 
 static void
-sha256_fetch(void)
+ctx_free(void *p)
+{
+	EVP_MD_CTX_free(p);
+}
+
+static void
+sha256_setup(void)
 {
 	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	ctx_key_ok = pthread_key_create(&ctx_key, ctx_free) == 0;
 }
 
 static int
@@ -27,28 +37,29 @@ sha256_parts(const void *a, size_t alen, const void *b, size_t blen, const void 
 {
 	EVP_MD_CTX *ctx;
 	unsigned int olen = 0;
-	int rc = ESC_EINTERNAL;
 
-	pthread_once(&sha256_once, sha256_fetch);
-	if (sha256_md == NULL)
+	pthread_once(&sha256_once, sha256_setup);
+	if (sha256_md == NULL || !ctx_key_ok)
 		return ESC_EINTERNAL;
-	ctx = EVP_MD_CTX_new();
-	if (ctx == NULL)
-		return ESC_ENOMEM;
-	if (EVP_DigestInit_ex(ctx, sha256_md, NULL) != 1)
-		goto out;
-	if (alen && EVP_DigestUpdate(ctx, a, alen) != 1)
-		goto out;
-	if (blen && EVP_DigestUpdate(ctx, b, blen) != 1)
-		goto out;
-	if (clen && EVP_DigestUpdate(ctx, c, clen) != 1)
-		goto out;
-	if (EVP_DigestFinal_ex(ctx, out->b, &olen) != 1 || olen != MT_HASH_LEN)
-		goto out;
-	rc = 0;
-out:
-	EVP_MD_CTX_free(ctx);
-	return rc;
+	ctx = pthread_getspecific(ctx_key);
+	if (ctx == NULL) {
+		ctx = EVP_MD_CTX_new();
+		if (ctx == NULL)
+			return ESC_ENOMEM;
+		if (pthread_setspecific(ctx_key, ctx) != 0) {
+			EVP_MD_CTX_free(ctx);
+			return ESC_ENOMEM;
+		}
+	}
+	/* a context that hashed before keeps its algorithm: re-initializing with NULL reuses it
+	 * without a new provider context */
+	if (EVP_DigestInit_ex2(ctx, EVP_MD_CTX_get0_md(ctx) ? NULL : sha256_md, NULL) != 1 ||
+	    (alen && EVP_DigestUpdate(ctx, a, alen) != 1) ||
+	    (blen && EVP_DigestUpdate(ctx, b, blen) != 1) ||
+	    (clen && EVP_DigestUpdate(ctx, c, clen) != 1) ||
+	    EVP_DigestFinal_ex(ctx, out->b, &olen) != 1 || olen != MT_HASH_LEN)
+		return ESC_EINTERNAL;
+	return 0;
 }
 
 int

@@ -51,7 +51,10 @@ audit_help(FILE *fp)
 	    "  pubkey               print the public key\n"
 	    "  append --type T --actor A [--details JSON]\n"
 	    "                       append one event (administration and testing)\n"
-	    "  export [--format jsonl]  print every record, one per line\n\n"
+	    "  search [--since T] [--until T] [--actor A] [--type T] [--where K=V] [--text S]\n"
+	    "                       print the matching records\n"
+	    "  export [--format jsonl|syslog|cef] [--follow]\n"
+	    "                       print every record (for a SIEM)\n\n"
 	    "  -d, --data-dir DIR   data directory (default: $ESCORT_DATA_DIR, else /var/lib/escort)\n"
 	    "  -h, --help           show this help; 'escort audit COMMAND --help' for a command\n\n"
 	    "Exit status: 0 ok, 1 verification failed or refused, 2 usage, 3 error.\n"
@@ -738,48 +741,299 @@ out:
 	return rc;
 }
 
-static int
-cmd_export(int argc, char **argv)
+/* ---- export, search ---- */
+
+enum fmt { FMT_JSONL, FMT_SYSLOG, FMT_CEF };
+
+/* CEF: header fields escape | and \, extension values escape = and \ and line breaks */
+static void
+cef_put(FILE *fp, const char *s, int header)
 {
-	struct aopts o = { 0 };
+	for (; *s; s++) {
+		if (*s == '\\' || (header && *s == '|') || (!header && *s == '='))
+			fputc('\\', fp);
+		if (*s == '\n')
+			fputs("\\n", fp);
+		else if (*s == '\r')
+			fputs("\\r", fp);
+		else
+			fputc(*s, fp);
+	}
+}
+
+/* RFC 5424 structured-data parameter values escape ", \ and ] */
+static void
+sd_put(FILE *fp, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\' || *s == ']')
+			fputc('\\', fp);
+		fputc(*s, fp);
+	}
+}
+
+static int
+emit(enum fmt f, const buf *rec, const char *host)
+{
+	audit_event ev;
+	char *det;
+	int sev;
+
+	if (f == FMT_JSONL) {
+		fwrite(rec->data, 1, rec->len, stdout);
+		putchar('\n');
+		return 0;
+	}
+	if (audit_event_parse(rec->data, rec->len, &ev, NULL, 0) != 0)
+		return -1;
+	det = json_dumps(ev.details, JSON_COMPACT | JSON_SORT_KEYS);
+	if (det == NULL) {
+		audit_event_free(&ev);
+		return -1;
+	}
+	/* tree heads and denials are notices; everything else informational */
+	sev = strcmp(ev.type, AUDIT_TYPE_STH) == 0 ? 5 : 6;
+	if (f == FMT_SYSLOG) {
+		char t[32];
+
+		audit_time_format(ev.time_us, t, sizeof(t));
+		/* facility authpriv (10): these are access records */
+		printf("<%d>1 %s %s escort - %s [escort@32473 seq=\"%" PRIu64 "\" actor=\"", 10 * 8 + sev,
+		       t, host, ev.type, ev.seq);
+		sd_put(stdout, ev.actor);
+		printf("\"] ");
+		fwrite(rec->data, 1, rec->len, stdout);
+		putchar('\n');
+	} else {
+		printf("CEF:0|escort|escort|%s|", ESCORT_VERSION);
+		cef_put(stdout, ev.type, 1);
+		putchar('|');
+		cef_put(stdout, ev.type, 1);
+		printf("|%d|rt=%" PRId64 " cs1Label=seq cs1=%" PRIu64 " suser=", sev == 5 ? 3 : 1,
+		       ev.time_us / 1000, ev.seq);
+		cef_put(stdout, ev.actor, 0);
+		printf(" msg=");
+		cef_put(stdout, det, 0);
+		putchar('\n');
+	}
+	free(det);
+	audit_event_free(&ev);
+	return 0;
+}
+
+struct filter {
+	const char *since, *until, *actor, *type, *text;
+	const char *wkey, *wval; /* --where KEY=VALUE on a top-level details member */
+};
+
+static int
+matches(const struct filter *fl, const buf *rec)
+{
+	audit_event ev;
+	char t[32];
+	int ok = 1;
+
+	if (fl->text && strcasestr((const char *)rec->data, fl->text) == NULL)
+		return 0;
+	if (!fl->since && !fl->until && !fl->actor && !fl->type && !fl->wkey)
+		return 1;
+	if (audit_event_parse(rec->data, rec->len, &ev, NULL, 0) != 0)
+		return 0;
+	audit_time_format(ev.time_us, t, sizeof(t));
+	/* canonical times are fixed-width ISO 8601, so string order is time order */
+	if (fl->since && strcmp(t, fl->since) < 0)
+		ok = 0;
+	if (fl->until && strcmp(t, fl->until) >= 0)
+		ok = 0;
+	if (fl->actor && strcmp(ev.actor, fl->actor) != 0)
+		ok = 0;
+	if (fl->type && strcmp(ev.type, fl->type) != 0)
+		ok = 0;
+	if (ok && fl->wkey) {
+		json_t *v = json_object_get(ev.details, fl->wkey);
+		char num[32];
+
+		if (json_is_string(v))
+			ok = strcmp(json_string_value(v), fl->wval) == 0;
+		else if (json_is_integer(v)) {
+			snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+			ok = strcmp(num, fl->wval) == 0;
+		} else if (json_is_boolean(v))
+			ok = strcmp(json_is_true(v) ? "true" : "false", fl->wval) == 0;
+		else
+			ok = 0;
+	}
+	audit_event_free(&ev);
+	return ok;
+}
+
+/* Prints records [*from, size) that pass the filter; *from advances. */
+static int
+emit_range(const char *dir, uint64_t *from, enum fmt f, const struct filter *fl, const char *host,
+           uint64_t *left)
+{
 	audit_log *log = NULL;
 	buf rec = BUF_INIT;
 	uint64_t n, i;
 	int rc;
 
-	if ((rc = parse_opts("export", argc, argv, &o)) != 0)
-		return rc;
-	if (o.help) {
-		printf("usage: escort audit export [-d DIR] [--format jsonl]\n\n"
-		       "Prints every record as it is stored (canonical JSON), one per line.\n");
-		return CLI_EXIT_OK;
-	}
-	if (optind != argc) {
-		cli_warnx(SUB, "export: unexpected argument %s", argv[optind]);
-		return CLI_EXIT_USAGE;
-	}
-	if (o.format && strcmp(o.format, "jsonl") != 0) {
-		cli_warnx(SUB, "export: --format %s: only jsonl is supported so far", o.format);
-		return CLI_EXIT_USAGE;
-	}
-	if ((rc = open_ro(cli_data_dir(o.dir), &log)) != 0)
+	if ((rc = open_ro(dir, &log)) != 0)
 		return rc;
 	n = audit_log_size(log);
-	for (i = 0; i < n; i++) {
+	for (i = *from; i < n && *left > 0; i++) {
 		if (audit_log_read(log, i, &rec) != 0) {
-			cli_warnx(SUB, "export: %s", audit_log_error(log));
+			cli_warnx(SUB, "%s", audit_log_error(log));
 			rc = CLI_EXIT_ERROR;
 			goto out;
 		}
-		fwrite(rec.data, 1, rec.len, stdout);
-		putchar('\n');
+		if (!matches(fl, &rec))
+			continue;
+		if (emit(f, &rec, host) != 0) {
+			cli_warnx(SUB, "record %" PRIu64 " is not a valid record; run 'escort audit verify'",
+			          i);
+			rc = CLI_EXIT_ERROR;
+			goto out;
+		}
+		(*left)--;
 	}
+	*from = i;
 	if (fflush(stdout) != 0)
 		rc = CLI_EXIT_ERROR;
 out:
 	buf_free(&rec);
 	audit_log_close(log, NULL, 0);
 	return rc;
+}
+
+static int
+run_listing(const char *cmd, int argc, char **argv, int search)
+{
+	static const struct option lo[] = {
+		{ "data-dir", required_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "follow", no_argument, NULL, 'F' },
+		{ "since", required_argument, NULL, 's' },
+		{ "until", required_argument, NULL, 'u' },
+		{ "actor", required_argument, NULL, 'a' },
+		{ "type", required_argument, NULL, 't' },
+		{ "text", required_argument, NULL, 'x' },
+		{ "where", required_argument, NULL, 'w' },
+		{ "limit", required_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct filter fl;
+	const char *dir = NULL, *format = "jsonl";
+	char host[256], *eq, *wcopy = NULL;
+	uint64_t from = 0, left = UINT64_MAX;
+	enum fmt f;
+	int c, follow = 0, rc;
+
+	memset(&fl, 0, sizeof(fl));
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":d:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'd': dir = optarg; break;
+		case 'f': format = optarg; break;
+		case 'F': follow = 1; break;
+		case 's': fl.since = optarg; break;
+		case 'u': fl.until = optarg; break;
+		case 'a': fl.actor = optarg; break;
+		case 't': fl.type = optarg; break;
+		case 'x': fl.text = optarg; break;
+		case 'w': fl.wkey = optarg; break;
+		case 'n':
+			if (parse_u64(optarg, &left)) {
+				cli_warnx(SUB, "%s: --limit needs a number, not %s", cmd, optarg);
+				return CLI_EXIT_USAGE;
+			}
+			break;
+		case 'h':
+			if (search)
+				printf("usage: escort audit search [-d DIR] [--since TIME] [--until TIME]\n"
+				       "       [--actor A] [--type T] [--where KEY=VALUE] [--text STR]\n"
+				       "       [--limit N] [--format jsonl|syslog|cef]\n\n"
+				       "Prints the records that match every condition given. TIME is UTC in\n"
+				       "the records' form or a prefix of it (2026-11-25, 2026-11-25T07:30);\n"
+				       "--since is inclusive, --until exclusive. --where matches a top-level\n"
+				       "member of details; --text is a case-insensitive substring of the record.\n");
+			else
+				printf("usage: escort audit export [-d DIR] [--format jsonl|syslog|cef] "
+				       "[--follow]\n\n"
+				       "Prints every record: jsonl (as stored), syslog (RFC 5424, facility\n"
+				       "authpriv) or cef (ArcSight CEF). --follow keeps printing new records\n"
+				       "as they are appended, for a SIEM forwarder.\n");
+			return CLI_EXIT_OK;
+		case ':':
+			cli_warnx(SUB, "%s: %s needs an argument", cmd, argv[optind - 1]);
+			return CLI_EXIT_USAGE;
+		default:
+			cli_warnx(SUB, "%s: unknown option %s; see 'escort audit %s --help'", cmd,
+			          argv[optind - 1], cmd);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		cli_warnx(SUB, "%s: unexpected argument %s", cmd, argv[optind]);
+		return CLI_EXIT_USAGE;
+	}
+	if (!search && (fl.since || fl.until || fl.actor || fl.type || fl.text || fl.wkey)) {
+		cli_warnx(SUB, "export: filters belong to 'escort audit search'");
+		return CLI_EXIT_USAGE;
+	}
+	if (search && follow) {
+		cli_warnx(SUB, "search: --follow is an export option");
+		return CLI_EXIT_USAGE;
+	}
+	if (strcmp(format, "jsonl") == 0)
+		f = FMT_JSONL;
+	else if (strcmp(format, "syslog") == 0)
+		f = FMT_SYSLOG;
+	else if (strcmp(format, "cef") == 0)
+		f = FMT_CEF;
+	else {
+		cli_warnx(SUB, "%s: --format %s: expected jsonl, syslog or cef", cmd, format);
+		return CLI_EXIT_USAGE;
+	}
+	if (fl.wkey) {
+		wcopy = strdup(fl.wkey);
+		if (wcopy == NULL)
+			return CLI_EXIT_ERROR;
+		eq = strchr(wcopy, '=');
+		if (eq == NULL || eq == wcopy) {
+			cli_warnx(SUB, "search: --where needs KEY=VALUE, not %s", fl.wkey);
+			free(wcopy);
+			return CLI_EXIT_USAGE;
+		}
+		*eq = '\0';
+		fl.wkey = wcopy;
+		fl.wval = eq + 1;
+	}
+	if (gethostname(host, sizeof(host)) != 0 || host[0] == '\0')
+		snprintf(host, sizeof(host), "-");
+	host[sizeof(host) - 1] = '\0';
+	dir = cli_data_dir(dir);
+	for (;;) {
+		rc = emit_range(dir, &from, f, &fl, host, &left);
+		if (rc || !follow)
+			break;
+		usleep(500 * 1000);
+	}
+	free(wcopy);
+	return rc;
+}
+
+static int
+cmd_export(int argc, char **argv)
+{
+	return run_listing("export", argc, argv, 0);
+}
+
+static int
+cmd_search(int argc, char **argv)
+{
+	return run_listing("search", argc, argv, 1);
 }
 
 static const struct {
@@ -789,7 +1043,7 @@ static const struct {
 	{ "verify", cmd_verify },       { "checkpoint", cmd_checkpoint },
 	{ "prove", cmd_prove },         { "check-proof", cmd_check_proof },
 	{ "pubkey", cmd_pubkey },       { "append", cmd_append },
-	{ "export", cmd_export },
+	{ "export", cmd_export },       { "search", cmd_search },
 };
 
 int

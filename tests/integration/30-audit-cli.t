@@ -56,7 +56,7 @@ symlink("$t/target.key", "$t/d2/signing.key") or die;
 ok($s != 0 && !-e "$t/target.key", 'init does not follow a symlink planted as the key');
 
 # help and usage
-for my $sub (qw(verify checkpoint prove check-proof pubkey append export)) {
+for my $sub (qw(verify checkpoint prove check-proof pubkey append export search)) {
 	($s, $o) = run(undef, 'audit', $sub, '--help');
 	ok($s == 0 && $o =~ /usage: escort audit \Q$sub\E/, "audit $sub --help");
 }
@@ -107,6 +107,17 @@ for my $i (7 .. 9) {
 }
 ($s, $o, $e) = run(undef, 'audit', '-d', $dir, 'verify', '--checkpoint', "$t/cp.json", '--pubkey', "$t/pub.json");
 ok($s == 0 && $o =~ /extends the checkpoint/, 'verify --checkpoint: the log extends it') or print "# $e\n";
+
+# progress on a terminal only
+SKIP: {
+	my $script = `command -v script 2>/dev/null`;
+	chomp $script;
+	last SKIP unless $script;
+	my $tty = `$script -qc '$E audit -d $dir verify' /dev/null 2>&1`;
+	ok($tty =~ /\rverifying: \d+ records/ && $tty =~ /ok: /, 'verify shows progress on a terminal');
+	($s, $o, $e) = run(undef, 'audit', '-d', $dir, 'verify');
+	ok($e !~ /verifying:/, 'and none when stderr is not a terminal');
+}
 
 # proofs, checked with only the public key
 ($s, $o, $e) = run(undef, 'audit', '-d', $dir, 'prove', '2', '--from', $cp->{size});
@@ -188,6 +199,43 @@ ok($s == 1 && $e =~ /checkpoint/, 'forgery: the saved checkpoint does not verify
 ($s, $o, $e) = run(undef, 'audit', '-d', $fdir, 'verify', '--pubkey', "$t/pub.json", '--checkpoint', "$t/cp.json");
 ok($s == 1 && $e =~ /signature/, 'forgery: its tree heads fail with the real public key');
 
+# search and export
+($s, $o, $e) = run(undef, 'audit', '-d', $dir, 'search', '--actor', 'op4');
+my @l = split /\n/, $o;
+ok($s == 0 && @l == 1 && decode_json($l[0])->{actor} eq 'op4', 'search --actor');
+($s, $o) = run(undef, 'audit', '-d', $dir, 'search', '--type', 'cmd.exec', '--where', 'n=7');
+@l = split /\n/, $o;
+ok(@l == 1 && decode_json($l[0])->{details}{n} == 7, 'search --type --where');
+($s, $o) = run(undef, 'audit', '-d', $dir, 'search', '--text', 'SYSTEMCTL RESTART');
+@l = split /\n/, $o;
+ok(@l == 6, 'search --text is case-insensitive (' . scalar(@l) . ')');
+($s, $o) = run(undef, 'audit', '-d', $dir, 'search', '--since', '2000-01-01', '--until', '2000-01-02');
+ok($s == 0 && $o eq '', 'search by time range');
+($s, $o) = run(undef, 'audit', '-d', $dir, 'search', '--type', 'sth', '--limit', '2');
+@l = split /\n/, $o;
+ok(@l == 2, 'search --limit');
+($s, $o, $e) = run(undef, 'audit', '-d', $dir, 'search', '--where', 'novalue');
+ok($s == 2, 'search --where without = is a usage error');
+($s, $o) = run(undef, 'audit', '-d', $dir, 'export', '--format', 'syslog');
+@l = split /\n/, $o;
+ok($s == 0 && @l > 10 && $l[0] =~ /^<\d+>1 \S+Z \S+ escort - log\.init \[escort\@32473 seq="0" actor="escort"\] \{/, 'export --format syslog (RFC 5424)');
+($s, $o) = run(undef, 'audit', '-d', $dir, 'export', '--format', 'cef');
+@l = split /\n/, $o;
+ok($s == 0 && $l[0] =~ /^CEF:0\|escort\|escort\|[^|]+\|log\.init\|log\.init\|\d+\|rt=\d+ cs1Label=seq cs1=0 suser=escort msg=/, 'export --format cef');
+($s, $o, $e) = run(undef, 'audit', '-d', $dir, 'export', '--format', 'xml');
+ok($s == 2 && $e =~ /xml/, 'export: unknown format is a usage error');
+{	# --follow prints what is appended later
+	my $pid = open(my $fh, '-|', $E, 'audit', '-d', $dir, 'export', '--follow') or die;
+	sleep 1;
+	run(undef, 'audit', '-d', $dir, 'append', '--type', 'late.event', '--actor', 'late');
+	sleep 1;
+	kill 'TERM', $pid;
+	local $/;
+	my $out = <$fh>;
+	close $fh;
+	ok($out =~ /"type":"late\.event"/, 'export --follow prints a record appended later');
+}
+
 # bad input: unreadable key, corrupt key, corrupt segment header, no log
 chmod 0644, "$dir/signing.key";
 ($s, $o, $e) = run(undef, 'audit', '-d', $dir, 'append', '--type', 'x', '--actor', 'a');
@@ -198,6 +246,7 @@ spit("$dir/signing.key", "garbage\n");
 ($s, $o, $e) = run(undef, 'audit', '-d', $dir, 'append', '--type', 'x', '--actor', 'a');
 ok($s == 3 && $e =~ /signing\.key: not an escort audit signing key/, 'a corrupt key: clear error');
 spit("$dir/signing.key", $k);
+$orig = slurp($seg);
 $bad = $orig;
 substr($bad, 0, 8) = 'NOTASEG!';
 spit($seg, $bad);

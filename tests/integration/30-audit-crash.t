@@ -40,6 +40,26 @@ my $dir = "$d/data";
 my ($s, $o, $e) = run('init', '-d', $dir);
 ok($s == 0, 'init') or print "# $e\n";
 
+# verify while a writer is busy: read-only, nothing torn or unsigned counts against it
+{
+	my $pid = fork() // die;
+	if ($pid == 0) {
+		open STDOUT, '>', '/dev/null';
+		open STDERR, '>', '/dev/null';
+		exec $S, $dir, 4 or POSIX::_exit(127);
+	}
+	usleep(300_000);
+	my $live_ok = 1;
+	for (1 .. 3) {
+		($s, $o, $e) = run('audit', '-d', $dir, 'verify');
+		$live_ok = 0 unless $s == 0 && $o =~ /^ok: /;
+		print "# live verify: exit $s: $e\n" unless $s == 0;
+	}
+	kill 'KILL', $pid;
+	waitpid($pid, 0);
+	ok($live_ok, 'verify passes (read-only) while a writer appends under load');
+}
+
 srand($ENV{SEED} // time);
 my %acked;    # seq -> "tid i"
 my $kills = 0;

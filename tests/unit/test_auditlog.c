@@ -15,6 +15,8 @@
 #include <ftw.h>
 #include <glob.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -873,6 +875,59 @@ test_lock_and_timed_heads(void **state)
 	free(dir);
 }
 
+/* a full disk (simulated with RLIMIT_FSIZE): the append fails with a message naming the
+ * segment and offset, leaves no partial frame behind, and nothing unrecorded is reported as
+ * recorded; once there is room again the log goes on and verifies */
+static void
+test_disk_full(void **state)
+{
+	char *dir = mklog(3, 1000, 0), *sp = seg0(dir), msg[1024];
+	audit_log *l;
+	struct rlimit old, lim;
+	struct stat st;
+	void (*prev)(int);
+	uint64_t n0, seq;
+	int failed = 0;
+
+	(void)state;
+	l = open_w(dir, 1000, 0);
+	n0 = audit_log_size(l);
+	assert_int_equal(stat(sp, &st), 0);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	prev = signal(SIGXFSZ, SIG_IGN);
+	lim = old;
+	lim.rlim_cur = (rlim_t)st.st_size + 700; /* room for about two records */
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	for (int i = 0; i < 10 && !failed; i++) {
+		json_t *d = json_pack("{s:i, s:s}", "i", i, "cmd", "systemctl restart nginx");
+		if (audit_log_append(l, "test.event", "alice", d, &seq) != 0) {
+			failed = 1;
+			snprintf(msg, sizeof(msg), "%s", audit_log_error(l));
+		}
+		json_decref(d);
+	}
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, prev);
+	assert_true(failed);
+	assert_non_null(strstr(msg, ".seg at offset"));
+	assert_true(audit_log_size(l) > n0 && audit_log_size(l) < n0 + 10);
+	assert_int_equal(stat(sp, &st), 0);
+	{
+		/* the segment ends exactly after the last acknowledged record */
+		size_t len, starts[64];
+		uint8_t *d = slurp(sp, &len);
+		size_t nf = frames_of(d, len, starts, 64);
+		assert_int_equal(nf, audit_log_size(l));
+		free(d);
+	}
+	append_n(l, 100, 2); /* room again */
+	assert_int_equal(audit_log_close(l, msg, sizeof(msg)), 0);
+	assert_false(verify_bad(dir, NULL, NULL, msg, sizeof(msg)));
+	free(sp);
+	rmrf(dir);
+	free(dir);
+}
+
 int
 main(void)
 {
@@ -888,6 +943,7 @@ main(void)
 		cmocka_unit_test(test_segments),
 		cmocka_unit_test(test_bad_keys),
 		cmocka_unit_test(test_lock_and_timed_heads),
+		cmocka_unit_test(test_disk_full),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
