@@ -122,9 +122,11 @@ fuzz: deps-test $(FUZZ_BIN)
 	done
 
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DATADIR)/rules/commands
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+	  $(DESTDIR)$(DATADIR)/rules/commands
 	install -m 0755 $(B)/escort $(DESTDIR)$(BINDIR)/escort
 	install -m 0644 docs/*.1 $(DESTDIR)$(MANDIR)/man1/
+	for f in docs/*.5; do [ -e "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(MANDIR)/man5/; done; true
 	install -m 0644 rules/paths.yaml $(DESTDIR)$(DATADIR)/rules/
 	install -m 0644 rules/commands/*.yaml $(DESTDIR)$(DATADIR)/rules/commands/
 

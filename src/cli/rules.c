@@ -21,11 +21,14 @@ is_dir(const char *p)
 	return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-/* The rules next to the binary make a build tree work without installing:
- * build/escort finds ../rules. */
+/* The rules next to the binary make a build tree work without installing
+ * (build/escort finds ../rules), and an installed tree relocatable (PREFIX/bin/escort
+ * finds PREFIX/share/escort/rules even when installed under another PREFIX). */
 static int
 rules_near_exe(char *out, size_t outlen)
 {
+	static const char *const rel[] = { "../rules", "../share/escort/rules" };
+	size_t i;
 	char exe[PATH_MAX];
 	ssize_t n;
 	char *slash;
@@ -36,9 +39,13 @@ rules_near_exe(char *out, size_t outlen)
 	if ((slash = strrchr(exe, '/')) == NULL)
 		return -1;
 	*slash = 0;
-	if ((size_t)snprintf(out, outlen, "%s/../rules", exe) >= outlen)
-		return -1;
-	return is_dir(out) ? 0 : -1;
+	for (i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+		if ((size_t)snprintf(out, outlen, "%s/%s", exe, rel[i]) >= outlen)
+			return -1;
+		if (is_dir(out))
+			return 0;
+	}
+	return -1;
 }
 
 lockbox *
