@@ -11,8 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LBX_MAX_NEST 12    /* wrappers, sh -c, eval, ... inside each other */
-#define LBX_MAX_ARGS 256   /* words of one command we look at */
+#define LBX_MAX_NEST 12    /* sh -c, eval, ... strings inside each other */
+#define LBX_MAX_WRAP 32    /* wrappers inside each other (sudo nice timeout env ...) */
+#define LBX_MAX_WALK (4 * LB_MAX_DEPTH + 64) /* AST levels, nested strings included */
 #define LBX_MAX_NODES 20000 /* simple commands per record we analyze */
 
 /* Facts about the whole record, for patterns spanning several commands. */
@@ -34,6 +35,7 @@ typedef struct facts {
 	const char *written[16]; /* files written in this record (for chmod +x) */
 	int nwritten;
 	int shell_content;   /* a file was given content that starts a shell */
+	const char *wrote_desc; /* description of the path do_redirs reported as written */
 } facts;
 
 typedef struct actx {
@@ -45,7 +47,8 @@ typedef struct actx {
 	int exact;           /* nested offsets map 1:1 onto the record at base */
 	uint32_t base;
 	lb_span outer;       /* when not exact: everything maps to this span */
-	int depth;
+	int depth;           /* AST walk depth (bounded by the parser, checked anyway) */
+	int nest;            /* nested strings and wrappers: sh -c, eval, sudo, xargs */
 	int priv;            /* runs as another user (sudo, su, doas) */
 	int remote;          /* runs on a remote host (ssh) */
 	facts *f;
@@ -64,6 +67,7 @@ typedef struct sin {
 	int dynamic;         /* produced by something unknown */
 	const char *exec_by; /* the program is run by another program (find -exec, nc -e) */
 	const char *file;    /* stdin is redirected from this file */
+	int obf;             /* the text was decoded (base64 -d): it was hidden on purpose */
 } sin;
 
 /* What a command did, for its neighbours in a pipeline. */
@@ -75,6 +79,7 @@ typedef struct sout {
 	const char *repl;    /* an interactive interpreter started: later lines are its input */
 	const char *xfer;    /* an interactive file transfer client started (ftp, sftp) */
 	const char *tui;     /* an interactive full-screen program started (ncdu, less) */
+	int obf;             /* text was decoded from an encoding (base64 -d) */
 	int shell;           /* runs a shell */
 	const char *text;    /* prints static text (echo, printf) */
 	size_t tlen;
@@ -281,31 +286,48 @@ check_path(actx *c, const char *raw, kb_access x, lb_span span)
 	const char *norm = lbx_norm_path(c->a, raw);
 	if (norm == NULL)
 		return NULL;
-	const kb_path *p = kb_path_match(c->k, norm, x);
-	if (p == NULL && norm[0] != '/') {
+	const kb_path *hits[4];
+	size_t nh = kb_path_match_all(c->k, norm, x, hits, 4);
+	if (nh == 0 && norm[0] != '/' && norm[0] != 0) {
 		/* a relative path may be relative to a home directory (.ssh/authorized_keys) */
 		const char *alt = FMT("/home/~/%s", norm);
-		if (alt && norm[0] != 0)
-			p = kb_path_match(c->k, alt, x);
+		if (alt)
+			nh = kb_path_match_all(c->k, alt, x, hits, 4);
 	}
-	if (p == NULL)
+	if (nh == 0)
 		return NULL;
-	const kb_pathfx *fx = &p->fx[x];
-	int sev = fx->risk >= 0 ? fx->risk : LOCKBOX_RISK_LOW;
-	kb_cats cats = fx->cats;
-	lbx_add_risk(c->r, sev, cats, &fx->attack);
+	/* every matching entry adds what it says; the descriptions are joined */
+	buf d = BUF_INIT;
+	int sev = LOCKBOX_RISK_NONE;
 	int fcat = -1;
-	for (int i = 0; i < KB_C_COUNT && fcat < 0; i++)
-		if (cats & KB_CAT(i))
-			fcat = i;
+	for (size_t h = 0; h < nh; h++) {
+		const kb_pathfx *fx = &hits[h]->fx[x];
+		int r = fx->risk >= 0 ? fx->risk : LOCKBOX_RISK_LOW;
+		lbx_add_risk(c->r, r, fx->cats, &fx->attack);
+		if (r > sev)
+			sev = r;
+		for (int i = 0; i < KB_C_COUNT && (fcat < 0 || h == 0); i++)
+			if (fx->cats & KB_CAT(i)) {
+				if (fcat < 0 || r >= sev)
+					fcat = i;
+				break;
+			}
+		if (hits[h]->describe) {
+			if (d.len)
+				buf_puts(&d, "; ");
+			buf_puts(&d, hits[h]->describe);
+		}
+	}
 	if (fcat < 0)
 		fcat = x == KB_X_READ ? KB_C_FILE_READ : x == KB_X_DELETE ? KB_C_FILE_DELETE :
 		    x == KB_X_EXEC ? KB_C_CODE_EXEC : KB_C_FILE_WRITE;
+	const char *desc = d.len ? dup(c, buf_cstr(&d), d.len) : NULL;
+	buf_free(&d);
 	if (sev >= LOCKBOX_RISK_MEDIUM)
 		finding(c, "sensitive-path", sev, fcat, span,
 		    FMT("%s %s (%s)", access_verb[x], shown(c, raw),
-		        p->describe ? p->describe : "a sensitive file"));
-	return p->describe;
+		        desc ? desc : "a sensitive file"));
+	return desc;
 }
 
 /* ---- effects of roles --------------------------------------------------------------- */
@@ -323,6 +345,7 @@ typedef struct cmdctx {
 	arg *v0;                  /* the command's words, to map args to roles */
 	size_t nv;
 	int8_t *roles;            /* role given to each word, -1 when none */
+	int no_sentence;          /* a handler wrote a better sentence than the template */
 } cmdctx;
 
 #define ROLE_LOGIN_SHELL 100 /* the argument of -s/--shell: a login shell name */
@@ -489,7 +512,7 @@ inline_code(cmdctx *cc, const char *code, size_t n, lb_span span)
 		finding(c, "inline-decode-exec", LOCKBOX_RISK_HIGH, KB_C_OBFUSCATION, span,
 		    FMT("%s code decodes data and runs it", cc->prog));
 	if (f & LBX_CODE_FILEWRITE)
-		cat(c, LOCKBOX_RISK_LOW, KB_C_FILE_WRITE);
+		cat(c, LOCKBOX_RISK_MEDIUM, KB_C_FILE_WRITE); /* code that writes files */
 	/* file paths quoted in the code */
 	for (size_t i = 0; i + 1 < n; i++) {
 		if ((code[i] == '"' || code[i] == '\'') && code[i + 1] == '/') {
@@ -582,6 +605,13 @@ apply_role(cmdctx *cc, int role, arg *a, const sin *in)
 		lbx_add_effect(c->r, cc->cmd, et, a->v);
 		cat(c, LOCKBOX_RISK_MEDIUM, KB_C_CODE_EXEC);
 		check_path(c, pf, KB_X_EXEC, a->span);
+		if (cc->spec && (cc->spec->handler == KB_H_SH ||
+		    cc->spec->handler == KB_H_INTERPRETER)) {
+			/* a script file for this interpreter: its content is not visible */
+			sentence(c, 15, FMT("Runs the %s script %s, whose content is not shown here.",
+			    cc->prog, shown(c, a->v)));
+			return;
+		}
 		if (a->stat && a->len && a->len < 4096) {
 			/* the argument names a program (maybe with arguments): analyze it */
 			sin ein = { .exec_by = cc->prog };
@@ -595,7 +625,8 @@ apply_role(cmdctx *cc, int role, arg *a, const sin *in)
 	}
 	case KB_R_COMMAND:
 		lbx_add_effect(c->r, cc->cmd, "exec", a->v);
-		cat(c, LOCKBOX_RISK_MEDIUM, KB_C_CODE_EXEC);
+		/* a static command string is analyzed below: it carries its own risk */
+		cat(c, a->stat ? LOCKBOX_RISK_LOW : LOCKBOX_RISK_MEDIUM, KB_C_CODE_EXEC);
 		if (a->stat)
 			analyze_string(c, a->v, a->len, a->span, 0, NULL, NULL, "runs");
 		else
@@ -674,14 +705,14 @@ typedef struct optocc {
 	size_t alen;
 } optocc;
 
-#define MAX_OCC 48
-#define MAX_OPS 128
-#define MAX_INNER 4
+#define MAX_INNER 8
 
 typedef struct pres {
-	optocc occ[MAX_OCC];
+	optocc *occ;          /* arena arrays sized for the command's words */
+	int cap_occ;
 	int nocc;
-	int ops[MAX_OPS];
+	int *ops;
+	int cap_ops;
 	int nops;
 	int inner;            /* wrapper: index where the inner command starts, or -1 */
 	int ex_start[MAX_INNER], ex_end[MAX_INNER]; /* find-style -exec word ranges */
@@ -755,7 +786,7 @@ find_opt(const kb_spec *spec, const kb_spec *sub, int kind, const char *w, size_
 static void
 add_occ(pres *p, const kb_opt *o, const char *argv, size_t alen, int argi, int wi)
 {
-	if (p->nocc >= MAX_OCC)
+	if (p->nocc >= p->cap_occ)
 		return;
 	optocc *x = &p->occ[p->nocc++];
 	x->o = o;
@@ -791,9 +822,17 @@ take_exec(pres *p, arg *v, size_t n, size_t i)
 static void
 parse_opts(actx *c, cmdctx *cc, arg *v, size_t n, pres *p, int posix)
 {
-	(void)c;
 	const kb_spec *spec = cc->spec;
 	memset(p, 0, sizeof *p);
+	/* every word can be one operand, and a cluster like -rfv several options */
+	p->cap_ops = (int)n;
+	p->cap_occ = (int)(2 * n + 8);
+	p->ops = lb_arena_alloc(c->a, (n ? n : 1) * sizeof *p->ops);
+	p->occ = lb_arena_alloc(c->a, (size_t)p->cap_occ * sizeof *p->occ);
+	if (p->ops == NULL || p->occ == NULL) {
+		c->r->oom = 1;
+		p->cap_ops = p->cap_occ = 0;
+	}
 	p->inner = -1;
 	p->operands_role = -1;
 	p->sub_index = -1;
@@ -945,7 +984,7 @@ parse_opts(actx *c, cmdctx *cc, arg *v, size_t n, pres *p, int posix)
 			p->inner = (int)i;
 			return;
 		}
-		if (p->nops < MAX_OPS)
+		if (p->nops < p->cap_ops)
 			p->ops[p->nops++] = (int)i;
 		nops_total++;
 		if (posix && wskip < 0)
@@ -1061,6 +1100,7 @@ do_redirs(actx *c, lbx_cmd *cmd, const lb_redir *r, int shellish, sin *stdin_out
 {
 	if (wrote)
 		memset(wrote, 0, sizeof *wrote);
+	const char *wdesc = NULL;
 	for (; r; r = r->next) {
 		lb_span rs = map_span(c, r->span);
 		if (r->target)
@@ -1167,13 +1207,16 @@ do_redirs(actx *c, lbx_cmd *cmd, const lb_redir *r, int shellish, sin *stdin_out
 		if (role == KB_R_READ && stdin_out && (r->fd == -1 || r->fd == 0) &&
 		    r->op == LB_R_IN)
 			stdin_out->file = a.v;
-		if (role != KB_R_READ && rc.describe_hit)
+		if (role != KB_R_READ && rc.describe_hit && !(wrote && wrote->v == a.v))
 			sentence(c, 30, FMT("Writes to %s (%s).", shown(c, a.v), rc.describe_hit));
+		if (wrote && wrote->v == a.v)
+			wdesc = rc.describe_hit;
 		if (role == KB_R_WRITE && streq(a.v, "/dev/null") == 0 && rc.describe_hit == NULL &&
 		    (starts(a.v, "/var/log/") || streq(a.v, "/var/log")))
 			finding(c, "log-truncate", LOCKBOX_RISK_HIGH, KB_C_LOG_TAMPER, rs,
 			    FMT("Truncates the log file %s", shown(c, a.v)));
 	}
+	c->f->wrote_desc = wdesc;
 }
 
 /* ---- nested strings ------------------------------------------------------------------- */
@@ -1290,7 +1333,7 @@ analyze_string(actx *c, const char *s, size_t n, lb_span span, int exact, const 
     sout *out, const char *why)
 {
 	(void)why;
-	if (c->depth >= LBX_MAX_NEST) {
+	if (c->nest >= LBX_MAX_NEST) {
 		finding(c, "depth-exceeded", LOCKBOX_RISK_HIGH, KB_C_OPAQUE, span,
 		    "Commands nest too deeply to analyze");
 		return;
@@ -1322,6 +1365,7 @@ analyze_string(actx *c, const char *s, size_t n, lb_span span, int exact, const 
 	nc.src = s;
 	nc.len = n;
 	nc.depth = c->depth + 1;
+	nc.nest = c->nest + 1;
 	if (exact && c->exact) {
 		nc.exact = 1;
 		nc.base = span.start;
@@ -1371,7 +1415,7 @@ walk_parts(actx *c, const lb_part *p)
 			if (p->sub) {
 				sout so = { 0 };
 				c->depth++;
-				if (c->depth < LB_MAX_DEPTH + LBX_MAX_NEST)
+				if (c->depth < LBX_MAX_WALK)
 					walk(c, p->sub, NULL, &so);
 				c->depth--;
 			}
@@ -1474,12 +1518,18 @@ walk_simple(actx *c, const lb_node *n, const sin *in, sout *out)
 		return;
 	}
 	/* words first: substitutions inside them run before the command */
-	arg v[LBX_MAX_ARGS];
+	size_t nw = 0;
+	for (const lb_word *w = n->words; w; w = w->next)
+		nw++;
+	arg *v = lb_arena_alloc(c->a, (nw ? nw : 1) * sizeof *v);
+	if (v == NULL) {
+		c->r->oom = 1;
+		return;
+	}
 	size_t nv = 0;
 	for (const lb_word *w = n->words; w; w = w->next) {
 		walk_word(c, w);
-		if (nv < LBX_MAX_ARGS)
-			make_arg(c, w, &v[nv++]);
+		make_arg(c, w, &v[nv++]);
 	}
 	for (const lb_assign *as = n->assigns; as; as = as->next) {
 		if (as->value)
@@ -1646,6 +1696,7 @@ walk_pipeline(actx *c, const lb_node *n, const sin *in, sout *out)
 			si.tspan = prev.tspan;
 			si.texact = prev.texact;
 			si.dynamic = prev.dyn || (!prev.text && !prev.net);
+			si.obf = prev.obf;
 			/* once data came from the network, everything downstream carries it */
 			if (!prev.net && any_net) {
 				si.net = any_net;
@@ -1690,7 +1741,7 @@ walk(actx *c, const lb_node *n, const sin *in, sout *out)
 {
 	if (n == NULL)
 		return;
-	if (c->depth > LB_MAX_DEPTH + LBX_MAX_NEST) {
+	if (c->depth > LBX_MAX_WALK) {
 		finding(c, "depth-exceeded", LOCKBOX_RISK_HIGH, KB_C_OPAQUE, map_span(c, n->span),
 		    "Commands nest too deeply to analyze");
 		return;
@@ -1796,7 +1847,7 @@ is_interp_name(const char *p)
 	static const char *const names[] = {
 		"python", "python2", "python3", "perl", "ruby", "node", "nodejs", "php", "lua",
 		"luajit", "irb", "jjs", "jrunscript", "tclsh", "wish", "Rscript", "R", "julia",
-		"pwsh", "deno", "bun", "gawk", "awk", "mawk", "nawk", "busybox", "expect",
+		"pwsh", "powershell", "deno", "bun", "gawk", "awk", "mawk", "nawk", "busybox", "expect",
 		"osascript", "guile", "sbcl", "racket", "erl", "elixir", "scala", "groovy",
 		"crash", "jshell", "octave", "octave-cli", "clisp", "ghci", "csi", "node-repl", NULL,
 	};
@@ -1821,7 +1872,8 @@ h_shell(cmdctx *cc, arg *v, size_t n, const sin *in, sout *out)
 	int interactive = 0, privileged = 0, cmd_i = -1, stdin_mode = 0, script_i = -1;
 	for (size_t i = 1; i < n; i++) {
 		const char *w = v[i].v;
-		if (v[i].stat && w[0] == '-' && w[1] != '-' && w[1]) {
+		if (v[i].stat && w[0] == '-' && w[1] != '-' && w[1] &&
+		    strspn(w + 1, "abcefhiklmnoprstuvxBCDEHOPT") == strlen(w + 1)) {
 			for (size_t j = 1; w[j]; j++) {
 				if (w[j] == 'c')
 					cmd_i = -2;
@@ -1937,6 +1989,13 @@ h_shell(cmdctx *cc, arg *v, size_t n, const sin *in, sout *out)
 		}
 		return;
 	}
+	if (in && in->text && in->obf) {
+		finding(c, "decoded-exec", LOCKBOX_RISK_HIGH, KB_C_OBFUSCATION, cc->span,
+		    FMT("%s runs commands that were hidden in base64", cc->prog));
+		attack(c, "T1027");
+		sentence(c, 80, "Decodes hidden (base64) commands and runs them; lockbox decoded "
+		    "them to show what they do.");
+	}
 	if (in && in->text) {
 		lbx_add_effect(c->r, cc->cmd, "exec", "standard input");
 		analyze_string(c, in->text, in->tlen, in->tspan, in->texact, NULL, NULL, "stdin");
@@ -1948,6 +2007,8 @@ h_shell(cmdctx *cc, arg *v, size_t n, const sin *in, sout *out)
 	if (in && in->piped && in->dynamic) {
 		finding(c, "stdin-exec", LOCKBOX_RISK_HIGH, KB_C_CODE_EXEC, cc->span,
 		    FMT("%s runs whatever the previous command prints", cc->prog));
+		if (in->obf)
+			cat(c, LOCKBOX_RISK_HIGH, KB_C_OBFUSCATION);
 		c->r->opaque = 1;
 		c->f->shell_spawn = 1;
 		c->f->shell_span = cc->span;
@@ -1978,7 +2039,9 @@ h_interpreter(cmdctx *cc, arg *v, size_t n, const sin *in, sout *out, const pres
 		if (p->occ[i].o->role == KB_R_CODE || p->occ[i].o->role == KB_R_COMMAND)
 			had_code = 1;
 	if (had_code)
-		return;
+		cc->no_sentence = 1;
+	if (had_code || cc->sub)
+		return; /* code given, or a subcommand (bun init, deno fmt) the data describes */
 	if (!had_code) {
 		/* fallback when the data lacks the option: -c/-e/-r/-E followed by code */
 		for (size_t i = 1; i + 1 < n; i++) {
@@ -2030,6 +2093,7 @@ h_interpreter(cmdctx *cc, arg *v, size_t n, const sin *in, sout *out, const pres
 	        cc->prog));
 	sentence(c, 45, FMT("Starts an interactive %s session; code typed into it is not shown "
 	    "for review.", cc->prog));
+	cc->no_sentence = 1;
 	if (out)
 		out->repl = cc->prog;
 }
@@ -2717,17 +2781,19 @@ run_inner_words(cmdctx *cc, arg *v, size_t n, const sin *in, sout *out)
 	actx *c = cc->c;
 	if (n == 0)
 		return;
-	if (c->depth >= LB_MAX_DEPTH + LBX_MAX_NEST) {
+	if (c->depth >= LBX_MAX_WALK || c->nest >= LBX_MAX_WRAP) {
 		finding(c, "depth-exceeded", LOCKBOX_RISK_HIGH, KB_C_OPAQUE, cc->span,
 		    "Wrappers nest too deeply to analyze");
 		return;
 	}
 	c->depth++;
+	c->nest++;
 	if (n == 1 && v[0].stat && strpbrk(v[0].v, " ;|&<>") && v[0].len < 65536)
 		/* watch 'a; b', timeout 5 'cmd': the word is a command line */
 		analyze_string(c, v[0].v, v[0].len, v[0].span, 0, in, out, "wrapper");
 	else
 		analyze_argv(c, v, n, NULL, in, out);
+	c->nest--;
 	c->depth--;
 }
 
@@ -3276,6 +3342,48 @@ special_programs(cmdctx *cc, arg *v, size_t n, const pres *p, const sin *in, sou
 }
 
 static int
+has_user_opt(arg *v, size_t n)
+{
+	for (size_t i = 1; i < n; i++) {
+		if (streq(v[i].v, "--"))
+			return 0;
+		if (streq(v[i].v, "-u") || starts(v[i].v, "--user"))
+			return 1;
+	}
+	return 0;
+}
+
+/* Decodes static base64 text (echo TEXT | base64 -d) so what it hides can be analyzed. */
+static char *
+b64_decode(actx *c, const char *s, size_t n, size_t *outn)
+{
+	static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	char *out = lb_arena_alloc(c->a, n * 3 / 4 + 4);
+	if (out == NULL)
+		return NULL;
+	uint32_t acc = 0;
+	int bits = 0;
+	size_t o = 0;
+	for (size_t i = 0; i < n; i++) {
+		char ch = s[i];
+		if (ch == '=' || ch == '\n' || ch == ' ' || ch == '\r')
+			continue;
+		const char *p = ch ? strchr(tbl, ch) : NULL;
+		if (p == NULL)
+			return NULL; /* not base64: leave it alone */
+		acc = (acc << 6) | (uint32_t)(p - tbl);
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			out[o++] = (char)((acc >> bits) & 0xFF);
+		}
+	}
+	out[o] = 0;
+	*outn = o;
+	return out;
+}
+
+static int
 has_cmd_opt(const pres *p)
 {
 	for (int i = 0; i < p->nocc; i++)
@@ -3332,7 +3440,7 @@ analyze_argv(actx *c, arg *v, size_t n, const lb_node *node, const sin *in, sout
 {
 	if (n == 0)
 		return;
-	if (c->depth >= LB_MAX_DEPTH + LBX_MAX_NEST) {
+	if (c->depth >= LBX_MAX_WALK) {
 		finding(c, "depth-exceeded", LOCKBOX_RISK_HIGH, KB_C_OPAQUE, v[0].span,
 		    "Commands nest too deeply to analyze");
 		return;
@@ -3371,10 +3479,10 @@ analyze_argv(actx *c, arg *v, size_t n, const lb_node *node, const sin *in, sout
 			do_redirs(c, cmd, node->redirs, 1, NULL, NULL);
 		return;
 	}
+	/* `!/bin/sh` typed at the prompt of an interactive program runs /bin/sh */
+	if (a0[0] == '!' && a0[1])
+		a0++;
 	const char *prog = base_name(a0);
-	/* `!/bin/sh` typed at a prompt of an interactive program, \rm */
-	if (prog == a0 && a0[0] == '!' && a0[1])
-		prog = a0 + 1;
 	if (*prog == 0)
 		prog = a0;
 	lbx_cmd *cmd = lbx_add_cmd(c->r, prog, span);
@@ -3414,6 +3522,25 @@ analyze_argv(actx *c, arg *v, size_t n, const lb_node *node, const sin *in, sout
 		out->dyn = dyn;
 		buf_free(&b);
 	}
+	if (streq(prog, "base64") || streq(prog, "base32") || streq(prog, "xxd") ||
+	    streq(prog, "basenc") || streq(prog, "uudecode")) {
+		int dec = streq(prog, "uudecode");
+		for (size_t i = 1; i < n; i++)
+			dec |= streq(v[i].v, "-d") || streq(v[i].v, "--decode") || streq(v[i].v, "-D") ||
+			    streq(v[i].v, "-r") || streq(v[i].v, "-revert");
+		out->obf = dec; /* what comes out was encoded: hidden from a reader */
+		size_t dn = 0;
+		char *d = dec && streq(prog, "base64") && in && in->text && !in->dynamic ?
+		    b64_decode(c, in->text, in->tlen, &dn) : NULL;
+		if (d) {
+			/* the next command sees the decoded text */
+			out->text = d;
+			out->tlen = dn;
+			out->tspan = in->tspan;
+			out->texact = 0;
+			out->obf = 1;
+		}
+	}
 	const kb_spec *spec = lookup_prog(c, prog);
 	int shellish = lbx_is_shell_name(prog) || (spec && spec->handler == KB_H_SH);
 	arg wrote = { 0 };
@@ -3431,6 +3558,18 @@ analyze_argv(actx *c, arg *v, size_t n, const lb_node *node, const sin *in, sout
 	}
 	in = &my_in;
 	/* content written into a file: echo TEXT > f, cat > f <<EOF, ... | tee f */
+	int quiet = 0;
+	if (wrote.v) {
+		const char *wd = c->f->wrote_desc;
+		if ((streq(prog, "echo") || streq(prog, "printf")) && out->text) {
+			sentence(c, wd ? 40 : 20, FMT("Writes the text \"%s\" into %s%s%s%s.",
+			    shown(c, out->text), shown(c, wrote.v), wd ? " (" : "", wd ? wd : "",
+			    wd ? ")" : ""));
+			quiet = 1;
+		} else if (wd) {
+			sentence(c, 30, FMT("Writes to %s (%s).", shown(c, wrote.v), wd));
+		}
+	}
 	if (wrote.v) {
 		if ((streq(prog, "echo") || streq(prog, "printf")) && out && out->text)
 			content_check(c, out->text, out->tlen, &wrote);
@@ -3475,10 +3614,14 @@ analyze_argv(actx *c, arg *v, size_t n, const lb_node *node, const sin *in, sout
 		run_inner_words(&cc, v + i, n - i, in, out);
 		return;
 	}
-	int8_t roles[LBX_MAX_ARGS];
-	memset(roles, -1, sizeof roles);
+	int8_t *roles = lb_arena_alloc(c->a, n);
+	if (roles == NULL) {
+		c->r->oom = 1;
+		return;
+	}
+	memset(roles, -1, n);
 	cmdctx cc = { .c = c, .cmd = cmd, .prog = prog, .spec = spec, .span = span, .v0 = v,
-		.nv = n, .roles = roles };
+		.nv = n, .roles = roles, .no_sentence = quiet };
 	if (spec == NULL) {
 		/* unknown program: busybox-style applet names and heuristics */
 		lbx_add_risk(c->r, LOCKBOX_RISK_LOW, 0, NULL);
@@ -3500,13 +3643,15 @@ analyze_argv(actx *c, arg *v, size_t n, const lb_node *node, const sin *in, sout
 		}
 		if (is_privileged_wrapper(prog) && n > 1) {
 			cat(c, LOCKBOX_RISK_MEDIUM, KB_C_PRIVILEGE_ESCALATION);
-			sentence(c, 20, FMT("Runs the following as another user (%s):", prog));
 			size_t i = 1;
 			while (i < n && word_is_opt(&v[i])) {
 				if (strchr("ugpCDhrtTU", v[i].v[1]) && !v[i].v[2])
 					i++;
 				i++;
 			}
+			if (i >= n)
+				return; /* an option's argument was missing: nothing to run */
+			sentence(c, 20, FMT("Runs the following as another user (%s):", prog));
 			int ps = c->priv;
 			c->priv = 1;
 			run_inner_words(&cc, v + i, n - i, in, out);
@@ -3856,6 +4001,12 @@ analyze_argv(actx *c, arg *v, size_t n, const lb_node *node, const sin *in, sout
 		} else if (ci >= 0) {
 			finding(c, "dynamic-command", LOCKBOX_RISK_HIGH, KB_C_OPAQUE, v[ci].span,
 			    "su -c runs a command built at run time");
+		} else if (streq(prog, "runuser") && p.nops > 0 && has_user_opt(v, n)) {
+			/* runuser -u USER [--] COMMAND: a wrapper */
+			int ps = c->priv;
+			c->priv = 1;
+			run_inner_words(&cc, v + p.ops[0], n - (size_t)p.ops[0], in, out);
+			c->priv = ps;
 		} else if (p.inner < 0) {
 			finding(c, "shell-spawn", LOCKBOX_RISK_HIGH, KB_C_PRIVILEGE_ESCALATION, span,
 			    FMT("%s starts a shell as another user", prog));
@@ -3886,6 +4037,18 @@ analyze_argv(actx *c, arg *v, size_t n, const lb_node *node, const sin *in, sout
 			if (in->net || in->dynamic)
 				xin.dynamic = 1;
 			run_inner_words(&cc, v + p.inner, n - (size_t)p.inner, &xin, out);
+			const char *ip = base_name(v[p.inner].v);
+			if (streq(ip, "rm") || streq(ip, "shred") || streq(ip, "unlink") ||
+			    streq(ip, "chmod") || streq(ip, "chown") || streq(ip, "mv") ||
+			    streq(ip, "truncate") || streq(ip, "kill")) {
+				int xc = streq(ip, "kill") ? KB_C_PROCESS_KILL : (streq(ip, "rm") ||
+				    streq(ip, "shred") || streq(ip, "unlink")) ? KB_C_FILE_DELETE :
+				    KB_C_FILE_WRITE;
+				finding(c, "xargs-targets", LOCKBOX_RISK_MEDIUM, xc, span,
+				    FMT("%s acts on names read from the input, which are not shown", ip));
+				sentence(c, 30, FMT("Runs %s on every name in its input; those names are not "
+				    "visible here.", ip));
+			}
 			if (in->net)
 				finding(c, "xargs-network", LOCKBOX_RISK_HIGH, KB_C_OPAQUE, span,
 				    "xargs builds commands from data downloaded from the network");
@@ -3920,7 +4083,7 @@ analyze_argv(actx *c, arg *v, size_t n, const lb_node *node, const sin *in, sout
 		}
 	}
 	/* the explanation sentence (the shell and tar handlers write better ones) */
-	if (spec->handler == KB_H_SH || spec->handler == KB_H_TAR)
+	if (spec->handler == KB_H_SH || spec->handler == KB_H_TAR || cc.no_sentence)
 		goto wrap;
 	const kb_spec *es = sub && sub->explain ? sub : spec;
 	const char *s;

@@ -48,7 +48,8 @@ typedef enum lb_part_kind {
 	                 * or NULL; word = the operand word of the operator, or NULL;
 	                 * flags: LB_PF_BRACED, LB_PF_LENGTH (${#x}), LB_PF_INDIRECT (${!x}),
 	                 * LB_PF_SUBSCRIPT (x[...], subscript text in `sub`) */
-	LB_P_CMDSUB,    /* $( ... ); sub = parsed body (may be NULL if empty) */
+	LB_P_CMDSUB,    /* $( ... ); sub = parsed body (may be NULL if empty, or when a
+	                 * `$((` that is not arithmetic holds text that does not parse) */
 	LB_P_BACKTICK,  /* ` ... `; sub = parsed body (NULL when the text does not parse:
 	                 * bash parses backquotes only when it runs them) */
 	LB_P_PROCSUB_IN,  /* <( ... ); sub = parsed body */

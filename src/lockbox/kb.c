@@ -1231,7 +1231,8 @@ kb_finish(kb *k, buf *err)
 		for (size_t i = 0; i < k->npaths; i++)
 			if (k->path_level[i] == lv)
 				ord[no++] = k->paths[i];
-	memcpy(k->paths, ord, no * sizeof *ord);
+	if (no)
+		memcpy(k->paths, ord, no * sizeof *ord);
 	for (size_t i = 0; i < no; i++)
 		k->path_level[i] = 0;
 	free(ord);
@@ -1271,6 +1272,29 @@ cpat_matches(const kb_cpat *c, const char *path, size_t plen, int path_glob)
 	if (fnmatch(c->pat, path, 0) == 0)
 		return 1;
 	return c->dir && fnmatch(c->globd, path, 0) == 0;
+}
+
+size_t
+kb_path_match_all(const kb *k, const char *path, kb_access x, const kb_path **out, size_t max)
+{
+	if (k == NULL || path == NULL || (unsigned)x >= KB_X_COUNT || max == 0)
+		return 0;
+	size_t plen = strlen(path), n = 0;
+	int path_glob = 0;
+	for (size_t i = 0; i < plen && !path_glob; i++)
+		path_glob = is_globc(path[i]);
+	for (size_t i = 0; i < k->ncpats && n < max; i++) {
+		const kb_cpat *c = &k->cpats[i];
+		const kb_path *p = k->paths[c->entry];
+		if (!p->fx[x].present || (n > 0 && out[n - 1] == p))
+			continue;
+		int dup = 0;
+		for (size_t j = 0; j < n; j++)
+			dup |= out[j] == p;
+		if (!dup && cpat_matches(c, path, plen, path_glob))
+			out[n++] = p;
+	}
+	return n;
 }
 
 const kb_path *

@@ -231,5 +231,8 @@ const kb_spec *kb_subcommand(const kb_spec *s, const char *word);
  * trailing /; home directories written as /root/... or /home/USER/...) that says
  * something about access kind x; NULL when none. */
 const kb_path *kb_path_match(const kb *k, const char *path, kb_access x);
+/* Every matching entry with key x, in priority order (at most max); returns the count. */
+size_t kb_path_match_all(const kb *k, const char *path, kb_access x, const kb_path **out,
+    size_t max);
 
 #endif

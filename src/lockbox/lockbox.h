@@ -39,7 +39,11 @@ lockbox_risk lockbox_result_risk(const lockbox_result *r);
 int lockbox_result_score(const lockbox_result *r);
 int lockbox_result_opaque(const lockbox_result *r);
 
-/* Appends the contract's one-line JSON object (no trailing newline). */
+/* Appends the contract's one-line JSON object (no trailing newline). The output is always
+ * valid UTF-8 JSON: each byte of the input that is not valid UTF-8 becomes U+FFFD (and the
+ * record carries an "invalid-utf8" finding), control characters and bidi/zero-width
+ * characters are \u-escaped. Spans are byte offsets [start, end) into the original record
+ * bytes, not into the JSON string. */
 int lockbox_result_json(const lockbox_result *r, buf *out);
 /* Appends the human rendering for `escort explain`: the command with findings underlined,
  * control and deceptive characters escaped, the explanation and the findings. `color`

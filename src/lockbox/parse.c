@@ -79,6 +79,8 @@ typedef struct parser {
 	tok t;
 	size_t nobr_from, nobr_to; /* cache: no closing ']' for '[' in this range */
 	lb_node *top;              /* the input's own SCRIPT node */
+	int list_depth;            /* parse_list nesting */
+	int sub_list_depth;        /* list_depth of the innermost $( <( >( body */
 } parser;
 
 #define RC_STOP 1 /* internal: bash stops reading here and accepts what came before */
@@ -319,6 +321,7 @@ static void consume(parser *p);
 static lb_word *lex_word(parser *p, unsigned ctx);
 static void remap_node(lb_node *n, const uint32_t *map, size_t mlen);
 static int charge(parser *p, size_t n);
+static lb_node *parse_region(parser *p, size_t from, size_t to);
 
 /* ---- literal runs ------------------------------------------------------------------ */
 
@@ -333,12 +336,13 @@ static int lit_stop(parser *p, const plist *l, unsigned ctx, size_t i)
 			return 1;
 		if ((ctx & C_DQ) && c == '"')
 			return 1;
-		if ((ctx & C_BRACE) && c == '}')
+		if ((ctx & C_BRACE) && (c == '}' || (c == '\'' && (ctx & C_DQ))))
 			return 1;
 		return 0;
 	}
 	if (ctx & C_BRACE) {
-		return c == '}' || c == '\'' || c == '"' || c == '$' || c == '`';
+		return c == '}' || c == '\'' || c == '"' || c == '$' || c == '`' ||
+		       ((c == '<' || c == '>') && at(p, i + 1) == '(');
 	}
 	switch (c) {
 	case ' ': case '\t': case '\n': case ';': case '&': case '|': case '(': case ')':
@@ -622,7 +626,28 @@ static lb_node *parse_paren_body(parser *p, size_t open)
 {
 	if (enter(p))
 		return NULL;
+	int saved_sub = p->sub_list_depth;
+	/* here-documents of the enclosing line are read after that line, not at the
+	 * newlines inside this body */
+	heredoc *oh = p->hd_head, *ot = p->hd_tail;
+	p->hd_head = p->hd_tail = NULL;
+	p->sub_list_depth = p->list_depth + 1;
 	lb_node *body = parse_list(p);
+	p->sub_list_depth = saved_sub;
+	if (p->rc == RC_STOP) {
+		/* where bash would stop reading, the substitution is left unclosed */
+		p->rc = 0;
+		fail(p, ESC_EPARSE, open, "unexpected end of input looking for `)'");
+		body = NULL;
+	}
+	if (oh) {
+		if (p->hd_head) {
+			ot->next = p->hd_head;
+			ot = p->hd_tail;
+		}
+		p->hd_head = oh;
+		p->hd_tail = ot;
+	}
 	if (!body) {
 		leave(p);
 		return NULL;
@@ -734,8 +759,8 @@ static int scan_arith(parser *p, int close, size_t *tend, nvec *subs)
 		}
 		case '$': {
 			plist tmp = { 0 };
-			if (at(p, p->pos + 1) == '[') {
-				/* bash's matched-pair scan does not know $[ here */
+			if (at(p, p->pos + 1) == '[' || at(p, p->pos + 1) == '{') {
+				/* bash's matched-pair scan does not know $[ or ${ here */
 				p->pos++;
 				break;
 			}
@@ -760,7 +785,7 @@ static int charge(parser *p, size_t n)
 {
 	p->work += n;
 	if (p->work > p->work_max) {
-		fail(p, ESC_EPARSE, p->pos, "input too complex");
+		fail(p, ESC_ETOOBIG, p->pos, "input too complex");
 		return -1;
 	}
 	return 0;
@@ -775,6 +800,60 @@ static lb_node *subs_script(parser *p, nvec *subs, size_t start, size_t end)
 		return NULL;
 	s->span = sp(start, end);
 	return s;
+}
+
+/* Finds the ')' that balances text starting at i, skipping quotes: bash's plain
+ * matched-pair scan. 1 with *closep set, 0 at end of input. */
+static int scan_parens(parser *p, size_t i, size_t *closep)
+{
+	long d = 0;
+	size_t from = i, save = p->pos;
+	for (; i < p->n; i++) {
+		char c = p->s[i];
+		if (c == '\\') {
+			i++;
+		} else if (c == '\'' || c == '"' || c == '`' || (c == '$' && at(p, i + 1) == '(')) {
+			/* quotes and nested substitutions are read by the real lexers */
+			plist tmp = { 0 };
+			p->pos = i;
+			int r = c == '\'' ? lex_squote(p, &tmp) : c == '"' ? lex_dquote(p, &tmp, 0, 0)
+			      : c == '`' ? lex_backtick(p, &tmp, 0) : lex_dollar(p, &tmp, 0, NULL);
+			if (r)
+				return -1;
+			i = p->pos - 1;
+			p->pos = save;
+		} else if (c == '(') {
+			d++;
+		} else if (c == ')') {
+			if (d == 0) {
+				*closep = i;
+				/* the body is parsed again afterwards */
+				return charge(p, i - from) ? -1 : 1;
+			}
+			d--;
+		}
+	}
+	return 0;
+}
+
+/* Parses [from, to) as a script when it can; NULL (and no error) when it cannot. */
+static lb_node *soft_region(parser *p, size_t from, size_t to)
+{
+	lb_parse_error saved_err = *p->err;
+	int saved_depth = p->depth;
+	heredoc *hh = p->hd_head, *ht = p->hd_tail;
+	p->hd_head = p->hd_tail = NULL;
+	lb_node *body = parse_region(p, from, to);
+	p->hd_head = hh;
+	p->hd_tail = ht;
+	p->depth = saved_depth;
+	if (p->rc == ESC_EPARSE || p->rc == ESC_EDEPTH || p->rc == RC_STOP) {
+		p->rc = 0;
+		*p->err = saved_err;
+		body = NULL;
+	}
+	p->have = 0;
+	return body;
 }
 
 /* $( ... ), $(( ... )), $[ ... ] starting at '$' */
@@ -800,6 +879,28 @@ static int lex_dollar_paren(parser *p, plist *l)
 		}
 		if (charge(p, p->pos - start))
 			return -1;
+		if (!br) {
+			/* `$((` that is not arithmetic: bash only balances the parentheses of
+			 * the rest (no parse), so the body is parsed softly */
+			size_t close = 0;
+			int sr = scan_parens(p, start + 2, &close);
+			if (sr <= 0) {
+				fail(p, ESC_EPARSE, start, "unexpected end of input looking for `)'");
+				return -1;
+			}
+			if (enter(p))
+				return -1;
+			lb_node *body = soft_region(p, start + 2, close);
+			leave(p);
+			if (p->rc)
+				return -1;
+			p->pos = close + 1;
+			lb_part *x = add_part(p, l, LB_P_CMDSUB, start, p->pos);
+			if (!x)
+				return -1;
+			x->sub = body;
+			return 0;
+		}
 	}
 	/* command substitution */
 	p->pos = start + 2;
@@ -818,8 +919,29 @@ static int lex_procsub(parser *p, plist *l)
 {
 	size_t start = p->pos;
 	int out = p->s[start] == '>';
+	lb_node *body = NULL;
+	if (at(p, start + 2) == '(') {
+		/* like $((: bash reads <((...)) as an arithmetic text when it closes with )) */
+		nvec subs = { 0 };
+		size_t tend = 0;
+		p->pos = start + 3;
+		int r = scan_arith(p, ')', &tend, &subs);
+		if (r < 0)
+			return -1;
+		if (r == 1) {
+			body = subs_script(p, &subs, start, p->pos);
+			if (!body)
+				body = new_node(p, LB_N_SCRIPT, start + 2);
+			if (!body)
+				return -1;
+			goto done;
+		}
+		if (charge(p, p->pos - start))
+			return -1;
+	}
 	p->pos = start + 2;
-	lb_node *body = parse_paren_body(p, start + 2);
+	body = parse_paren_body(p, start + 2);
+done:;
 	if (!body)
 		return -1;
 	lb_part *x = add_part(p, l, out ? LB_P_PROCSUB_OUT : LB_P_PROCSUB_IN, start, p->pos);
@@ -830,7 +952,7 @@ static int lex_procsub(parser *p, plist *l)
 }
 
 /* Parses src region [from, to) of the current buffer as a script (for backticks). */
-static lb_node *parse_region(parser *p, size_t from, size_t to, size_t errat)
+static lb_node *parse_region(parser *p, size_t from, size_t to)
 {
 	size_t saved_n = p->n;
 	lb_node *saved_top = p->top;
@@ -849,7 +971,6 @@ static lb_node *parse_region(parser *p, size_t from, size_t to, size_t errat)
 			body->span = sp(from, to);
 		}
 	}
-	(void)errat;
 	p->have = 0;
 	p->n = saved_n;
 	return body;
@@ -884,7 +1005,7 @@ static int lex_backtick(parser *p, plist *l, unsigned ctx)
 	p->hd_head = p->hd_tail = NULL;
 	lb_node *body;
 	if (!esc) {
-		body = parse_region(p, start + 1, end, start);
+		body = parse_region(p, start + 1, end);
 	} else {
 		/* unescape \` \\ \$ (and \" inside double quotes) into a copy, parse the copy,
 		 * then map every span back onto the original input */
@@ -1010,6 +1131,16 @@ static int scan_subscript(parser *p, size_t i, int stop_brace, int stop_blank, s
 			if (lex_dollar(p, &tmp, 0, NULL))
 				return -1;
 			continue;
+		case '<':
+		case '>':
+			if (at(p, p->pos + 1) == '(') {
+				if (lex_procsub(p, &tmp))
+					return -1;
+				continue;
+			}
+			if (stop_blank)
+				goto none;
+			break;
 		case '}':
 			if (stop_brace)
 				goto none;
@@ -1125,8 +1256,6 @@ static int lex_dollar(parser *p, plist *l, unsigned ctx, nvec *subs)
 	size_t start = p->pos;
 	int c = at(p, start + 1);
 	if (c == '(' || c == '[') {
-		size_t before = l->tail ? 1 : 0;
-		(void)before;
 		if (lex_dollar_paren(p, l))
 			return -1;
 		if (subs && l->tail) {
@@ -1296,6 +1425,21 @@ static int lex_parts(parser *p, plist *l, unsigned ctx)
 			}
 			if (c == '}' && (ctx & C_BRACE))
 				return 0;
+			if (c == '\'' && (ctx & C_BRACE) && (ctx & C_DQ)) {
+				/* "${x:-'a'}": the quotes stay literal but must balance */
+				const char *q = memchr(p->s + i + 1, '\'', p->n - i - 1);
+				if (!q) {
+					fail(p, ESC_EPARSE, i, "unterminated '...'");
+					return -1;
+				}
+				size_t e = (size_t)(q - p->s) + 1;
+				lb_part *x = add_part(p, l, LB_P_LIT, i, e);
+				if (!x || !(x->text = sdup(p, i, e)))
+					return -1;
+				x->len = e - i;
+				p->pos = e;
+				continue;
+			}
 		} else if (ctx & C_BRACE) {
 			if (c == '}')
 				return 0;
@@ -1696,14 +1840,14 @@ static void skip_blanks(parser *p)
 	}
 }
 
-/* x=(a b c): elements up to ')' */
-static lb_word *lex_array(parser *p, size_t *endp)
+/* x=(a b c): elements up to ')'; *out = the element words (NULL when empty) */
+static int lex_array(parser *p, size_t *endp, lb_word **out)
 {
 	size_t open = p->pos;
-	p->pos++;
 	lb_word *head = NULL, *tail = NULL;
+	p->pos++;
 	if (enter(p))
-		return NULL;
+		return -1;
 	for (;;) {
 		skip_blanks(p);
 		int c = at(p, p->pos);
@@ -1716,17 +1860,17 @@ static lb_word *lex_array(parser *p, size_t *endp)
 		if (c < 0) {
 			fail(p, ESC_EPARSE, open, "unterminated array (...)");
 			leave(p);
-			return NULL;
+			return -1;
 		}
-		if (is_meta(c)) {
+		if (is_meta(c) && !((c == '<' || c == '>') && at(p, p->pos + 1) == '(')) {
 			fail(p, ESC_EPARSE, p->pos, "unexpected token in array");
 			leave(p);
-			return NULL;
+			return -1;
 		}
 		lb_word *w = lex_word(p, 0);
 		if (!w) {
 			leave(p);
-			return NULL;
+			return -1;
 		}
 		if (tail)
 			tail->next = w;
@@ -1737,15 +1881,8 @@ static lb_word *lex_array(parser *p, size_t *endp)
 	leave(p);
 	p->pos++;
 	*endp = p->pos;
-	if (!head) {
-		/* empty array: an empty element list still marks is_array */
-		head = alloc(p, sizeof(*head));
-		if (head)
-			head->span = sp(open + 1, open + 1);
-		if (head)
-			head->flags = 0x80000000u; /* internal: placeholder, removed by the caller */
-	}
-	return head;
+	*out = head;
+	return 0;
 }
 
 /* A word at p->pos, with assignment detection. */
@@ -1836,16 +1973,18 @@ static void lex_word_token(parser *p, tok *t, int mode)
 			p->pos = i;
 			if (at(p, i) == '(') {
 				size_t end = 0;
-				lb_word *arr = lex_array(p, &end);
-				if (!arr)
+				if (lex_array(p, &end, &as->array))
 					return;
 				as->is_array = 1;
-				as->array = (arr->flags & 0x80000000u) ? NULL : arr;
 				lb_part *raw = add_part(p, &l, LB_P_LIT, i, end);
 				if (!raw || !(raw->text = sdup(p, i, end)))
 					return;
 				raw->len = end - i;
 				as->span = sp(start, end);
+				/* bash keeps reading the word after the ')' */
+				if (lex_parts(p, &l, 0))
+					return;
+				end = p->pos;
 				t->word = finish_word(p, &l, start, end);
 				t->asg = as;
 				t->span = sp(start, end);
@@ -2157,16 +2296,34 @@ static void read_heredocs(parser *p)
 		lb_redir *r = h->r;
 		size_t bs = p->pos, be = p->n, next = p->n;
 		size_t ls = p->pos;
+		int cont = 0; /* this line continues the previous one (unquoted: \<newline>) */
 		while (ls < p->n) {
 			const char *nl = memchr(p->s + ls, '\n', p->n - ls);
 			size_t le = nl ? (size_t)(nl - p->s) : p->n;
 			size_t cs = ls;
+			int was_cont = cont;
+			size_t nb = 0;
+			while (nb < le - ls && p->s[le - 1 - nb] == '\\')
+				nb++;
+			cont = !r->body_quoted && (nb & 1);
+			if (was_cont) {
+				ls = nl ? le + 1 : p->n;
+				continue;
+			}
 			if (h->strip)
 				while (cs < le && p->s[cs] == '\t')
 					cs++;
 			if (le - cs == h->dlen && !memcmp(p->s + cs, h->delim, h->dlen)) {
 				be = ls;
 				next = nl ? le + 1 : le;
+				break;
+			}
+			if (p->sub_list_depth && le - cs > h->dlen && p->s[cs + h->dlen] == ')' &&
+			    !memcmp(p->s + cs, h->delim, h->dlen)) {
+				/* `$(cat <<E ... E)`: inside a command substitution bash ends the
+				 * body at the delimiter directly followed by the closing ')' */
+				be = ls;
+				next = cs + h->dlen;
 				break;
 			}
 			ls = nl ? le + 1 : p->n;
@@ -2305,15 +2462,25 @@ static void skip_nl(parser *p)
 
 static lb_node *parse_andor(parser *p);
 
+static lb_node *parse_list_in(parser *p, lb_node *s);
+
 /* statements up to a closing token (not consumed) */
 static lb_node *parse_list(parser *p)
 {
 	lb_node *s = new_node(p, LB_N_SCRIPT, p->pos);
-	nvec kids = { 0 };
 	if (!s)
 		return NULL;
 	if (!p->top)
 		p->top = s;
+	p->list_depth++;
+	lb_node *r = parse_list_in(p, s);
+	p->list_depth--;
+	return r;
+}
+
+static lb_node *parse_list_in(parser *p, lb_node *s)
+{
+	nvec kids = { 0 };
 	int first = 1;
 	for (;;) {
 		tok *t = peek(p, M_ASSIGN);
@@ -2377,6 +2544,21 @@ static int parse_redir(parser *p, lb_redir ***tailp)
 	r->fd_var = t->fd_var;
 	r->span = t->span;
 	consume(p);
+	if (r->op == LB_R_DUP_IN || r->op == LB_R_DUP_OUT)
+		skip_blanks(p);
+	if ((r->op == LB_R_DUP_IN || r->op == LB_R_DUP_OUT) && at(p, p->pos) == '-') {
+		/* bash reads the '-' of `>&-` on its own: `>&-f` and `>& -x` are a close
+		 * followed by another word */
+		size_t ds = p->pos;
+		p->pos++;
+		r->span.end = (uint32_t)p->pos;
+		plist l = { 0 };
+		if (!lit_part(p, &l, 0, ds, ds + 1) || !(r->target = finish_word(p, &l, ds, ds + 1)))
+			return -1;
+		**tailp = r;
+		*tailp = &r->next;
+		return 0;
+	}
 	t = peek(p, M_NORMAL);
 	if (t->kind == TK_REDIR && t->fd >= 0 && (r->op == LB_R_DUP_IN || r->op == LB_R_DUP_OUT)) {
 		/* `<&3>&3`: the digits are this redirection's target, the operator starts the
@@ -2514,7 +2696,8 @@ static lb_node *parse_simple(parser *p)
 	size_t nwords = 0;
 	int decl = 0, after_redir = 0;
 	for (;;) {
-		t = peek(p, nwords ? M_NORMAL : M_ASSIGN);
+		/* after `x=1 >f`, bash no longer reads assignment syntax (name[...], x=(...)) */
+		t = peek(p, nwords || (n->assigns && after_redir) ? M_NORMAL : M_ASSIGN);
 		if (t->kind == TK_WORD) {
 			if (!nwords && t->asg && t->asg->is_array && n->assigns && after_redir) {
 				/* bash: `y=1 >f x=(a)` is an error, `>f x=(a)` is not */
@@ -2550,10 +2733,7 @@ static lb_node *parse_simple(parser *p)
 			after_redir = 1;
 			if (parse_redir(p, &rtail))
 				return NULL;
-			n->span.end = (uint32_t)p->pos;
-			for (lb_redir *r = n->redirs; r; r = r->next)
-				if (r->span.end > n->span.end || !r->next)
-					n->span.end = r->span.end > n->span.end ? r->span.end : n->span.end;
+			n->span.end = (uint32_t)p->pos; /* the end of this redirection */
 		} else {
 			break;
 		}
@@ -2589,10 +2769,9 @@ static lb_node *parse_simple(parser *p)
 	return n;
 }
 
-static int cmd_span_end(lb_node *n, size_t end)
+static void cmd_span_end(lb_node *n, size_t end)
 {
 	n->span.end = (uint32_t)end;
-	return 0;
 }
 
 static lb_node *parse_subshell(parser *p)
@@ -2784,6 +2963,22 @@ static lb_node *parse_for(parser *p, lb_node_kind k)
 				d--;
 			else if (c == ';' && d == 0)
 				semis++;
+			else if (c == '\\')
+				i++;
+			else if (c == '\'' || c == '"') {
+				/* bash splits the three expressions quote- and ${-aware */
+				for (i++; i < tend && p->s[i] != c; i++)
+					if (c == '"' && p->s[i] == '\\')
+						i++;
+			} else if (c == '$' && i + 1 < tend && p->s[i + 1] == '{') {
+				long bd = 0;
+				for (i++; i < tend; i++) {
+					if (p->s[i] == '{')
+						bd++;
+					else if (p->s[i] == '}' && --bd == 0)
+						break;
+				}
+			}
 		}
 		if (semis != 2) {
 			fail(p, ESC_EPARSE, start, "arithmetic expression required");
@@ -3005,8 +3200,23 @@ static int cond_term(parser *p, condctx *c)
 		return -1;
 	int rc = -1;
 	tok *t = peek(p, M_COND);
+	while (t->kind == TK_NL) {
+		/* bash skips newlines where a term starts: `[[\n -f x ]]` */
+		consume(p);
+		t = peek(p, M_COND);
+	}
 	if (is_word_text(p, t, "]]")) {
-		rc = 0;
+		/* an empty term: bash's cond parser gives up without a message and the shell
+		 * stops reading its input here (nothing after it runs) */
+		for (;;) {
+			/* bash's error recovery still reads the rest of the line */
+			t = peek(p, M_NORMAL);
+			if (p->rc || t->kind == TK_NL || t->kind == TK_EOF)
+				break;
+			consume(p);
+		}
+		if (!p->rc)
+			p->rc = RC_STOP;
 		goto out;
 	}
 	if (t->kind == TK_LPAREN) {
@@ -3024,7 +3234,7 @@ static int cond_term(parser *p, condctx *c)
 			goto out;
 		consume(p);
 		rc = 0;
-		goto out;
+		goto complete;
 	}
 	if (t->kind != TK_WORD) {
 		fail(p, ESC_EPARSE, t->span.start, "unexpected token in [[ ]]");
@@ -3050,7 +3260,7 @@ static int cond_term(parser *p, condctx *c)
 			goto out;
 		consume(p);
 		rc = 0;
-		goto out;
+		goto complete;
 	}
 	if (cond_push_tok(p, c, t))
 		goto out;
@@ -3070,7 +3280,7 @@ static int cond_term(parser *p, condctx *c)
 			goto out;
 		consume(p);
 		rc = 0;
-		goto out;
+		goto complete;
 	}
 	if (t->kind == TK_RPAREN || t->kind == TK_ANDAND || t->kind == TK_OROR ||
 	    is_word_text(p, t, "]]")) {
@@ -3078,6 +3288,12 @@ static int cond_term(parser *p, condctx *c)
 		goto out;
 	}
 	fail(p, ESC_EPARSE, t->span.start, "conditional binary operator expected");
+	goto out;
+complete:
+	/* after a complete term bash skips newlines (not after a lone word, where an
+	 * operator may follow) */
+	while (peek(p, M_COND)->kind == TK_NL)
+		consume(p);
 out:
 	leave(p);
 	return p->rc ? -1 : rc;
@@ -3156,7 +3372,11 @@ static lb_node *parse_function_kw(parser *p)
 	fn->name = word_name(p, t->word);
 	consume(p);
 	t = peek(p, M_NORMAL);
-	if (t->kind == TK_LPAREN && !t->dparen) {
+	size_t q = t->span.start + 1;
+	while (q < p->n && (p->s[q] == ' ' || p->s[q] == '\t'))
+		q++;
+	/* `function f ( )` has the optional parens; `function f (x)` has a subshell body */
+	if (t->kind == TK_LPAREN && !t->dparen && at(p, q) == ')') {
 		consume(p);
 		t = peek(p, M_NORMAL);
 		if (t->kind != TK_RPAREN) {
@@ -3176,6 +3396,11 @@ static lb_node *parse_coproc(parser *p)
 		return NULL;
 	consume(p);
 	t = peek(p, M_ASSIGN);
+	if (t->kind == TK_WORD && t->rw == RW_BANG) {
+		/* coproc takes a command, not a pipeline */
+		unexpected(p, t);
+		return NULL;
+	}
 	if (t->kind == TK_WORD && t->rw == RW_NONE && !t->asg) {
 		size_t wstart = t->span.start;
 		lb_word *w = t->word;
@@ -3249,25 +3474,30 @@ static lb_node *parse_command(parser *p)
 static lb_node *parse_pipeline(parser *p)
 {
 	tok *t = peek(p, M_ASSIGN);
-	size_t start = t->span.start;
+	size_t start = t->span.start, pend = start;
 	unsigned flags = 0;
 	for (;;) {
 		t = peek(p, M_ASSIGN);
 		if (t->kind == TK_WORD && t->rw == RW_BANG) {
-			flags ^= LB_NF_BANG;
+			flags ^= LB_NF_BANG; /* `! ! cmd` negates twice */
+			pend = t->span.end;
 			consume(p);
 			continue;
 		}
 		if (t->kind == TK_WORD && t->rw == RW_TIME) {
 			flags |= LB_NF_TIME;
+			pend = t->span.end;
 			consume(p);
 			t = peek(p, M_ASSIGN);
 			if (is_word_text(p, t, "-p")) {
+				pend = t->span.end;
 				consume(p);
 				t = peek(p, M_ASSIGN);
 			}
-			if (is_word_text(p, t, "--"))
+			if (is_word_text(p, t, "--")) {
+				pend = t->span.end;
 				consume(p);
+			}
 			continue;
 		}
 		break;
@@ -3278,11 +3508,12 @@ static lb_node *parse_pipeline(parser *p)
 		if (!pl)
 			return NULL;
 		pl->flags = flags;
-		pl->span.end = p->have ? p->t.span.start : (uint32_t)p->pos;
+		pl->span.end = (uint32_t)pend;
 		if (t->kind == TK_NL || t->kind == TK_SEMI || t->kind == TK_EOF)
 			return pl; /* bare `!` or `time` */
-		if (start != t->span.start && !flags)
-			pl->flags = 0;
+		/* bash ends a $( ) body like input: `$( time )` is fine, `( time )` is not */
+		if (t->kind == TK_RPAREN && flags == LB_NF_TIME && p->list_depth == p->sub_list_depth)
+			return pl;
 	}
 	nvec kids = { 0 };
 	opvec ops = { 0 };
@@ -3445,7 +3676,7 @@ int lb_parse(lb_arena *a, const char *src, size_t len, lb_node **out, lb_parse_e
 	p.n = len;
 	p.total = len;
 	p.err = err;
-	p.work_max = 8 * len + 65536;
+	p.work_max = 8 * len + 8192;
 	const char *nul = len ? memchr(p.s, '\0', len) : NULL;
 	if (nul) {
 		fail(&p, ESC_EPARSE, (size_t)(nul - p.s), "NUL byte in input");

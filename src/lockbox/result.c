@@ -70,7 +70,14 @@ lbx_finding *
 lbx_add_finding(lockbox_result *r, const char *id, int sev, int cat, lb_span span,
     const char *msg)
 {
-	/* the same finding at the same place once */
+	/* the same finding at the same place once; past a few hundred findings the rest
+	 * only raise the risk (a record of thousands of commands stays linear) */
+	if (r->nfindings >= 256) {
+		lbx_add_risk(r, sev, cat >= 0 ? KB_CAT(cat) : 0, NULL);
+		if (cat == KB_C_OPAQUE)
+			r->opaque = 1;
+		return NULL;
+	}
 	for (lbx_finding *f = r->findings; f; f = f->next)
 		if (!strcmp(f->id, id) && f->span.start == span.start && f->span.end == span.end &&
 		    f->cat == cat) {
@@ -110,6 +117,10 @@ lbx_add_sentence(lockbox_result *r, const char *text, int prio)
 {
 	if (text == NULL || *text == 0)
 		return;
+	if (r->nsentences >= 256) {
+		r->nsentences++; /* counted for "(N more steps)" only */
+		return;
+	}
 	for (lbx_sentence *s = r->sentences; s; s = s->next)
 		if (strcmp(s->text, text) == 0) {
 			if (prio > s->prio)
@@ -187,9 +198,19 @@ lbx_finalize(lockbox_result *r)
 	static const int base[] = { 0, 10, 40, 70, 90 };
 	static const int width[] = { 10, 30, 30, 20, 11 };
 	/* data leaving the machine is what an escort must never miss */
-	if ((r->cats & KB_CAT(KB_C_NETWORK_UPLOAD)) && r->risk < LOCKBOX_RISK_HIGH) {
-		r->risk = LOCKBOX_RISK_HIGH;
-		r->nrisk_at[LOCKBOX_RISK_HIGH]++;
+	if (r->cats & KB_CAT(KB_C_NETWORK_UPLOAD)) {
+		int said = 0;
+		for (const lbx_finding *f = r->findings; f && !said; f = f->next)
+			said = f->cat == KB_C_NETWORK_UPLOAD;
+		if (!said) {
+			lb_span whole = { 0, (uint32_t)r->len };
+			lbx_add_finding(r, "network-upload", LOCKBOX_RISK_HIGH, KB_C_NETWORK_UPLOAD, whole,
+			    "Sends files or data from this machine to another one");
+		}
+		if (r->risk < LOCKBOX_RISK_HIGH) {
+			r->risk = LOCKBOX_RISK_HIGH;
+			r->nrisk_at[LOCKBOX_RISK_HIGH]++;
+		}
 	}
 	int risk = r->risk;
 	if (risk < 0)

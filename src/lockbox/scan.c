@@ -45,7 +45,7 @@ has_any(const char *s, size_t n, const char *const *list)
 
 static const char *const shell_names[] = {
 	"sh", "bash", "dash", "zsh", "ksh", "ash", "mksh", "pdksh", "csh", "tcsh", "fish",
-	"rbash", "yash", "posh", "lksh", "ksh93", "oksh", "loksh", "sash", "pwsh", "elvish",
+	"rbash", "yash", "posh", "lksh", "ksh93", "oksh", "loksh", "sash", "elvish",
 	"xonsh", "nu", "busybox", NULL,
 };
 
@@ -64,6 +64,9 @@ lbx_is_shell_name(const char *name)
 int
 lbx_mentions_shell(const char *s, size_t n)
 {
+	/* every pattern below holds "sh", ":" or "syscmd": most words have none */
+	if (!memmem(s, n, "sh", 2) && !memchr(s, ':', n) && !memmem(s, n, "syscmd", 6))
+		return 0;
 	static const char *const pats[] = {
 		"/bin/sh", "/bin/bash", "/bin/dash", "/bin/zsh", "/bin/ksh", "/bin/ash",
 		"/bin/csh", "/bin/tcsh", "/bin/fish", "/bin/busybox sh", "sh -i", "bash -i",
@@ -84,7 +87,8 @@ lbx_scan_code(const char *s, size_t n)
 		"passthru", "shell_exec", "pcntl_exec", "Kernel.exec", "IO.popen", "%x(", "%x{",
 		"`", "os.spawn", "pty.spawn", "Process.start", "ProcessBuilder", "execve",
 		"execl", "execvp", "Open3", "qx(", "qx{", "qx/", "exec ", "system ", "run(",
-		"commands.getoutput", "os.startfile", NULL,
+		"commands.getoutput", "os.startfile", "Start-Process", "Invoke-Expression", "iex ",
+		"Invoke-Command", NULL,
 	};
 	static const char *const sock[] = {
 		"socket", "Socket", "fsockopen", "net.connect", "net.Socket", "Net::", "IO::Socket",
@@ -113,7 +117,8 @@ lbx_scan_code(const char *s, size_t n)
 	};
 	static const char *const fwrite[] = {
 		"open(", ".write(", "fwrite", "file_put_contents", "File.write", "writeFile",
-		"print >", ">>", "File.open", "io.open", "fs.write", NULL,
+		"print >", ">>", "File.open", "io.open", "fs.write", "Out-File", "Set-Content",
+		"Add-Content", "fputs", "fprintf(", NULL,
 	};
 	static const char *const decode[] = {
 		"b64decode", "base64", "decode(", "fromhex", "unhexlify", "atob(", "Buffer.from",

@@ -12,7 +12,7 @@ my $corpus = $ENV{CORPUS} // "$root/../shared/corpus";
 my $build = $ENV{BUILD} // "$root/build";
 my $check = "$build/tools/lb_parsecheck";
 my $min = 99.9;
-my $jobs = $ENV{JOBS} // 2;
+my $jobs = $ENV{JOBS} // 3;
 
 if (!-r "$corpus/tldr.tsv" || !-r "$corpus/gtfobins.tsv") {
 	print "1..0 # SKIP corpus not found (set CORPUS; looked in $corpus)\n";
@@ -127,6 +127,33 @@ b # comment', "echo 'it'\\''s'", 'x=(
 		$s =~ s/^ +| +$//g;
 		push @out, $s;
 	}
+	# multi-line scripts: here-documents, substitutions and compound commands spanning
+	# lines, glued together and sometimes damaged
+	my @frags = ("cat <<EOF\nbody \$x \$(id)\nEOF\n", "cat <<-\"E\"\n\tq \$y\n\tE\n",
+		"x=\$(cat <<E\na)b\nE\n)\n", "a <<A <<B\n1\nA\n2\nB\n",
+		"if a\nthen\n b\nelif c\nthen d\nelse\n e\nfi\n", "for i in 1 2\ndo\n echo \$i\ndone\n",
+		"while read l\ndo :\ndone < f\n", "case \$1 in\n a) x;;\n (b|c)\n  y\n  ;&\n *) ;;&\nesac\n",
+		"f() {\n  local x=\$1\n  echo \"\${x:-d}\"\n}\n", "{\n a\n b\n} >out\n", "( cd /\n  ls )\n",
+		"echo \$(\n case x in x) echo;;\n esac\n)\n", "echo \"multi\nline \$(\n id\n)\"\n",
+		"a &&\n b ||\n c\n", "a |\n b\n", "arr=(\n 1\n # c\n 2\n)\n", "[[ -f x &&\n -d y ]]\n",
+		"(( a = \n 1 + 2 ))\n", "echo `\nid\n`\n", "echo 'a\nb'\n", "echo \\\n x\n",
+		"cat <<EOF | grep x\n\$(echo \")\")\nEOF\n",
+		"cat <<EOF; echo \"\$(cat <<F\ninner\nF\n)\"\nouter\nEOF\n", "# comment )\n",
+		"select x in a\ndo break; done\n", "coproc n {\n cat\n}\n", "time {\n a\n}\n",
+		"echo \$((\n1+\n2))\n", "until x; do\n :\ndone\n", "x=\$(cat <<E\na\nE)\n");
+	my @dmg = (split(//, "'\"`\$(){};|&<>\n\\#"), "EOF\n", "\n", 'done', 'fi', 'esac');
+	for (1 .. 1500) {
+		my $s = join('', map { $frags[int(rand(@frags))] } 1 .. 1 + int(rand(4)));
+		if (rand() < 0.6) {
+			for (1 .. 1 + int(rand(2))) {
+				my $p = int(rand(length($s) + 1));
+				if (rand() < 0.5) { substr($s, $p, 1) = '' if $p < length($s) }
+				else { substr($s, $p, 0) = $dmg[int(rand(@dmg))] }
+			}
+		}
+		$s =~ s/\n+$// if rand() < 0.3;
+		push @out, $s;
+	}
 	my %seen;
 	return [grep { length($_) && !$seen{$_}++ } @out];
 }
@@ -135,8 +162,18 @@ b # comment', "echo 'it'\\''s'", 'x=(
 
 # bash -n sometimes prints a syntax error and still exits 0 (e.g. `[[ a b ]]`); any
 # non-warning line on stderr counts as a rejection.
+my %bash_cache;
+
 sub bash_verdicts {
-	my ($recs) = @_;
+	my ($all) = @_;
+	# identical records (common in the corpora) are checked once
+	my (%idx, $recs);
+	$recs = [];
+	for my $r (@$all) {
+		next if exists $bash_cache{$r} || exists $idx{$r};
+		$idx{$r} = scalar(@$recs);
+		push @$recs, $r;
+	}
 	my @v;
 	my $n = @$recs;
 	my @kids;
@@ -171,7 +208,8 @@ sub bash_verdicts {
 		open(my $in, '<', $k->[1]) or die;
 		while (<$in>) { my ($i, $b) = split; $v[$i] = $b; }
 	}
-	return \@v;
+	$bash_cache{$recs->[$_]} = $v[$_] for 0 .. $n - 1;
+	return [map { $bash_cache{$_} } @$all];
 }
 
 sub our_verdicts {

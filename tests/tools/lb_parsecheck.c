@@ -1,6 +1,8 @@
 /* lb_parsecheck — runs lb_parse over records from stdin (one per line, or NUL-separated
  * with -0) and prints one line per record: `ok` or `err <offset> <message>`.
- * --dump also prints the tree under each `ok` (debugging); --bench N times N passes. */
+ * --dump also prints the tree under each `ok` (debugging); --bench N times N passes;
+ * --argv prints, for a record that is one simple command of static words, the words'
+ * values in hex (`argv HEX HEX ...`), else `-` (to compare with what bash passes). */
 #include "lockbox/ast.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -116,19 +118,46 @@ static void dump_node(const lb_node *n, int ind)
 		dump_node(n->kids[i], ind + 2);
 }
 
+static void print_argv(lb_arena *a, const lb_node *root)
+{
+	const lb_node *c = root && root->nkids == 1 ? root->kids[0] : NULL;
+	if (!c || c->kind != LB_N_SIMPLE || c->redirs || c->assigns || !c->words) {
+		printf("-\n");
+		return;
+	}
+	for (const lb_word *w = c->words; w; w = w->next)
+		if (!lb_word_static(a, w, NULL)) {
+			printf("-\n");
+			return;
+		}
+	printf("argv");
+	for (const lb_word *w = c->words; w; w = w->next) {
+		size_t n;
+		const char *s = lb_word_static(a, w, &n);
+		putchar(' ');
+		for (size_t i = 0; i < n; i++)
+			printf("%02x", (unsigned char)s[i]);
+		if (!n)
+			putchar('-');
+	}
+	putchar('\n');
+}
+
 int main(int argc, char **argv)
 {
-	int nul = 0, dump = 0;
+	int nul = 0, dump = 0, av = 0;
 	long bench = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-0"))
 			nul = 1;
 		else if (!strcmp(argv[i], "--dump"))
 			dump = 1;
+		else if (!strcmp(argv[i], "--argv"))
+			av = 1;
 		else if (!strcmp(argv[i], "--bench") && i + 1 < argc)
 			bench = atol(argv[++i]);
 		else {
-			fprintf(stderr, "usage: lb_parsecheck [-0] [--dump] [--bench N] < records\n");
+			fprintf(stderr, "usage: lb_parsecheck [-0] [--dump|--argv] [--bench N] < records\n");
 			return 2;
 		}
 	}
@@ -179,7 +208,12 @@ int main(int argc, char **argv)
 		lb_parse_error err;
 		lb_arena_reset(a);
 		int rc = lb_parse(a, s + off, rl, &root, &err);
-		if (rc == 0) {
+		if (av) {
+			if (rc == 0)
+				print_argv(a, root);
+			else
+				printf("-\n");
+		} else if (rc == 0) {
 			printf("ok\n");
 			if (dump && root)
 				dump_node(root, 2);

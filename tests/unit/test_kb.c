@@ -107,8 +107,17 @@ test_paths(void **state)
 	assert_non_null(p);
 	assert_string_equal(p->describe, "system configuration");
 	assert_null(kb_path_match(k, "/etc/hosts", KB_X_READ));
-	/* a globbed path names the file it would expand to */
+	/* a globbed path names the file it would expand to, but a bare star names nothing */
 	assert_non_null(kb_path_match(k, "/etc/sha*", KB_X_READ));
+	assert_null(kb_path_match(k, "*", KB_X_READ));
+	assert_null(kb_path_match(k, "/*", KB_X_READ));
+	/* every matching entry, in priority order */
+	const kb_path *all[4];
+	size_t na = kb_path_match_all(k, "/etc/cron.d/job", KB_X_DELETE, all, 4);
+	assert_int_equal(na, 2);
+	assert_string_equal(all[0]->describe, "scheduled jobs");
+	assert_string_equal(all[1]->describe, "system configuration");
+	assert_int_equal(kb_path_match_all(k, "/etc/cron.d/job", KB_X_DELETE, all, 1), 1);
 	kb_free(k);
 }
 
@@ -129,6 +138,15 @@ test_override(void **state)
 	const kb_path *p = kb_path_match(k, "/srv/secret/db.key", KB_X_READ);
 	assert_non_null(p);
 	assert_int_equal(p->fx[KB_X_READ].risk, 4);
+	/* extend: the site's option comes first, the shipped ones stay, categories add up */
+	const kb_spec *cp = kb_lookup(k, "cp", 2);
+	assert_int_equal(cp->nopts, 2);
+	assert_string_equal(cp->opts[0].explain, "into {arg} (site rule)");
+	assert_int_equal(cp->opts[0].role, KB_R_APPEND);
+	assert_int_equal(cp->opts[1].role, KB_R_WRITE);
+	assert_true(cp->cats & KB_CAT(KB_C_FILE_WRITE));
+	assert_int_equal(cp->last, KB_R_WRITE);
+	assert_string_equal(cp->describe, "copy files");
 	kb_free(k);
 	/* a missing extra directory is an error naming it */
 	const char *bad[] = { "tests/fixtures/no-such-dir", NULL };
