@@ -25,20 +25,22 @@
 const char *
 cli_data_dir(const char *opt)
 {
-	const char *e = getenv("ESCORT_DATA_DIR");
+	const char *e = getenv("ESCORT_DATA");
 
 	if (opt && *opt)
 		return opt;
 	if (e && *e)
 		return e;
-	return "/var/lib/escort";
+	if ((e = getenv("ESCORT_DATA_DIR")) != NULL && *e)
+		return e;
+	return "./escort-data";
 }
 
 static void
 audit_help(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: escort audit [-d DIR] <command> [<args>]\n\n"
+	    "usage: escort audit [--data DIR] <command> [<args>]\n\n"
 	    "The tamper-evident audit log (RFC 6962 Merkle tree, Ed25519 signed tree heads).\n\n"
 	    "  verify [--checkpoint FILE] [--pubkey FILE]\n"
 	    "                       recompute every hash and check every signed tree head\n"
@@ -55,7 +57,8 @@ audit_help(FILE *fp)
 	    "                       print the matching records\n"
 	    "  export [--format jsonl|syslog|cef] [--follow]\n"
 	    "                       print every record (for a SIEM)\n\n"
-	    "  -d, --data-dir DIR   data directory (default: $ESCORT_DATA_DIR, else /var/lib/escort)\n"
+	    "  --data DIR           data directory (also -d, --data-dir; default: $ESCORT_DATA,\n"
+	    "                       else ./escort-data)\n"
 	    "  -h, --help           show this help; 'escort audit COMMAND --help' for a command\n\n"
 	    "Exit status: 0 ok, 1 verification failed or refused, 2 usage, 3 error.\n"
 	    "See escort-audit(1).\n");
@@ -82,6 +85,7 @@ static int
 parse_opts(const char *cmd, int argc, char **argv, struct aopts *o)
 {
 	static const struct option lo[] = {
+		{ "data", required_argument, NULL, 'd' },
 		{ "data-dir", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "checkpoint", required_argument, NULL, O_CHECKPOINT },
@@ -909,6 +913,7 @@ static int
 run_listing(const char *cmd, int argc, char **argv, int search)
 {
 	static const struct option lo[] = {
+		{ "data", required_argument, NULL, 'd' },
 		{ "data-dir", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "format", required_argument, NULL, 'f' },
@@ -1054,17 +1059,21 @@ cli_audit(int argc, char **argv)
 	int i = 1, nsub, rc;
 	size_t k;
 
-	/* options before the command: -d DIR, --data-dir DIR, --data-dir=DIR, --help */
+	/* options before the command: --data DIR (-d, --data-dir), --data=DIR, --help */
 	while (i < argc && argv[i][0] == '-') {
 		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			audit_help(stdout);
 			return CLI_EXIT_OK;
 		}
-		if ((strcmp(argv[i], "-d") == 0 || strcmp(argv[i], "--data-dir") == 0) && i + 1 < argc) {
+		if ((strcmp(argv[i], "-d") == 0 || strcmp(argv[i], "--data-dir") == 0 ||
+		     strcmp(argv[i], "--data") == 0) && i + 1 < argc) {
 			dir = argv[i + 1];
 			i += 2;
 		} else if (strncmp(argv[i], "--data-dir=", 11) == 0) {
 			dir = argv[i] + 11;
+			i++;
+		} else if (strncmp(argv[i], "--data=", 7) == 0) {
+			dir = argv[i] + 7;
 			i++;
 		} else {
 			cli_warnx(SUB, "unknown option %s; see 'escort audit --help'", argv[i]);

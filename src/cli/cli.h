@@ -15,10 +15,31 @@ int cli_analyze(int argc, char **argv);
 int cli_explain(int argc, char **argv);
 int cli_init(int argc, char **argv);  /* escort init: data directory and signing key */
 int cli_audit(int argc, char **argv); /* escort audit: the tamper-evident log */
+int cli_policy(int argc, char **argv); /* escort policy check|explain */
 
-/* The data directory: the -d/--data-dir value if given, else $ESCORT_DATA_DIR, else
- * /var/lib/escort. */
+/* The data directory: the --data (alias -d, --data-dir) value if given, else $ESCORT_DATA,
+ * else $ESCORT_DATA_DIR (older name), else ./escort-data. */
 const char *cli_data_dir(const char *opt);
+
+/* Exit codes of the request/user/policy-load commands (escort-request(1)). */
+#define CLI_EXIT_FAIL 1     /* other errors */
+#define CLI_EXIT_REFUSED 3  /* refused by policy or authorization */
+#define CLI_EXIT_NOTFOUND 4 /* no such request, identity or target */
+#define CLI_EXIT_CONFLICT 5 /* the request is in the wrong state */
+
+int cli_request(int argc, char **argv);     /* escort request: the change-request workflow */
+int cli_user(int argc, char **argv);        /* escort user: tokens (data directory owner) */
+int cli_policy_load(int argc, char **argv); /* escort policy load FILE (data dir owner); argv[0]
+                                             * is "load" */
+/* Maps a workflow result (0, WF_E*, ESC_E*) to the exit codes above. */
+int cli_wf_exit(int rc);
+/* 0 and "owner:NAME" in actor when the caller owns the data directory; else prints why
+ * and returns an exit code. */
+int cli_owner_actor(const char *sub, const char *dir, char *actor, size_t len);
+/* Appends untrusted bytes for a terminal, escaping control, invalid and invisible
+ * characters (newlines kept when keep_newlines). */
+void cli_escape(buf *out, const unsigned char *p, size_t n, int keep_newlines);
+
 
 /* Prints "escort SUB: message" to stderr (printf-style). */
 void cli_warnx(const char *sub, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -14,18 +14,20 @@
 
 #include "audit/log.h"
 #include "audit/sth.h"
+#include "store/store.h"
 #include "util/err.h"
 
 static void
 init_help(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: escort init [-d DIR]\n\n"
+	    "usage: escort init [--data DIR]\n\n"
 	    "Creates the data directory DIR (mode 0700) with the audit log's Ed25519 signing key\n"
-	    "(signing.key, mode 0600) and its public key (signing.pub), then writes the first\n"
-	    "audit record and a signed tree head. Refuses to overwrite an existing key.\n\n"
-	    "  -d, --data-dir DIR   data directory (default: $ESCORT_DATA_DIR, else\n"
-	    "                       /var/lib/escort)\n"
+	    "(signing.key, mode 0600) and its public key (signing.pub) and the request store\n"
+	    "(escort.db), then writes the first audit record and a signed tree head. Refuses to\n"
+	    "overwrite an existing key. Whoever owns DIR administers it (policy load, tokens).\n\n"
+	    "  --data DIR           data directory (also -d, --data-dir; default: $ESCORT_DATA,\n"
+	    "                       else ./escort-data)\n"
 	    "  -h, --help           show this help\n\n"
 	    "Exit status: 0 ok, 1 refused (a key exists), 2 usage, 3 error. See escort-init(1).\n");
 }
@@ -34,6 +36,7 @@ int
 cli_init(int argc, char **argv)
 {
 	static const struct option lo[] = {
+		{ "data", required_argument, NULL, 'd' },
 		{ "data-dir", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -42,6 +45,8 @@ cli_init(int argc, char **argv)
 	char err[1024] = "", path[4096], idh[17];
 	struct stat st;
 	audit_log *log = NULL;
+	store *sto = NULL;
+	int schema = 0;
 	audit_pubkey pk;
 	json_t *det = NULL;
 	int c, rc, ret = CLI_EXIT_ERROR;
@@ -93,6 +98,13 @@ cli_init(int argc, char **argv)
 		cli_warnx("init", "%s", err);
 		return rc == ESC_EINVAL ? CLI_EXIT_FINDINGS : CLI_EXIT_ERROR;
 	}
+	if (store_open_sqlite(&sto, dir, 1, err, sizeof(err)) != 0 ||
+	    store_schema_version(sto, &schema) != 0) {
+		cli_warnx("init", "cannot create the store: %s", err[0] ? err : store_error(sto));
+		goto out;
+	}
+	store_close(sto);
+	sto = NULL;
 	snprintf(path, sizeof(path), "%s/%s", dir, AUDIT_PUB_FILE);
 	if (audit_pubkey_load(path, &pk, err, sizeof(err)) != 0 ||
 	    audit_log_open(&log, dir, NULL, err, sizeof(err)) != 0) {
@@ -100,7 +112,7 @@ cli_init(int argc, char **argv)
 		goto out;
 	}
 	audit_key_id_hex(pk.id, idh);
-	det = json_pack("{s:s}", "key_id", idh);
+	det = json_pack("{s:s, s:i}", "key_id", idh, "store_schema", schema);
 	if (det == NULL || audit_log_append(log, "log.init", "escort", det, NULL) != 0) {
 		cli_warnx("init", "cannot record the first event: %s", audit_log_error(log));
 		goto out;
@@ -114,6 +126,7 @@ cli_init(int argc, char **argv)
 	printf("initialized %s\naudit signing key %s; public key in %s\n", dir, idh, path);
 	ret = CLI_EXIT_OK;
 out:
+	store_close(sto);
 	json_decref(det);
 	audit_log_close(log, NULL, 0);
 	return ret;

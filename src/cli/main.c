@@ -17,6 +17,9 @@ static const struct subcommand subcommands[] = {
 	{ "explain", cli_explain, "explain a command in plain words, with its risk" },
 	{ "init", cli_init, "create the data directory and the audit signing key" },
 	{ "audit", cli_audit, "verify, prove, checkpoint and export the audit log" },
+	{ "request", cli_request, "create, approve, deny, cancel, run and show change requests" },
+	{ "user", cli_user, "issue and revoke identity tokens (data directory owner)" },
+	{ "policy", cli_policy, "check and load policies; explain a decision for a command" },
 };
 
 static void

@@ -1,0 +1,174 @@
+/* store.h — escort's persistent state behind one interface: policy versions, identity
+ * tokens, requests with their commands, approvals and execution results.
+ * A backend is a versioned table of operations (SQLite now, PostgreSQL later); callers
+ * only ever use the store_* wrappers below, never a backend directly. */
+#ifndef ESCORT_STORE_STORE_H
+#define ESCORT_STORE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The schema this code writes; backends migrate older schemas up to it at open. */
+#define STORE_SCHEMA_VERSION 1
+/* The layout of struct store_ops; a backend built for another layout is refused. */
+#define STORE_OPS_VERSION 1
+
+#define STORE_FILE "escort.db" /* the SQLite database inside the data directory */
+#define STORE_HASH_LEN 32      /* SHA-256 */
+#define STORE_OUTPUT_MAX ((size_t)1 << 20) /* output bytes kept per run (hash covers all) */
+
+typedef struct store store;
+
+/* One command of a request: the exact bytes (may hold NUL or invalid UTF-8) and the
+ * lockbox analysis (JSON text) made when the request was created. */
+typedef struct store_command {
+	unsigned char *bytes;
+	size_t len;
+	char *analysis; /* JSON object text, or NULL */
+} store_command;
+
+typedef struct store_request {
+	int64_t id; /* assigned by request_insert */
+	char *requester;
+	char *target;
+	char *ticket;        /* may be NULL */
+	char *justification; /* may be NULL */
+	char *state;         /* a workflow state name; the store only checks it is known */
+	int64_t created_us;
+	int64_t updated_us;
+	char *policy_version;   /* hex SHA-256 of the policy the decision was made under */
+	char *decision;         /* the policy decision and its reasons as JSON text, or NULL */
+	int64_t expires_us;     /* the request (and its approvals) lapse then; 0: never */
+	/* the approval hash of the content as decided (also binds auto-approved requests) */
+	unsigned char binding[STORE_HASH_LEN];
+	int has_binding;
+	/* execution */
+	char *runner; /* who ran it, or NULL */
+	int64_t started_us;
+	int64_t finished_us;
+	int has_exit;
+	int exit_code;   /* bash's status, or 128+signal; valid when has_exit */
+	char *result;    /* execution summary as JSON text (timeout, truncation...), or NULL */
+	unsigned char *output; /* the first STORE_OUTPUT_MAX bytes of stdout+stderr */
+	size_t output_len;
+	char *output_sha256; /* hex SHA-256 of the full output, or NULL */
+	/* commands */
+	store_command *cmds;
+	size_t ncmds;
+} store_request;
+
+enum store_approval_kind { STORE_APPROVE = 1, STORE_DENY = 2 };
+
+typedef struct store_approval {
+	int64_t id;
+	int64_t request_id;
+	char *approver;
+	int kind; /* enum store_approval_kind */
+	char *comment; /* may be NULL */
+	unsigned char hash[STORE_HASH_LEN]; /* what the approval is bound to */
+	char *policy_version; /* hex SHA-256 of the policy in force at approval */
+	int64_t created_us;
+	int64_t expires_us; /* 0: never */
+} store_approval;
+
+typedef struct store_policy {
+	int64_t version; /* 1, 2, ... in load order; the highest is in force */
+	char sha256[2 * STORE_HASH_LEN + 1]; /* hex of the policy file's bytes */
+	char *path;      /* where the stored copy lives */
+	char *loaded_by;
+	int64_t loaded_us;
+} store_policy;
+
+typedef struct store_token {
+	char *identity;
+	unsigned char hash[STORE_HASH_LEN]; /* SHA-256 of the token; the token is never kept */
+	int64_t issued_us;
+} store_token;
+
+typedef struct store_filter {
+	const char *state;     /* NULL: any */
+	const char *requester; /* NULL: anyone */
+	size_t limit;          /* 0: no limit */
+} store_filter;
+
+enum store_tx { STORE_TX_READ = 0, STORE_TX_WRITE = 1 };
+
+/* The backend's operations. Every call returns 0 or a negative ESC_E* code; ESC_ENOENT
+ * means "no such row". Strings and buffers handed out are owned by the caller (free with
+ * the store_*_free helpers). A write transaction (begin STORE_TX_WRITE) excludes every
+ * other writer, in this and in other processes, until commit or rollback: reads made in it
+ * stay true until it ends. Writes outside an explicit transaction run in their own. */
+typedef struct store_ops {
+	uint32_t ops_version; /* STORE_OPS_VERSION */
+	const char *name;     /* "sqlite", "postgresql" */
+	void (*close)(store *s);
+	int (*begin)(store *s, enum store_tx kind);
+	int (*commit)(store *s);
+	int (*rollback)(store *s);
+	int (*schema_version)(store *s, int *version);
+
+	int (*policy_add)(store *s, store_policy *p);      /* assigns p->version */
+	int (*policy_current)(store *s, store_policy *p);  /* ESC_ENOENT: none loaded */
+
+	int (*token_set)(store *s, const store_token *t);  /* replaces the identity's token */
+	int (*token_revoke)(store *s, const char *identity); /* ESC_ENOENT: had none */
+	int (*token_list)(store *s, store_token **out, size_t *n);
+
+	int (*request_insert)(store *s, store_request *r); /* assigns r->id; with commands */
+	int (*request_get)(store *s, int64_t id, store_request *r);
+	/* Writes every mutable field (state, decision, policy_version, expires, execution). */
+	int (*request_update)(store *s, const store_request *r);
+	/* Requests matching f, newest first, without output bytes. */
+	int (*request_list)(store *s, const store_filter *f, store_request **out, size_t *n);
+
+	int (*approval_insert)(store *s, store_approval *a); /* assigns a->id */
+	int (*approval_list)(store *s, int64_t request_id, store_approval **out, size_t *n);
+} store_ops;
+
+struct store {
+	const store_ops *ops;
+	int in_tx;
+	char err[512]; /* the backend's last error message */
+};
+
+/* Opens the SQLite store DIR/escort.db (creating it when create is set), switches it to
+ * WAL, sets the busy timeout and migrates the schema. err gets a message on failure. */
+int store_open_sqlite(store **out, const char *datadir, int create, char *err, size_t errlen);
+/* Opens an SQLite database at an exact path (tests). */
+int store_open_sqlite_path(store **out, const char *path, int create, char *err,
+                           size_t errlen);
+
+/* Checks that a backend's table has the layout this build expects. */
+int store_ops_check(const store_ops *ops);
+
+void store_close(store *s); /* rolls back an open transaction; NULL-safe */
+const char *store_error(const store *s);
+
+int store_begin(store *s, enum store_tx kind);
+int store_commit(store *s);
+int store_rollback(store *s); /* no-op outside a transaction */
+int store_schema_version(store *s, int *version);
+
+int store_policy_add(store *s, store_policy *p);
+int store_policy_current(store *s, store_policy *p);
+int store_token_set(store *s, const store_token *t);
+int store_token_revoke(store *s, const char *identity);
+int store_token_list(store *s, store_token **out, size_t *n);
+int store_request_insert(store *s, store_request *r);
+int store_request_get(store *s, int64_t id, store_request *r);
+int store_request_update(store *s, const store_request *r);
+int store_request_list(store *s, const store_filter *f, store_request **out, size_t *n);
+int store_approval_insert(store *s, store_approval *a);
+int store_approval_list(store *s, int64_t request_id, store_approval **out, size_t *n);
+
+/* Frees what a struct owns and zeroes it (NULL-safe). */
+void store_request_clear(store_request *r);
+void store_requests_free(store_request *v, size_t n);
+void store_approvals_free(store_approval *v, size_t n);
+void store_policy_clear(store_policy *p);
+void store_tokens_free(store_token *v, size_t n);
+
+/* Sets a string field to a copy of s (NULL allowed); frees the old value. */
+int store_strset(char **field, const char *s);
+
+#endif

@@ -1,0 +1,847 @@
+/* store_sqlite.c — the embedded SQLite backend of the store: one database file in the data
+ * directory, WAL so readers never wait, a busy timeout so several escort processes share
+ * it, BEGIN IMMEDIATE for write transactions, and numbered schema migrations. */
+#include "store/store.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "util/err.h"
+
+/* How long a statement waits for another process's write transaction. Long on purpose:
+ * a command run claims the database only for milliseconds, so waiting is always right. */
+#define SQL_BUSY_MS 60000
+
+typedef struct sq_store {
+	store base; /* first: a store * is a sq_store * */
+	sqlite3 *db;
+} sq_store;
+
+static sqlite3 *
+db_of(store *s)
+{
+	return ((sq_store *)s)->db;
+}
+
+/* Records sqlite's message and maps its code into escort's error space. */
+static int
+sq_fail(store *s, int src, const char *what)
+{
+	sqlite3 *db = db_of(s);
+
+	snprintf(s->err, sizeof(s->err), "%s: %s", what, db ? sqlite3_errmsg(db) : sqlite3_errstr(src));
+	switch (src & 0xff) {
+	case SQLITE_NOMEM:
+		return ESC_ENOMEM;
+	case SQLITE_TOOBIG:
+		return ESC_ETOOBIG;
+	case SQLITE_CONSTRAINT:
+	case SQLITE_MISMATCH:
+	case SQLITE_RANGE:
+		return ESC_EINVAL;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return ESC_EPARSE;
+	default:
+		return ESC_EIO;
+	}
+}
+
+static int
+sq_exec(store *s, const char *sql)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(db_of(s), sql, NULL, NULL, &msg);
+
+	if (rc != SQLITE_OK) {
+		snprintf(s->err, sizeof(s->err), "%s", msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		return (rc & 0xff) == SQLITE_NOMEM ? ESC_ENOMEM : ESC_EIO;
+	}
+	return 0;
+}
+
+static int
+sq_prep(store *s, const char *sql, sqlite3_stmt **st)
+{
+	int rc = sqlite3_prepare_v2(db_of(s), sql, -1, st, NULL);
+
+	return rc == SQLITE_OK ? 0 : sq_fail(s, rc, "prepare");
+}
+
+static int
+bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+	return v ? sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i);
+}
+
+static int
+bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n)
+{
+	if (n > INT_MAX)
+		return SQLITE_TOOBIG;
+	/* an empty command is still a blob, never NULL: the schema says NOT NULL */
+	return sqlite3_bind_blob(st, i, p ? p : "", (int)n, SQLITE_TRANSIENT);
+}
+
+/* Copies a nullable text column. */
+static int
+col_text(sqlite3_stmt *st, int i, char **out)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	*out = NULL;
+	if (t == NULL)
+		return sqlite3_column_type(st, i) == SQLITE_NULL ? 0 : ESC_ENOMEM;
+	if ((*out = strdup((const char *)t)) == NULL)
+		return ESC_ENOMEM;
+	return 0;
+}
+
+/* Copies a blob column (NUL-terminated for convenience; len excludes it). */
+static int
+col_blob(sqlite3_stmt *st, int i, unsigned char **out, size_t *len)
+{
+	const void *p = sqlite3_column_blob(st, i);
+	int n = sqlite3_column_bytes(st, i);
+
+	*out = NULL;
+	*len = 0;
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return 0;
+	if (n < 0 || (*out = malloc((size_t)n + 1)) == NULL)
+		return ESC_ENOMEM;
+	if (n > 0)
+		memcpy(*out, p, (size_t)n);
+	(*out)[n] = 0;
+	*len = (size_t)n;
+	return 0;
+}
+
+static int
+col_hash(sqlite3_stmt *st, int i, unsigned char *h)
+{
+	if (sqlite3_column_bytes(st, i) != STORE_HASH_LEN)
+		return ESC_EPARSE;
+	memcpy(h, sqlite3_column_blob(st, i), STORE_HASH_LEN);
+	return 0;
+}
+
+static int64_t
+now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ---- schema ---- */
+
+/* Migration n takes the schema from version n to n+1. Append only: a released migration
+ * never changes, so every database walks the same path. */
+static const char *const migrations[] = {
+	/* 0 -> 1 */
+	"CREATE TABLE policies ("
+	"  version INTEGER PRIMARY KEY,"
+	"  sha256 TEXT NOT NULL CHECK (length(sha256) = 64),"
+	"  path TEXT NOT NULL,"
+	"  loaded_by TEXT NOT NULL,"
+	"  loaded_us INTEGER NOT NULL);"
+	"CREATE TABLE tokens ("
+	"  identity TEXT PRIMARY KEY,"
+	"  hash BLOB NOT NULL CHECK (length(hash) = 32),"
+	"  issued_us INTEGER NOT NULL);"
+	"CREATE TABLE requests ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  requester TEXT NOT NULL,"
+	"  target TEXT NOT NULL,"
+	"  ticket TEXT,"
+	"  justification TEXT,"
+	"  state TEXT NOT NULL CHECK (state IN ('created','analyzed','denied','pending',"
+	"    'approved','running','succeeded','failed','cancelled','expired')),"
+	"  created_us INTEGER NOT NULL,"
+	"  updated_us INTEGER NOT NULL,"
+	"  policy_version TEXT NOT NULL,"
+	"  decision TEXT,"
+	"  expires_us INTEGER NOT NULL DEFAULT 0,"
+	"  binding BLOB CHECK (binding IS NULL OR length(binding) = 32),"
+	"  runner TEXT,"
+	"  started_us INTEGER NOT NULL DEFAULT 0,"
+	"  finished_us INTEGER NOT NULL DEFAULT 0,"
+	"  exit_code INTEGER,"
+	"  result TEXT,"
+	"  output BLOB,"
+	"  output_sha256 TEXT);"
+	"CREATE INDEX requests_state ON requests (state, id);"
+	"CREATE INDEX requests_requester ON requests (requester, id);"
+	"CREATE TABLE commands ("
+	"  request_id INTEGER NOT NULL REFERENCES requests (id),"
+	"  idx INTEGER NOT NULL,"
+	"  bytes BLOB NOT NULL,"
+	"  analysis TEXT,"
+	"  PRIMARY KEY (request_id, idx));"
+	"CREATE TABLE approvals ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  request_id INTEGER NOT NULL REFERENCES requests (id),"
+	"  approver TEXT NOT NULL,"
+	"  kind TEXT NOT NULL CHECK (kind IN ('approve','deny')),"
+	"  comment TEXT,"
+	"  hash BLOB NOT NULL CHECK (length(hash) = 32),"
+	"  policy_version TEXT NOT NULL,"
+	"  created_us INTEGER NOT NULL,"
+	"  expires_us INTEGER NOT NULL DEFAULT 0,"
+	"  UNIQUE (request_id, approver));"
+	/* a decision once recorded is history: it is never edited or removed */
+	"CREATE TRIGGER approvals_no_update BEFORE UPDATE ON approvals"
+	"  BEGIN SELECT RAISE(ABORT, 'approvals are append-only'); END;"
+	"CREATE TRIGGER approvals_no_delete BEFORE DELETE ON approvals"
+	"  BEGIN SELECT RAISE(ABORT, 'approvals are append-only'); END;",
+};
+
+#define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
+               "one migration per schema version");
+
+static int
+read_version(store *s, int *v)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*v = 0;
+	if ((rc = sq_prep(s, "SELECT coalesce(max(version), 0) FROM schema_version", &st)) != 0)
+		return rc;
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*v = sqlite3_column_int(st, 0);
+		rc = 0;
+	} else
+		rc = sq_fail(s, rc, "reading the schema version");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Brings the schema up to STORE_SCHEMA_VERSION in one write transaction, so concurrent
+ * openers see either the old or the new schema and a failed step leaves nothing behind. */
+static int
+migrate(store *s)
+{
+	int v = 0, rc, i;
+	char sql[128];
+
+	if ((rc = sq_exec(s, "BEGIN IMMEDIATE")) != 0)
+		return rc;
+	rc = sq_exec(s, "CREATE TABLE IF NOT EXISTS schema_version ("
+	                "  version INTEGER PRIMARY KEY, applied_us INTEGER NOT NULL)");
+	if (rc == 0)
+		rc = read_version(s, &v);
+	if (rc == 0 && v > STORE_SCHEMA_VERSION) {
+		snprintf(s->err, sizeof(s->err),
+		         "the database has schema version %d; this escort knows up to %d "
+		         "(written by a newer escort?)", v, STORE_SCHEMA_VERSION);
+		rc = ESC_EINVAL;
+	}
+	for (i = v; rc == 0 && i < NMIGRATIONS; i++) {
+		if ((rc = sq_exec(s, migrations[i])) != 0)
+			break;
+		snprintf(sql, sizeof(sql), "INSERT INTO schema_version VALUES (%d, %lld)", i + 1,
+		         (long long)now_us());
+		rc = sq_exec(s, sql);
+	}
+	if (rc == 0)
+		rc = sq_exec(s, "COMMIT");
+	if (rc != 0) {
+		char keep[sizeof(s->err)];
+
+		memcpy(keep, s->err, sizeof(keep));
+		(void)sqlite3_exec(db_of(s), "ROLLBACK", NULL, NULL, NULL);
+		memcpy(s->err, keep, sizeof(keep));
+	}
+	return rc;
+}
+
+/* ---- transactions ---- */
+
+static int
+sq_begin(store *s, enum store_tx kind)
+{
+	/* IMMEDIATE takes the write lock up front: a transaction that reads, decides and then
+	 * writes never has to upgrade (which SQLite would refuse with SQLITE_BUSY). */
+	return sq_exec(s, kind == STORE_TX_WRITE ? "BEGIN IMMEDIATE" : "BEGIN");
+}
+
+static int
+sq_commit(store *s)
+{
+	return sq_exec(s, "COMMIT");
+}
+
+static int
+sq_rollback(store *s)
+{
+	if (sqlite3_get_autocommit(db_of(s)))
+		return 0; /* SQLite already rolled back (e.g. after an I/O error) */
+	return sq_exec(s, "ROLLBACK");
+}
+
+static int
+sq_schema_version(store *s, int *version)
+{
+	return read_version(s, version);
+}
+
+static void
+sq_close(store *s)
+{
+	sq_store *q = (sq_store *)s;
+
+	sqlite3_close_v2(q->db);
+	free(q);
+}
+
+/* ---- policies ---- */
+
+static int
+sq_policy_add(store *s, store_policy *p)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = sq_prep(s, "INSERT INTO policies (version, sha256, path, loaded_by, loaded_us)"
+	                " VALUES ((SELECT coalesce(max(version), 0) + 1 FROM policies), ?, ?, ?, ?)"
+	                " RETURNING version", &st);
+	if (rc)
+		return rc;
+	bind_text(st, 1, p->sha256);
+	bind_text(st, 2, p->path);
+	bind_text(st, 3, p->loaded_by);
+	sqlite3_bind_int64(st, 4, p->loaded_us);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		p->version = sqlite3_column_int64(st, 0);
+		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(s, SQLITE_ERROR, "adding a policy");
+	} else
+		rc = sq_fail(s, rc, "adding a policy");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+sq_policy_current(store *s, store_policy *p)
+{
+	sqlite3_stmt *st = NULL;
+	const unsigned char *h;
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	rc = sq_prep(s, "SELECT version, sha256, path, loaded_by, loaded_us FROM policies"
+	                " ORDER BY version DESC LIMIT 1", &st);
+	if (rc)
+		return rc;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		rc = ESC_ENOENT;
+	} else if (rc == SQLITE_ROW) {
+		p->version = sqlite3_column_int64(st, 0);
+		h = sqlite3_column_text(st, 1);
+		snprintf(p->sha256, sizeof(p->sha256), "%s", h ? (const char *)h : "");
+		rc = col_text(st, 2, &p->path);
+		if (rc == 0)
+			rc = col_text(st, 3, &p->loaded_by);
+		p->loaded_us = sqlite3_column_int64(st, 4);
+		if (rc)
+			store_policy_clear(p);
+	} else
+		rc = sq_fail(s, rc, "reading the current policy");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- tokens ---- */
+
+static int
+sq_token_set(store *s, const store_token *t)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = sq_prep(s, "INSERT INTO tokens (identity, hash, issued_us) VALUES (?, ?, ?)"
+	                " ON CONFLICT (identity) DO UPDATE SET hash = excluded.hash,"
+	                " issued_us = excluded.issued_us", &st);
+	if (rc)
+		return rc;
+	bind_text(st, 1, t->identity);
+	bind_blob(st, 2, t->hash, STORE_HASH_LEN);
+	sqlite3_bind_int64(st, 3, t->issued_us);
+	rc = sqlite3_step(st);
+	rc = rc == SQLITE_DONE ? 0 : sq_fail(s, rc, "storing a token");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+sq_token_revoke(store *s, const char *identity)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = sq_prep(s, "DELETE FROM tokens WHERE identity = ?", &st)) != 0)
+		return rc;
+	bind_text(st, 1, identity);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		rc = sqlite3_changes(db_of(s)) ? 0 : ESC_ENOENT;
+	else
+		rc = sq_fail(s, rc, "revoking a token");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+sq_token_list(store *s, store_token **out, size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	store_token *v = NULL, *nv;
+	size_t cnt = 0, cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = sq_prep(s, "SELECT identity, hash, issued_us FROM tokens ORDER BY identity", &st)))
+		return rc;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 8;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
+				rc = ESC_ENOMEM;
+				goto out;
+			}
+			v = nv;
+		}
+		memset(&v[cnt], 0, sizeof(v[cnt]));
+		cnt++;
+		if ((rc = col_text(st, 0, &v[cnt - 1].identity)) != 0 ||
+		    (rc = col_hash(st, 1, v[cnt - 1].hash)) != 0)
+			goto out;
+		v[cnt - 1].issued_us = sqlite3_column_int64(st, 2);
+	}
+	rc = rc == SQLITE_DONE ? 0 : sq_fail(s, rc, "listing tokens");
+out:
+	sqlite3_finalize(st);
+	if (rc) {
+		store_tokens_free(v, cnt);
+		return rc;
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+/* ---- requests ---- */
+
+static int
+sq_request_insert(store *s, store_request *r)
+{
+	sqlite3_stmt *st = NULL;
+	size_t i;
+	int rc;
+
+	rc = sq_prep(s, "INSERT INTO requests (requester, target, ticket, justification, state,"
+	                " created_us, updated_us, policy_version, decision, expires_us)"
+	                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &st);
+	if (rc)
+		return rc;
+	bind_text(st, 1, r->requester);
+	bind_text(st, 2, r->target);
+	bind_text(st, 3, r->ticket);
+	bind_text(st, 4, r->justification);
+	bind_text(st, 5, r->state);
+	sqlite3_bind_int64(st, 6, r->created_us);
+	sqlite3_bind_int64(st, 7, r->updated_us);
+	bind_text(st, 8, r->policy_version);
+	bind_text(st, 9, r->decision);
+	sqlite3_bind_int64(st, 10, r->expires_us);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (rc != SQLITE_DONE)
+		return sq_fail(s, rc, "adding a request");
+	r->id = sqlite3_last_insert_rowid(db_of(s));
+	if ((rc = sq_prep(s, "INSERT INTO commands (request_id, idx, bytes, analysis)"
+	                     " VALUES (?, ?, ?, ?)", &st)) != 0)
+		return rc;
+	for (i = 0; i < r->ncmds; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, r->id);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
+		if ((rc = bind_blob(st, 3, r->cmds[i].bytes, r->cmds[i].len)) != SQLITE_OK) {
+			rc = sq_fail(s, rc, "adding a command");
+			goto out;
+		}
+		bind_text(st, 4, r->cmds[i].analysis);
+		if ((rc = sqlite3_step(st)) != SQLITE_DONE) {
+			rc = sq_fail(s, rc, "adding a command");
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+#define REQ_COLS \
+	"id, requester, target, ticket, justification, state, created_us, updated_us," \
+	" policy_version, decision, expires_us, runner, started_us, finished_us, exit_code," \
+	" result, output_sha256, binding"
+
+static int
+row_request(sqlite3_stmt *st, store_request *r)
+{
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	r->id = sqlite3_column_int64(st, 0);
+	if ((rc = col_text(st, 1, &r->requester)) || (rc = col_text(st, 2, &r->target)) ||
+	    (rc = col_text(st, 3, &r->ticket)) || (rc = col_text(st, 4, &r->justification)) ||
+	    (rc = col_text(st, 5, &r->state)) || (rc = col_text(st, 9, &r->decision)) ||
+	    (rc = col_text(st, 11, &r->runner)) || (rc = col_text(st, 15, &r->result)) ||
+	    (rc = col_text(st, 16, &r->output_sha256)) || (rc = col_text(st, 8, &r->policy_version)))
+		return rc;
+	r->created_us = sqlite3_column_int64(st, 6);
+	r->updated_us = sqlite3_column_int64(st, 7);
+	r->expires_us = sqlite3_column_int64(st, 10);
+	r->started_us = sqlite3_column_int64(st, 12);
+	r->finished_us = sqlite3_column_int64(st, 13);
+	if (sqlite3_column_type(st, 17) != SQLITE_NULL) {
+		if ((rc = col_hash(st, 17, r->binding)) != 0)
+			return rc;
+		r->has_binding = 1;
+	}
+	if (sqlite3_column_type(st, 14) != SQLITE_NULL) {
+		r->has_exit = 1;
+		r->exit_code = sqlite3_column_int(st, 14);
+	}
+	return 0;
+}
+
+static int
+load_commands(store *s, store_request *r)
+{
+	sqlite3_stmt *st = NULL;
+	store_command *nv;
+	size_t cap = 0;
+	int rc;
+
+	if ((rc = sq_prep(s, "SELECT bytes, analysis FROM commands WHERE request_id = ?"
+	                     " ORDER BY idx", &st)) != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, r->id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (r->ncmds == cap) {
+			cap = cap ? cap * 2 : 4;
+			if ((nv = realloc(r->cmds, cap * sizeof(*nv))) == NULL) {
+				rc = ESC_ENOMEM;
+				goto out;
+			}
+			r->cmds = nv;
+		}
+		memset(&r->cmds[r->ncmds], 0, sizeof(r->cmds[0]));
+		r->ncmds++;
+		if ((rc = col_blob(st, 0, &r->cmds[r->ncmds - 1].bytes, &r->cmds[r->ncmds - 1].len)) ||
+		    (rc = col_text(st, 1, &r->cmds[r->ncmds - 1].analysis)))
+			goto out;
+	}
+	rc = rc == SQLITE_DONE ? 0 : sq_fail(s, rc, "reading commands");
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+sq_request_get(store *s, int64_t id, store_request *r)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	if ((rc = sq_prep(s, "SELECT " REQ_COLS ", output FROM requests WHERE id = ?", &st)))
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		rc = ESC_ENOENT;
+	else if (rc == SQLITE_ROW) {
+		rc = row_request(st, r);
+		if (rc == 0)
+			rc = col_blob(st, 18, &r->output, &r->output_len);
+		if (rc == 0)
+			rc = load_commands(s, r);
+	} else
+		rc = sq_fail(s, rc, "reading a request");
+	sqlite3_finalize(st);
+	if (rc)
+		store_request_clear(r);
+	return rc;
+}
+
+static int
+sq_request_update(store *s, const store_request *r)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = sq_prep(s, "UPDATE requests SET state = ?, updated_us = ?, policy_version = ?,"
+	                " decision = ?, expires_us = ?, runner = ?, started_us = ?,"
+	                " finished_us = ?, exit_code = ?, result = ?, output = ?,"
+	                " output_sha256 = ?, binding = ? WHERE id = ?", &st);
+	if (rc)
+		return rc;
+	bind_text(st, 1, r->state);
+	sqlite3_bind_int64(st, 2, r->updated_us);
+	bind_text(st, 3, r->policy_version);
+	bind_text(st, 4, r->decision);
+	sqlite3_bind_int64(st, 5, r->expires_us);
+	bind_text(st, 6, r->runner);
+	sqlite3_bind_int64(st, 7, r->started_us);
+	sqlite3_bind_int64(st, 8, r->finished_us);
+	if (r->has_exit)
+		sqlite3_bind_int(st, 9, r->exit_code);
+	else
+		sqlite3_bind_null(st, 9);
+	bind_text(st, 10, r->result);
+	if (r->output)
+		rc = bind_blob(st, 11, r->output, r->output_len);
+	else
+		rc = sqlite3_bind_null(st, 11);
+	if (rc != SQLITE_OK) {
+		rc = sq_fail(s, rc, "updating a request");
+		goto out;
+	}
+	bind_text(st, 12, r->output_sha256);
+	if (r->has_binding)
+		bind_blob(st, 13, r->binding, STORE_HASH_LEN);
+	else
+		sqlite3_bind_null(st, 13);
+	sqlite3_bind_int64(st, 14, r->id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		rc = sqlite3_changes(db_of(s)) ? 0 : ESC_ENOENT;
+	else
+		rc = sq_fail(s, rc, "updating a request");
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+sq_request_list(store *s, const store_filter *f, store_request **out, size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	store_request *v = NULL, *nv;
+	size_t cnt = 0, cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	rc = sq_prep(s, "SELECT " REQ_COLS " FROM requests"
+	                " WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR requester = ?2)"
+	                " ORDER BY id DESC LIMIT ?3", &st);
+	if (rc)
+		return rc;
+	bind_text(st, 1, f ? f->state : NULL);
+	bind_text(st, 2, f ? f->requester : NULL);
+	sqlite3_bind_int64(st, 3, f && f->limit ? (sqlite3_int64)f->limit : -1);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 16;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
+				rc = ESC_ENOMEM;
+				goto out;
+			}
+			v = nv;
+		}
+		rc = row_request(st, &v[cnt]);
+		cnt++;
+		if (rc == 0)
+			rc = load_commands(s, &v[cnt - 1]);
+		if (rc)
+			goto out;
+	}
+	rc = rc == SQLITE_DONE ? 0 : sq_fail(s, rc, "listing requests");
+out:
+	sqlite3_finalize(st);
+	if (rc) {
+		store_requests_free(v, cnt);
+		return rc;
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+/* ---- approvals ---- */
+
+static int
+sq_approval_insert(store *s, store_approval *a)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = sq_prep(s, "INSERT INTO approvals (request_id, approver, kind, comment, hash,"
+	                " policy_version, created_us, expires_us) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+	             &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, a->request_id);
+	bind_text(st, 2, a->approver);
+	bind_text(st, 3, a->kind == STORE_DENY ? "deny" : "approve");
+	bind_text(st, 4, a->comment);
+	bind_blob(st, 5, a->hash, STORE_HASH_LEN);
+	bind_text(st, 6, a->policy_version);
+	sqlite3_bind_int64(st, 7, a->created_us);
+	sqlite3_bind_int64(st, 8, a->expires_us);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		a->id = sqlite3_last_insert_rowid(db_of(s));
+		rc = 0;
+	} else
+		rc = sq_fail(s, rc, "adding an approval");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+sq_approval_list(store *s, int64_t request_id, store_approval **out, size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	store_approval *v = NULL, *nv, *a;
+	size_t cnt = 0, cap = 0;
+	const unsigned char *kind;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	rc = sq_prep(s, "SELECT id, request_id, approver, kind, comment, hash, policy_version,"
+	                " created_us, expires_us FROM approvals WHERE request_id = ? ORDER BY id",
+	             &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, request_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 8;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
+				rc = ESC_ENOMEM;
+				goto out;
+			}
+			v = nv;
+		}
+		a = &v[cnt++];
+		memset(a, 0, sizeof(*a));
+		a->id = sqlite3_column_int64(st, 0);
+		a->request_id = sqlite3_column_int64(st, 1);
+		kind = sqlite3_column_text(st, 3);
+		a->kind = kind && strcmp((const char *)kind, "deny") == 0 ? STORE_DENY : STORE_APPROVE;
+		if ((rc = col_text(st, 2, &a->approver)) || (rc = col_text(st, 4, &a->comment)) ||
+		    (rc = col_hash(st, 5, a->hash)) || (rc = col_text(st, 6, &a->policy_version)))
+			goto out;
+		a->created_us = sqlite3_column_int64(st, 7);
+		a->expires_us = sqlite3_column_int64(st, 8);
+	}
+	rc = rc == SQLITE_DONE ? 0 : sq_fail(s, rc, "listing approvals");
+out:
+	sqlite3_finalize(st);
+	if (rc) {
+		store_approvals_free(v, cnt);
+		return rc;
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+static const store_ops sqlite_ops = {
+	.ops_version = STORE_OPS_VERSION,
+	.name = "sqlite",
+	.close = sq_close,
+	.begin = sq_begin,
+	.commit = sq_commit,
+	.rollback = sq_rollback,
+	.schema_version = sq_schema_version,
+	.policy_add = sq_policy_add,
+	.policy_current = sq_policy_current,
+	.token_set = sq_token_set,
+	.token_revoke = sq_token_revoke,
+	.token_list = sq_token_list,
+	.request_insert = sq_request_insert,
+	.request_get = sq_request_get,
+	.request_update = sq_request_update,
+	.request_list = sq_request_list,
+	.approval_insert = sq_approval_insert,
+	.approval_list = sq_approval_list,
+};
+
+int
+store_open_sqlite_path(store **out, const char *path, int create, char *err, size_t errlen)
+{
+	sq_store *q;
+	struct stat st;
+	int rc, flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_NOMUTEX;
+	int existed = stat(path, &st) == 0;
+
+	*out = NULL;
+	if (!create && !existed) {
+		snprintf(err, errlen, "%s: no store here (run 'escort init' first)", path);
+		return ESC_ENOENT;
+	}
+	if ((q = calloc(1, sizeof(*q))) == NULL)
+		return ESC_ENOMEM;
+	q->base.ops = &sqlite_ops;
+	if (create)
+		flags |= SQLITE_OPEN_CREATE;
+	rc = sqlite3_open_v2(path, &q->db, flags, NULL);
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, q->db ? sqlite3_errmsg(q->db) : sqlite3_errstr(rc));
+		rc = ESC_EIO;
+		goto fail;
+	}
+	if (!existed)
+		(void)chmod(path, 0600);
+	sqlite3_busy_timeout(q->db, SQL_BUSY_MS);
+	sqlite3_extended_result_codes(q->db, 1);
+	/* WAL: readers never block the writer; FULL: a committed decision survives power loss */
+	if ((rc = sq_exec(&q->base, "PRAGMA journal_mode = WAL")) != 0 ||
+	    (rc = sq_exec(&q->base, "PRAGMA synchronous = FULL")) != 0 ||
+	    (rc = sq_exec(&q->base, "PRAGMA foreign_keys = ON")) != 0 ||
+	    (rc = sq_exec(&q->base, "PRAGMA trusted_schema = OFF")) != 0 ||
+	    (rc = migrate(&q->base)) != 0) {
+		snprintf(err, errlen, "%s: %s", path, q->base.err);
+		goto fail;
+	}
+	*out = &q->base;
+	return 0;
+fail:
+	sqlite3_close_v2(q->db);
+	free(q);
+	return rc;
+}
+
+int
+store_open_sqlite(store **out, const char *datadir, int create, char *err, size_t errlen)
+{
+	char path[4096];
+	int n = snprintf(path, sizeof(path), "%s/%s", datadir, STORE_FILE);
+
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		snprintf(err, errlen, "%s: data directory path too long", datadir);
+		return ESC_EINVAL;
+	}
+	return store_open_sqlite_path(out, path, create, err, errlen);
+}

@@ -1,0 +1,1994 @@
+/* workflow.c — the request lifecycle over the store: lockbox analyzes, policy decides and
+ * checks approvers, approvals are bound to a SHA-256 of the exact bytes, and a local run
+ * executes exactly those bytes once. Every state change happens in one store write
+ * transaction together with its durable audit record; if the audit append fails the
+ * transaction is rolled back (fail closed). */
+#include "workflow/workflow.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "audit/event.h"
+#include "audit/log.h"
+#include "util/err.h"
+
+#define POLICY_SUBDIR "policy"
+#define TEXT_MAX 4096 /* ticket, justification, comment */
+
+struct wf {
+	char *datadir;
+	store *st;
+	const lockbox *lb;
+	policy *pol;      /* in force, or NULL */
+	int64_t pol_num;  /* its store version number */
+	int64_t clock_us; /* 0: real clock */
+	unsigned audit_wait;
+	audit_log *alog;  /* open only during one action */
+};
+
+/* ---- small helpers ---- */
+
+static const char *const state_names[WF_NSTATES] = {
+	"created", "analyzed", "denied", "pending", "approved",
+	"running", "succeeded", "failed", "cancelled", "expired",
+};
+
+const char *
+wf_state_name(int s)
+{
+	return s >= 0 && s < WF_NSTATES ? state_names[s] : "?";
+}
+
+int
+wf_state_parse(const char *s)
+{
+	int i;
+
+	for (i = 0; s && i < WF_NSTATES; i++)
+		if (strcmp(s, state_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+int
+wf_transition_ok(int from, int to)
+{
+	/* rows: from; bits: allowed targets. Terminal states allow nothing. */
+	static const unsigned allowed[WF_NSTATES] = {
+		[WF_CREATED] = 1u << WF_ANALYZED | 1u << WF_CANCELLED,
+		[WF_ANALYZED] = 1u << WF_DENIED | 1u << WF_PENDING | 1u << WF_APPROVED |
+		                1u << WF_CANCELLED,
+		[WF_PENDING] = 1u << WF_APPROVED | 1u << WF_DENIED | 1u << WF_CANCELLED |
+		               1u << WF_EXPIRED,
+		[WF_APPROVED] = 1u << WF_RUNNING | 1u << WF_DENIED | 1u << WF_CANCELLED |
+		                1u << WF_EXPIRED,
+		[WF_RUNNING] = 1u << WF_SUCCEEDED | 1u << WF_FAILED,
+	};
+
+	if (from < 0 || from >= WF_NSTATES || to < 0 || to >= WF_NSTATES)
+		return 0;
+	return (allowed[from] >> to) & 1u;
+}
+
+static int64_t
+now_us(const wf *w)
+{
+	struct timespec ts;
+
+	if (w && w->clock_us)
+		return w->clock_us;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void
+hexify(const unsigned char *h, size_t n, char *out)
+{
+	static const char hx[] = "0123456789abcdef";
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = hx[h[i] >> 4];
+		out[2 * i + 1] = hx[h[i] & 15];
+	}
+	out[2 * n] = 0;
+}
+
+static int
+sha256(const void *p, size_t n, unsigned char out[STORE_HASH_LEN])
+{
+	unsigned int olen = 0;
+
+	return EVP_Digest(p, n, out, &olen, EVP_sha256(), NULL) == 1 ? 0 : ESC_EINTERNAL;
+}
+
+/* 1 when p[0..n) is well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF). */
+static int
+utf8_valid(const unsigned char *p, size_t n)
+{
+	size_t i = 0, k, len;
+	uint32_t c;
+
+	while (i < n) {
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if ((p[i] & 0xe0) == 0xc0) {
+			len = 2;
+			c = p[i] & 0x1f;
+		} else if ((p[i] & 0xf0) == 0xe0) {
+			len = 3;
+			c = p[i] & 0x0f;
+		} else if ((p[i] & 0xf8) == 0xf0) {
+			len = 4;
+			c = p[i] & 0x07;
+		} else
+			return 0;
+		if (n - i < len)
+			return 0;
+		for (k = 1; k < len; k++) {
+			if ((p[i + k] & 0xc0) != 0x80)
+				return 0;
+			c = c << 6 | (p[i + k] & 0x3f);
+		}
+		if ((len == 2 && c < 0x80) || (len == 3 && c < 0x800) || (len == 4 && c < 0x10000) ||
+		    c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+			return 0;
+		i += len;
+	}
+	return 1;
+}
+
+/* Free text (ticket, justification, comment): UTF-8, no control characters, bounded. */
+static int
+text_ok(const char *s, const char *what, buf *msg)
+{
+	size_t i, n;
+
+	if (s == NULL)
+		return 0;
+	n = strlen(s);
+	if (n > TEXT_MAX) {
+		buf_printf(msg, "%s is longer than %d bytes", what, TEXT_MAX);
+		return ESC_EINVAL;
+	}
+	if (!utf8_valid((const unsigned char *)s, n)) {
+		buf_printf(msg, "%s is not valid UTF-8", what);
+		return ESC_EINVAL;
+	}
+	for (i = 0; i < n; i++) {
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f) {
+			buf_printf(msg, "%s contains a control character at byte %zu", what, i);
+			return ESC_EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* ---- audit (fail closed) ---- */
+
+/* Appends one event; the log is opened on first use and kept for the rest of the action
+ * (audit_end). details is stolen. */
+static int
+wf_audit(wf *w, const char *type, const char *actor, json_t *details, buf *msg)
+{
+	audit_opts o;
+	char err[512] = "";
+	int rc;
+
+	if (details == NULL) {
+		buf_printf(msg, "cannot build the audit record %s", type);
+		return ESC_ENOMEM;
+	}
+	if (w->alog == NULL) {
+		memset(&o, 0, sizeof(o));
+		o.lock_wait_ms = w->audit_wait;
+		if ((rc = audit_log_open(&w->alog, w->datadir, &o, err, sizeof(err))) != 0) {
+			w->alog = NULL;
+			buf_printf(msg, "audit log unavailable (%s); nothing was changed", err);
+			json_decref(details);
+			return rc;
+		}
+	}
+	rc = audit_log_append(w->alog, type, actor, details, NULL);
+	if (rc != 0)
+		buf_printf(msg, "cannot append %s to the audit log (%s); nothing was changed", type,
+		           audit_log_error(w->alog));
+	json_decref(details);
+	return rc;
+}
+
+/* Closes the log of this action (signing a tree head over what it appended). */
+static int
+audit_end(wf *w, buf *msg)
+{
+	char err[512] = "";
+	int rc;
+
+	if (w->alog == NULL)
+		return 0;
+	rc = audit_log_close(w->alog, err, sizeof(err));
+	w->alog = NULL;
+	if (rc && msg)
+		buf_printf(msg, "audit log: %s", err);
+	return rc;
+}
+
+/* Ends a write transaction: the audit records must be durable and signed before the
+ * store commits, else everything is rolled back. */
+static int
+finish_tx(wf *w, int rc, buf *msg)
+{
+	if (rc != 0 && msg && msg->len == 0) {
+		/* a failure without its own words: say what the store said */
+		const char *se = store_error(w->st);
+
+		buf_printf(msg, "%s%s%s", esc_strerror(rc), se[0] ? ": " : "", se);
+	}
+	if (rc == 0)
+		rc = audit_end(w, msg);
+	else
+		(void)audit_end(w, NULL);
+	if (rc == 0) {
+		if ((rc = store_commit(w->st)) != 0)
+			buf_printf(msg, "store: %s", store_error(w->st));
+	} else
+		(void)store_rollback(w->st);
+	return rc;
+}
+
+/* Records a refusal outside any transaction (the refusal stands even if this fails). */
+static void
+audit_refusal(wf *w, const char *actor, const char *action, int64_t id, const buf *why)
+{
+	buf ignore = BUF_INIT;
+
+	(void)wf_audit(w, "request.refused", actor,
+	               json_pack("{s:s, s:I, s:s}", "action", action, "request", (json_int_t)id,
+	                         "reason", buf_cstr(why)),
+	               &ignore);
+	(void)audit_end(w, NULL);
+	buf_free(&ignore);
+}
+
+/* ---- opening ---- */
+
+static int
+load_current_policy(wf *w, char *err, size_t errlen)
+{
+	store_policy sp;
+	buf bytes = BUF_INIT, perr = BUF_INIT;
+	char path[4096], hex[2 * STORE_HASH_LEN + 1];
+	unsigned char h[STORE_HASH_LEN];
+	int rc;
+
+	rc = store_policy_current(w->st, &sp);
+	if (rc == ESC_ENOENT)
+		return 0;
+	if (rc) {
+		snprintf(err, errlen, "store: %s", store_error(w->st));
+		return rc;
+	}
+	snprintf(path, sizeof(path), "%s/%s", w->datadir, sp.path);
+	buf_init(&bytes, POLICY_MAX_BYTES + 1);
+	if ((rc = buf_read_file(&bytes, path)) != 0) {
+		snprintf(err, errlen, "policy version %" PRId64 ": %s: %s", sp.version, path,
+		         rc == ESC_EIO ? strerror(errno) : esc_strerror(rc));
+		goto out;
+	}
+	if ((rc = sha256(bytes.data, bytes.len, h)) != 0)
+		goto out;
+	hexify(h, sizeof(h), hex);
+	if (strcmp(hex, sp.sha256) != 0) {
+		snprintf(err, errlen, "policy version %" PRId64 ": %s was changed on disk (sha256 %s, "
+		         "recorded %s); reload it with 'escort policy load'", sp.version, path, hex,
+		         sp.sha256);
+		rc = ESC_EPARSE;
+		goto out;
+	}
+	rc = policy_load(&w->pol, (const char *)bytes.data, bytes.len, path, &perr);
+	if (rc) {
+		snprintf(err, errlen, "%s", buf_cstr(&perr));
+		w->pol = NULL;
+		goto out;
+	}
+	w->pol_num = sp.version;
+out:
+	store_policy_clear(&sp);
+	buf_free(&bytes);
+	buf_free(&perr);
+	return rc;
+}
+
+int
+wf_open(wf **out, const char *datadir, const lockbox *lb, char *err, size_t errlen)
+{
+	wf *w;
+	int rc;
+
+	*out = NULL;
+	if (sodium_init() < 0) {
+		snprintf(err, errlen, "libsodium failed to initialize");
+		return ESC_EINTERNAL;
+	}
+	if ((w = calloc(1, sizeof(*w))) == NULL || (w->datadir = strdup(datadir)) == NULL) {
+		free(w);
+		return ESC_ENOMEM;
+	}
+	w->lb = lb;
+	w->audit_wait = 60000;
+	if ((rc = store_open_sqlite(&w->st, datadir, 0, err, errlen)) != 0 ||
+	    (rc = load_current_policy(w, err, errlen)) != 0) {
+		wf_close(w);
+		return rc;
+	}
+	*out = w;
+	return 0;
+}
+
+void
+wf_close(wf *w)
+{
+	if (w == NULL)
+		return;
+	(void)audit_end(w, NULL);
+	store_close(w->st);
+	policy_free(w->pol);
+	free(w->datadir);
+	free(w);
+}
+
+void
+wf_set_clock(wf *w, int64_t t)
+{
+	w->clock_us = t;
+}
+
+void
+wf_set_audit_wait(wf *w, unsigned ms)
+{
+	w->audit_wait = ms;
+}
+
+store *
+wf_store(wf *w)
+{
+	return w->st;
+}
+
+const policy *
+wf_policy(wf *w)
+{
+	return w->pol;
+}
+
+static int
+need_policy(wf *w, buf *msg)
+{
+	if (w->pol)
+		return 0;
+	buf_puts(msg, "no policy is loaded; the data directory owner runs 'escort policy load FILE'");
+	return ESC_EINVAL;
+}
+
+/* ---- the approval hash ---- */
+
+static int
+put_u64(EVP_MD_CTX *c, uint64_t v)
+{
+	unsigned char b[8];
+	int i;
+
+	for (i = 7; i >= 0; i--, v >>= 8)
+		b[i] = (unsigned char)(v & 0xff);
+	return EVP_DigestUpdate(c, b, 8) == 1 ? 0 : ESC_EINTERNAL;
+}
+
+static int
+put_field(EVP_MD_CTX *c, const void *p, size_t n)
+{
+	int rc = put_u64(c, n);
+
+	if (rc == 0 && n && EVP_DigestUpdate(c, p, n) != 1)
+		rc = ESC_EINTERNAL;
+	return rc;
+}
+
+int
+wf_approval_hash(int64_t id, const char *target, const char *policy_version,
+                 const store_command *cmds, size_t ncmds, unsigned char out[STORE_HASH_LEN])
+{
+	static const char domain[] = "escort approval v1";
+	EVP_MD_CTX *c;
+	unsigned int olen = 0;
+	size_t i;
+	int rc = ESC_EINTERNAL;
+
+	if (target == NULL || policy_version == NULL || (ncmds && cmds == NULL))
+		return ESC_EINVAL;
+	if ((c = EVP_MD_CTX_new()) == NULL)
+		return ESC_ENOMEM;
+	if (EVP_DigestInit_ex(c, EVP_sha256(), NULL) != 1)
+		goto out;
+	if ((rc = put_field(c, domain, sizeof(domain) - 1)) || (rc = put_u64(c, (uint64_t)id)) ||
+	    (rc = put_field(c, target, strlen(target))) ||
+	    (rc = put_field(c, policy_version, strlen(policy_version))) ||
+	    (rc = put_u64(c, ncmds)))
+		goto out;
+	for (i = 0; i < ncmds; i++)
+		if ((rc = put_field(c, cmds[i].bytes, cmds[i].len)) != 0)
+			goto out;
+	rc = EVP_DigestFinal_ex(c, out, &olen) == 1 && olen == STORE_HASH_LEN ? 0 : ESC_EINTERNAL;
+out:
+	EVP_MD_CTX_free(c);
+	return rc;
+}
+
+/* ---- analysis and decisions ---- */
+
+typedef struct agg {
+	int risk;
+	int opaque;
+	char **cats;
+	size_t ncats;
+} agg;
+
+static void
+agg_free(agg *a)
+{
+	size_t i;
+
+	for (i = 0; i < a->ncats; i++)
+		free(a->cats[i]);
+	free(a->cats);
+	memset(a, 0, sizeof(*a));
+}
+
+/* Folds one lockbox JSON object into the aggregate: highest risk, any opaque, union of
+ * categories. A malformed analysis counts as critical and opaque: it never helps. */
+static int
+agg_add(agg *a, const char *json)
+{
+	json_t *root, *cats, *v;
+	json_error_t je;
+	size_t i, k;
+	int r;
+	char **nv;
+
+	root = json ? json_loads(json, 0, &je) : NULL;
+	if (root == NULL || !json_is_object(root)) {
+		json_decref(root);
+		a->risk = LOCKBOX_RISK_CRITICAL;
+		a->opaque = 1;
+		return 0;
+	}
+	r = policy_risk_parse(json_string_value(json_object_get(root, "risk")));
+	if (r < 0)
+		r = LOCKBOX_RISK_CRITICAL;
+	if (r > a->risk)
+		a->risk = r;
+	if (json_is_true(json_object_get(root, "opaque")))
+		a->opaque = 1;
+	cats = json_object_get(root, "categories");
+	json_array_foreach(cats, i, v) {
+		const char *c = json_string_value(v);
+
+		if (c == NULL)
+			continue;
+		for (k = 0; k < a->ncats && strcmp(a->cats[k], c) != 0; k++)
+			;
+		if (k < a->ncats)
+			continue;
+		if ((nv = realloc(a->cats, (a->ncats + 1) * sizeof(*nv))) == NULL)
+			goto nomem;
+		a->cats = nv;
+		if ((a->cats[a->ncats] = strdup(c)) == NULL)
+			goto nomem;
+		a->ncats++;
+	}
+	json_decref(root);
+	return 0;
+nomem:
+	json_decref(root);
+	return ESC_ENOMEM;
+}
+
+/* Analyzes every command with lockbox into JSON text (analysis[i], caller frees). */
+static int
+analyze_cmds(wf *w, const store_command *cmds, size_t n, char **analysis, agg *a)
+{
+	lockbox_result *res = NULL;
+	buf js = BUF_INIT;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < n && rc == 0; i++) {
+		buf_reset(&js);
+		if ((rc = lockbox_analyze(w->lb, (const char *)cmds[i].bytes, cmds[i].len, "bash",
+		                          &res)) != 0)
+			break;
+		rc = lockbox_result_json(res, &js);
+		lockbox_result_free(res);
+		res = NULL;
+		if (rc == 0 && (analysis[i] = strdup(buf_cstr(&js))) == NULL)
+			rc = ESC_ENOMEM;
+		if (rc == 0)
+			rc = agg_add(a, analysis[i]);
+	}
+	buf_free(&js);
+	return rc;
+}
+
+/* The current analysis of a stored request: fresh from lockbox when we have it (today's
+ * rules judge what runs), else what was stored at creation. */
+static int
+current_agg(wf *w, const store_request *r, agg *a)
+{
+	char **an;
+	size_t i;
+	int rc = 0;
+
+	memset(a, 0, sizeof(*a));
+	if (w->lb == NULL) {
+		for (i = 0; i < r->ncmds && rc == 0; i++)
+			rc = agg_add(a, r->cmds[i].analysis);
+		return rc;
+	}
+	if ((an = calloc(r->ncmds ? r->ncmds : 1, sizeof(*an))) == NULL)
+		return ESC_ENOMEM;
+	rc = analyze_cmds(w, r->cmds, r->ncmds, an, a);
+	for (i = 0; i < r->ncmds; i++)
+		free(an[i]);
+	free(an);
+	return rc;
+}
+
+static int
+decide(wf *w, const char *requester, const char *target, const agg *a, policy_decision *d)
+{
+	policy_input in;
+
+	memset(&in, 0, sizeof(in));
+	in.operator_name = requester;
+	in.target = target;
+	in.risk = a->risk;
+	in.categories = (const char *const *)a->cats;
+	in.ncategories = a->ncats;
+	in.opaque = a->opaque;
+	in.now = (time_t)(now_us(w) / 1000000);
+	return policy_decide(w->pol, &in, d);
+}
+
+/* "rule (file:line): text; ..." */
+static void
+reasons_text(const policy_decision *d, buf *out, int only_denials)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < d->nreasons; i++) {
+		const policy_reason *r = &d->reasons[i];
+
+		if (only_denials && r->effect != POLICY_DENY)
+			continue;
+		if (n++)
+			buf_puts(out, "; ");
+		if (r->line)
+			buf_printf(out, "rule %s (%s:%u): %s", r->rule, r->file ? r->file : "?",
+			           r->line, r->text ? r->text : "");
+		else
+			buf_printf(out, "%s: %s", r->rule, r->text ? r->text : "");
+	}
+}
+
+static json_t *
+reasons_json(const policy_decision *d)
+{
+	json_t *a = json_array(), *o;
+	size_t i;
+
+	for (i = 0; a && i < d->nreasons; i++) {
+		o = json_pack("{s:s?, s:s?, s:i, s:s?}", "rule", d->reasons[i].rule, "file",
+		              d->reasons[i].file, "line", (int)d->reasons[i].line, "text",
+		              d->reasons[i].text);
+		if (o == NULL || json_array_append_new(a, o) != 0) {
+			json_decref(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+/* 0 when the request's content still hashes to what was decided; else WF_EREFUSED-worthy
+ * (*bad set, message in msg). */
+static int
+check_binding(const store_request *r, int *bad, buf *msg)
+{
+	unsigned char h[STORE_HASH_LEN];
+	int rc;
+
+	*bad = 0;
+	if ((rc = wf_approval_hash(r->id, r->target, r->policy_version, r->cmds, r->ncmds, h)))
+		return rc;
+	if (!r->has_binding || sodium_memcmp(h, r->binding, STORE_HASH_LEN) != 0) {
+		*bad = 1;
+		buf_printf(msg, "request %" PRId64 "'s command, target or policy version no longer "
+		           "match what was analyzed and decided (content hash mismatch: the stored "
+		           "request was altered)", r->id);
+	}
+	return 0;
+}
+
+/* Approvers whose approval still stands: kind approve, bound to the request's current
+ * content (hash), not expired. *tampered is set when some hash does not match. */
+static int
+valid_approvers(wf *w, const store_request *r, const store_approval *apv, size_t napv,
+                const char **names, size_t *n, int *tampered, buf *notes)
+{
+	unsigned char h[STORE_HASH_LEN];
+	int64_t now = now_us(w);
+	size_t i;
+	int rc;
+
+	*n = 0;
+	*tampered = 0;
+	if ((rc = wf_approval_hash(r->id, r->target, r->policy_version, r->cmds, r->ncmds, h)))
+		return rc;
+	for (i = 0; i < napv; i++) {
+		if (apv[i].kind != STORE_APPROVE)
+			continue;
+		if (sodium_memcmp(apv[i].hash, h, STORE_HASH_LEN) != 0) {
+			*tampered = 1;
+			if (notes)
+				buf_printf(notes, "%sthe approval by %s does not match request %" PRId64
+				           "'s current command, target or policy version (void)",
+				           notes->len ? "; " : "", apv[i].approver, r->id);
+			continue;
+		}
+		if (apv[i].expires_us && now >= apv[i].expires_us) {
+			if (notes)
+				buf_printf(notes, "%sthe approval by %s has expired (void)",
+				           notes->len ? "; " : "", apv[i].approver);
+			continue;
+		}
+		if (*n < POLICY_MAX_APPROVERS)
+			names[(*n)++] = apv[i].approver;
+	}
+	return 0;
+}
+
+/* Keeps, in order, the approvers the current policy still accepts; reasons for dropping
+ * one go to notes. *met tells whether the kept ones form a quorum. */
+static int
+kept_quorum(wf *w, const policy_decision *d, const char *requester, const char **names,
+            size_t n, const char **kept, size_t *nk, int *met, buf *notes, buf *missing)
+{
+	buf why = BUF_INIT;
+	size_t i;
+	int rc = 0;
+
+	*nk = 0;
+	*met = 0;
+	for (i = 0; i < n; i++) {
+		kept[*nk] = names[i];
+		buf_reset(&why);
+		rc = policy_quorum(w->pol, d, requester, kept, *nk + 1,
+		                   (time_t)(now_us(w) / 1000000), met, &why);
+		if (rc == POLICY_EREFUSED) {
+			if (notes)
+				buf_printf(notes, "%sthe approval by %s no longer counts: %s",
+				           notes->len ? "; " : "", names[i], buf_cstr(&why));
+			rc = 0;
+			continue;
+		}
+		if (rc)
+			goto out;
+		(*nk)++;
+	}
+	buf_reset(&why);
+	rc = policy_quorum(w->pol, d, requester, kept, *nk, (time_t)(now_us(w) / 1000000), met,
+	                   &why);
+	if (rc == 0 && !*met && missing)
+		buf_puts(missing, buf_cstr(&why));
+out:
+	buf_free(&why);
+	return rc;
+}
+
+/* ---- policy and tokens ---- */
+
+static int
+write_file_atomic(const char *dir, const char *name, const char *bytes, size_t len, int excl)
+{
+	char tmp[4200], dst[4200];
+	int fd, rc = ESC_EIO;
+	size_t off = 0;
+	ssize_t k;
+
+	snprintf(dst, sizeof(dst), "%s/%s", dir, name);
+	snprintf(tmp, sizeof(tmp), "%s/.%s.%ld.tmp", dir, name, (long)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return ESC_EIO;
+	while (off < len) {
+		k = write(fd, bytes + off, len - off);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			goto fail;
+		off += (size_t)k;
+	}
+	if (fsync(fd) != 0)
+		goto fail;
+	close(fd);
+	fd = -1;
+	if (excl) {
+		/* a versioned copy is never replaced: link fails if it exists */
+		if (link(tmp, dst) != 0)
+			goto fail;
+		unlink(tmp);
+	} else if (rename(tmp, dst) != 0)
+		goto fail;
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
+	return rc;
+}
+
+int
+wf_policy_load(wf *w, const char *actor, const char *bytes, size_t len, const char *filename,
+               int64_t *version, buf *msg)
+{
+	policy *np = NULL;
+	store_policy sp;
+	char dir[4096], name[128];
+	int rc, wrote = 0;
+
+	memset(&sp, 0, sizeof(sp));
+	if ((rc = policy_load(&np, bytes, len, filename, msg)) != 0)
+		return rc; /* the store and the policy in force are untouched */
+	snprintf(dir, sizeof(dir), "%s/%s", w->datadir, POLICY_SUBDIR);
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		buf_printf(msg, "%s: %s", dir, strerror(errno));
+		rc = ESC_EIO;
+		goto out;
+	}
+	if ((rc = store_begin(w->st, STORE_TX_WRITE)) != 0) {
+		buf_printf(msg, "store: %s", store_error(w->st));
+		goto out;
+	}
+	snprintf(sp.sha256, sizeof(sp.sha256), "%s", policy_version(np));
+	sp.loaded_us = now_us(w);
+	{
+		store_policy cur;
+		int64_t next;
+		char rel[200];
+
+		/* inside the write transaction nobody else can take the next version number */
+		rc = store_policy_current(w->st, &cur);
+		next = rc == 0 ? cur.version + 1 : 1;
+		store_policy_clear(&cur);
+		if (rc != 0 && rc != ESC_ENOENT) {
+			buf_printf(msg, "store: %s", store_error(w->st));
+			goto tx;
+		}
+		snprintf(name, sizeof(name), "v%" PRId64 "-%.12s.yaml", next, sp.sha256);
+		snprintf(rel, sizeof(rel), "%s/%s", POLICY_SUBDIR, name);
+		if ((rc = store_strset(&sp.loaded_by, actor)) != 0 ||
+		    (rc = store_strset(&sp.path, rel)) != 0)
+			goto tx;
+		if ((rc = write_file_atomic(dir, name, bytes, len, 1)) != 0) {
+			buf_printf(msg, "cannot write %s/%s: %s", dir, name, strerror(errno));
+			goto tx;
+		}
+		wrote = 1;
+		if ((rc = store_policy_add(w->st, &sp)) != 0) {
+			buf_printf(msg, "store: %s", store_error(w->st));
+			goto tx;
+		}
+		if (sp.version != next) {
+			rc = ESC_EINTERNAL;
+			goto tx;
+		}
+	}
+	rc = wf_audit(w, "policy.load", actor,
+	              json_pack("{s:I, s:s, s:s, s:s, s:i, s:i, s:i}", "version",
+	                        (json_int_t)sp.version, "sha256", sp.sha256, "file",
+	                        filename ? filename : "-", "stored", name, "identities",
+	                        (int)policy_identity_count(np), "targets",
+	                        (int)policy_target_count(np), "rules", (int)policy_rule_count(np)),
+	              msg);
+tx:
+	rc = finish_tx(w, rc, msg);
+	if (rc != 0) {
+		if (wrote) {
+			char p[4300];
+
+			snprintf(p, sizeof(p), "%s/%s", dir, name);
+			unlink(p);
+		}
+		goto out;
+	}
+	/* convenience copy for people; the store row and the versioned copy are authoritative */
+	if (write_file_atomic(dir, "current.yaml", bytes, len, 0) != 0)
+		buf_printf(msg, "warning: could not update %s/current.yaml: %s", dir, strerror(errno));
+	policy_free(w->pol);
+	w->pol = np;
+	np = NULL;
+	w->pol_num = sp.version;
+	if (version)
+		*version = sp.version;
+out:
+	policy_free(np);
+	store_policy_clear(&sp);
+	return rc;
+}
+
+int
+wf_token_issue(wf *w, const char *actor, const char *identity, char *token, size_t tokenlen,
+               buf *msg)
+{
+	unsigned char rnd[32];
+	store_token t;
+	int rc;
+
+	if ((rc = need_policy(w, msg)) != 0)
+		return rc;
+	if (policy_identity_find(w->pol, identity) == NULL) {
+		buf_printf(msg, "%s is not an identity in the policy in force (version %" PRId64 ")",
+		           identity, w->pol_num);
+		return WF_ENOTFOUND;
+	}
+	if (tokenlen < WF_TOKEN_LEN + 1)
+		return ESC_EINVAL;
+	randombytes_buf(rnd, sizeof(rnd));
+	memcpy(token, WF_TOKEN_PREFIX, 4);
+	sodium_bin2base64(token + 4, tokenlen - 4, rnd, sizeof(rnd),
+	                  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_memzero(rnd, sizeof(rnd));
+	memset(&t, 0, sizeof(t));
+	t.identity = (char *)identity;
+	t.issued_us = now_us(w);
+	if ((rc = sha256(token, strlen(token), t.hash)) != 0)
+		return rc;
+	if ((rc = store_begin(w->st, STORE_TX_WRITE)) != 0) {
+		buf_printf(msg, "store: %s", store_error(w->st));
+		return rc;
+	}
+	if ((rc = store_token_set(w->st, &t)) != 0)
+		buf_printf(msg, "store: %s", store_error(w->st));
+	if (rc == 0)
+		rc = wf_audit(w, "token.issued", actor, json_pack("{s:s}", "identity", identity), msg);
+	rc = finish_tx(w, rc, msg);
+	if (rc)
+		sodium_memzero(token, tokenlen);
+	return rc;
+}
+
+int
+wf_token_revoke(wf *w, const char *actor, const char *identity, buf *msg)
+{
+	int rc;
+
+	if ((rc = store_begin(w->st, STORE_TX_WRITE)) != 0) {
+		buf_printf(msg, "store: %s", store_error(w->st));
+		return rc;
+	}
+	rc = store_token_revoke(w->st, identity);
+	if (rc == ESC_ENOENT) {
+		buf_printf(msg, "%s has no token", identity);
+		rc = WF_ENOTFOUND;
+	} else if (rc)
+		buf_printf(msg, "store: %s", store_error(w->st));
+	if (rc == 0)
+		rc = wf_audit(w, "token.revoked", actor, json_pack("{s:s}", "identity", identity), msg);
+	return finish_tx(w, rc, msg);
+}
+
+int
+wf_authenticate(wf *w, const char *token, char *name, size_t namelen, buf *msg)
+{
+	unsigned char h[STORE_HASH_LEN];
+	store_token *v = NULL;
+	size_t n = 0, i, hit = (size_t)-1;
+	int rc;
+
+	if ((rc = need_policy(w, msg)) != 0)
+		return rc;
+	if (token == NULL || *token == 0) {
+		buf_puts(msg, "no ESCORT_TOKEN given");
+		return WF_EREFUSED;
+	}
+	if ((rc = sha256(token, strlen(token), h)) != 0)
+		return rc;
+	if ((rc = store_token_list(w->st, &v, &n)) != 0) {
+		buf_printf(msg, "store: %s", store_error(w->st));
+		return rc;
+	}
+	/* compare against every stored hash, without stopping early */
+	for (i = 0; i < n; i++)
+		if (sodium_memcmp(v[i].hash, h, STORE_HASH_LEN) == 0)
+			hit = i;
+	if (hit == (size_t)-1) {
+		buf_puts(msg, "ESCORT_TOKEN is not valid (unknown or revoked)");
+		rc = WF_EREFUSED;
+	} else if (policy_identity_find(w->pol, v[hit].identity) == NULL) {
+		buf_printf(msg, "%s is no longer an identity in the policy in force", v[hit].identity);
+		rc = WF_EREFUSED;
+	} else if (strlen(v[hit].identity) >= namelen) {
+		rc = ESC_ETOOBIG;
+	} else
+		snprintf(name, namelen, "%s", v[hit].identity);
+	store_tokens_free(v, n);
+	return rc;
+}
+
+/* ---- requests ---- */
+
+static int
+set_state(store_request *r, int to, int64_t now)
+{
+	r->updated_us = now;
+	return store_strset(&r->state, wf_state_name(to));
+}
+
+static json_t *
+commands_json(const store_command *c, size_t n)
+{
+	json_t *a = json_array(), *o;
+	unsigned char h[STORE_HASH_LEN];
+	char hex[2 * STORE_HASH_LEN + 1];
+	char *b64;
+	size_t i, blen;
+
+	for (i = 0; a && i < n; i++) {
+		if (sha256(c[i].bytes, c[i].len, h) != 0)
+			goto fail;
+		hexify(h, sizeof(h), hex);
+		if (utf8_valid(c[i].bytes, c[i].len)) {
+			o = json_pack("{s:s, s:s%}", "sha256", hex, "command", c[i].bytes, c[i].len);
+		} else {
+			blen = sodium_base64_encoded_len(c[i].len, sodium_base64_VARIANT_ORIGINAL);
+			if ((b64 = malloc(blen)) == NULL)
+				goto fail;
+			sodium_bin2base64(b64, blen, c[i].bytes, c[i].len,
+			                  sodium_base64_VARIANT_ORIGINAL);
+			o = json_pack("{s:s, s:s}", "sha256", hex, "command_base64", b64);
+			free(b64);
+		}
+		if (o == NULL || json_array_append_new(a, o) != 0)
+			goto fail;
+	}
+	return a;
+fail:
+	json_decref(a);
+	return NULL;
+}
+
+static json_t *
+cats_json(const agg *a)
+{
+	json_t *j = json_array();
+	size_t i;
+
+	for (i = 0; j && i < a->ncats; i++)
+		if (json_array_append_new(j, json_string(a->cats[i])) != 0) {
+			json_decref(j);
+			return NULL;
+		}
+	return j;
+}
+
+int
+wf_request_create(wf *w, const char *actor, const wf_new_request *nr, int64_t *id, int *state,
+                  buf *msg)
+{
+	store_request r;
+	policy_decision d;
+	agg a;
+	const policy_identity *who;
+	buf dj = BUF_INIT;
+	size_t i;
+	int rc, to = WF_DENIED;
+	int64_t now = now_us(w);
+	const void *nul;
+
+	memset(&r, 0, sizeof(r));
+	memset(&d, 0, sizeof(d));
+	memset(&a, 0, sizeof(a));
+	*id = 0;
+	*state = -1;
+	if ((rc = need_policy(w, msg)) != 0)
+		return rc;
+	if (w->lb == NULL) {
+		buf_puts(msg, "no lockbox rules loaded");
+		return ESC_EINVAL;
+	}
+	if ((who = policy_identity_find(w->pol, actor)) == NULL) {
+		buf_printf(msg, "%s is not an identity in the policy in force", actor);
+		return WF_EREFUSED;
+	}
+	if (!policy_identity_has_role(who, POLICY_ROLE_OPERATOR)) {
+		buf_printf(msg, "%s may not create requests: only operators propose work", actor);
+		audit_refusal(w, actor, "create", 0, msg);
+		return WF_EREFUSED;
+	}
+	if (nr->target == NULL || policy_target_find(w->pol, nr->target) == NULL) {
+		buf_printf(msg, "no target '%s' in the policy in force", nr->target ? nr->target : "");
+		return WF_ENOTFOUND;
+	}
+	if ((rc = text_ok(nr->ticket, "the ticket", msg)) != 0 ||
+	    (rc = text_ok(nr->justification, "the justification", msg)) != 0)
+		return rc;
+	if (nr->ncmds == 0 || nr->ncmds > 1000) {
+		buf_puts(msg, "a request needs 1 to 1000 commands");
+		return ESC_EINVAL;
+	}
+	for (i = 0; i < nr->ncmds; i++) {
+		if (nr->lens[i] == 0) {
+			buf_printf(msg, "command %zu is empty", i + 1);
+			return ESC_EINVAL;
+		}
+		if (nr->lens[i] > WF_CMD_MAX) {
+			buf_printf(msg, "command %zu is %zu bytes; the limit is %zu", i + 1, nr->lens[i],
+			           WF_CMD_MAX);
+			return ESC_ETOOBIG;
+		}
+		/* bash -c cannot receive a NUL: what was approved could never run exactly */
+		if ((nul = memchr(nr->cmds[i], 0, nr->lens[i])) != NULL) {
+			buf_printf(msg, "command %zu contains a NUL byte at offset %zu; bash cannot run "
+			           "it exactly, so it is refused (nothing was stored)", i + 1,
+			           (size_t)((const unsigned char *)nul - nr->cmds[i]));
+			return ESC_EINVAL;
+		}
+	}
+	if ((r.cmds = calloc(nr->ncmds, sizeof(*r.cmds))) == NULL)
+		return ESC_ENOMEM;
+	r.ncmds = nr->ncmds;
+	for (i = 0; i < nr->ncmds; i++) {
+		if ((r.cmds[i].bytes = malloc(nr->lens[i] + 1)) == NULL) {
+			rc = ESC_ENOMEM;
+			goto out;
+		}
+		memcpy(r.cmds[i].bytes, nr->cmds[i], nr->lens[i]);
+		r.cmds[i].bytes[nr->lens[i]] = 0;
+		r.cmds[i].len = nr->lens[i];
+	}
+	{
+		char **an = calloc(r.ncmds, sizeof(*an));
+
+		if (an == NULL) {
+			rc = ESC_ENOMEM;
+			goto out;
+		}
+		rc = analyze_cmds(w, r.cmds, r.ncmds, an, &a);
+		for (i = 0; i < r.ncmds; i++)
+			r.cmds[i].analysis = an[i]; /* ownership moves to r */
+		free(an);
+		if (rc) {
+			buf_printf(msg, "analysis failed: %s", esc_strerror(rc));
+			goto out;
+		}
+	}
+	if ((rc = decide(w, actor, nr->target, &a, &d)) != 0 ||
+	    (rc = policy_decision_json(&d, &dj)) != 0) {
+		buf_printf(msg, "policy decision failed: %s", esc_strerror(rc));
+		goto out;
+	}
+	if ((rc = store_strset(&r.requester, actor)) || (rc = store_strset(&r.target, nr->target)) ||
+	    (rc = store_strset(&r.ticket, nr->ticket)) ||
+	    (rc = store_strset(&r.justification, nr->justification)) ||
+	    (rc = store_strset(&r.policy_version, d.policy_version)) ||
+	    (rc = set_state(&r, WF_CREATED, now)) != 0)
+		goto out;
+	r.created_us = now;
+
+	if ((rc = store_begin(w->st, STORE_TX_WRITE)) != 0) {
+		buf_printf(msg, "store: %s", store_error(w->st));
+		goto out;
+	}
+	if ((rc = store_request_insert(w->st, &r)) != 0) {
+		buf_printf(msg, "store: %s", store_error(w->st));
+		goto tx;
+	}
+	if ((rc = wf_approval_hash(r.id, r.target, r.policy_version, r.cmds, r.ncmds,
+	                           r.binding)) != 0)
+		goto tx;
+	r.has_binding = 1;
+	rc = wf_audit(w, "request.created", actor,
+	              json_pack("{s:I, s:s, s:s?, s:s?, s:o}", "request", (json_int_t)r.id,
+	                        "target", r.target, "ticket", r.ticket, "justification",
+	                        r.justification, "commands", commands_json(r.cmds, r.ncmds)),
+	              msg);
+	if (rc)
+		goto tx;
+	if ((rc = set_state(&r, WF_ANALYZED, now)) || (rc = store_request_update(w->st, &r)))
+		goto tx;
+	rc = wf_audit(w, "request.analyzed", actor,
+	              json_pack("{s:I, s:s, s:o, s:b}", "request", (json_int_t)r.id, "risk",
+	                        policy_risk_name(a.risk), "categories", cats_json(&a), "opaque",
+	                        a.opaque),
+	              msg);
+	if (rc)
+		goto tx;
+	to = d.effect == POLICY_DENY ? WF_DENIED
+	     : d.effect == POLICY_AUTO_APPROVE ? WF_APPROVED : WF_PENDING;
+	if ((rc = store_strset(&r.decision, buf_cstr(&dj))) != 0)
+		goto tx;
+	if (to != WF_DENIED)
+		r.expires_us = now + (int64_t)(d.approval_lifetime > 0 ? d.approval_lifetime
+		                                                      : POLICY_DEFAULT_LIFETIME) *
+		                         1000000;
+	if ((rc = set_state(&r, to, now)) || (rc = store_request_update(w->st, &r))) {
+		buf_printf(msg, "store: %s", store_error(w->st));
+		goto tx;
+	}
+	rc = wf_audit(w, "request.decided", actor,
+	              json_pack("{s:I, s:s, s:s, s:s, s:i, s:o}", "request", (json_int_t)r.id,
+	                        "effect", policy_effect_name(d.effect), "state", wf_state_name(to),
+	                        "policy", d.policy_version, "quorum", (int)d.quorum, "reasons",
+	                        reasons_json(&d)),
+	              msg);
+tx:
+	rc = finish_tx(w, rc, msg);
+	if (rc)
+		goto out;
+	*id = r.id;
+	*state = to;
+	if (to == WF_DENIED) {
+		buf_printf(msg, "request %" PRId64 " denied by policy: ", r.id);
+		reasons_text(&d, msg, 1);
+		rc = WF_EREFUSED;
+	}
+out:
+	agg_free(&a);
+	policy_decision_free(&d);
+	buf_free(&dj);
+	store_request_clear(&r);
+	return rc;
+}
+
+/* Loads a request and its approvals inside the current transaction. */
+static int
+load_req(wf *w, int64_t id, store_request *r, store_approval **apv, size_t *napv, buf *msg)
+{
+	int rc = store_request_get(w->st, id, r);
+
+	if (rc == ESC_ENOENT) {
+		buf_printf(msg, "request %" PRId64 " does not exist", id);
+		return WF_ENOTFOUND;
+	}
+	if (rc == 0 && apv)
+		rc = store_approval_list(w->st, id, apv, napv);
+	if (rc)
+		buf_printf(msg, "store: %s", store_error(w->st));
+	return rc;
+}
+
+/* Moves a request whose time is up to expired (inside the caller's transaction). */
+static int
+expire_if_due(wf *w, const char *actor, store_request *r, int *expired, buf *msg)
+{
+	int st = wf_state_parse(r->state), rc;
+	int64_t now = now_us(w);
+
+	*expired = 0;
+	if (!r->expires_us || now < r->expires_us || !wf_transition_ok(st, WF_EXPIRED))
+		return 0;
+	if ((rc = set_state(r, WF_EXPIRED, now)) || (rc = store_request_update(w->st, r))) {
+		buf_printf(msg, "store: %s", store_error(w->st));
+		return rc;
+	}
+	rc = wf_audit(w, "request.expired", actor,
+	              json_pack("{s:I, s:s}", "request", (json_int_t)r->id, "was",
+	                        wf_state_name(st)),
+	              msg);
+	if (rc == 0) {
+		*expired = 1;
+		buf_printf(msg, "request %" PRId64 " expired (its approval lifetime ran out); "
+		           "create a new request", r->id);
+	}
+	return rc;
+}
+
+static int
+is_reviewer_kind(const policy_identity *who)
+{
+	return policy_identity_has_role(who, POLICY_ROLE_ESCORT | POLICY_ROLE_REVIEWER);
+}
+
+int
+wf_request_approve(wf *w, const char *actor, int64_t id, const char *comment, int *state,
+                   buf *msg)
+{
+	store_request r;
+	store_approval *apv = NULL, na;
+	size_t napv = 0, nn = 0, nk = 0, i;
+	const char *names[POLICY_MAX_APPROVERS + 1], *kept[POLICY_MAX_APPROVERS + 1];
+	const policy_identity *who;
+	policy_decision d;
+	agg a;
+	buf why = BUF_INIT, notes = BUF_INIT;
+	int rc, st, met = 0, tampered, expired, refused = 0;
+	int64_t now = now_us(w);
+
+	memset(&r, 0, sizeof(r));
+	memset(&d, 0, sizeof(d));
+	memset(&a, 0, sizeof(a));
+	memset(&na, 0, sizeof(na));
+	if ((rc = need_policy(w, msg)) != 0)
+		return rc;
+	if ((rc = text_ok(comment, "the comment", msg)) != 0)
+		return rc;
+	if ((who = policy_identity_find(w->pol, actor)) == NULL || !is_reviewer_kind(who)) {
+		buf_printf(msg, "%s may not approve request %" PRId64 ": only escorts and reviewers "
+		           "approve", actor, id);
+		audit_refusal(w, actor, "approve", id, msg);
+		return WF_EREFUSED;
+	}
+	if ((rc = store_begin(w->st, STORE_TX_WRITE)) != 0) {
+		buf_printf(msg, "store: %s", store_error(w->st));
+		return rc;
+	}
+	if ((rc = load_req(w, id, &r, &apv, &napv, msg)) != 0)
+		goto tx;
+	if ((rc = expire_if_due(w, actor, &r, &expired, msg)) != 0)
+		goto tx;
+	if (expired) {
+		rc = finish_tx(w, 0, msg);
+		if (rc == 0)
+			rc = WF_ECONFLICT;
+		goto out;
+	}
+	st = wf_state_parse(r.state);
+	if (st != WF_PENDING) {
+		buf_printf(msg, "request %" PRId64 " is %s, not pending; nothing to approve", id,
+		           r.state);
+		rc = WF_ECONFLICT;
+		goto tx;
+	}
+	if (strcmp(r.requester, actor) == 0) {
+		buf_printf(msg, "%s cannot approve request %" PRId64 ": it is their own request "
+		           "(separation of duties)", actor, id);
+		refused = 1;
+		goto tx;
+	}
+	if ((rc = check_binding(&r, &tampered, msg)) != 0)
+		goto tx;
+	if (tampered) {
+		refused = 1;
+		goto tx;
+	}
+	for (i = 0; i < napv; i++) {
+		if (strcmp(apv[i].approver, actor) == 0) {
+			buf_printf(msg, "%s has already %s request %" PRId64 "; one decision per person",
+			           actor, apv[i].kind == STORE_DENY ? "denied" : "approved", id);
+			refused = 1;
+			goto tx;
+		}
+	}
+	/* the current policy decides what is needed now, from the stored analysis */
+	if ((rc = current_agg(w, &r, &a)) != 0 || (rc = decide(w, r.requester, r.target, &a, &d)))
+		goto tx;
+	if (d.effect == POLICY_DENY) {
+		buf_printf(msg, "request %" PRId64 " cannot be approved: the policy in force denies "
+		           "it now: ", id);
+		reasons_text(&d, msg, 1);
+		refused = 1;
+		goto tx;
+	}
+	if ((rc = valid_approvers(w, &r, apv, napv, names, &nn, &tampered, NULL)) != 0)
+		goto tx;
+	if (nn >= POLICY_MAX_APPROVERS) {
+		buf_printf(msg, "request %" PRId64 " already has %d approvals", id, POLICY_MAX_APPROVERS);
+		rc = WF_ECONFLICT;
+		goto tx;
+	}
+	if (d.effect == POLICY_NEEDS_APPROVAL) {
+		if ((rc = kept_quorum(w, &d, r.requester, names, nn, kept, &nk, &met, NULL, NULL)))
+			goto tx;
+		kept[nk] = actor;
+		rc = policy_quorum(w->pol, &d, r.requester, kept, nk + 1, (time_t)(now / 1000000),
+		                   &met, &why);
+		if (rc == POLICY_EREFUSED) {
+			buf_printf(msg, "%s may not approve request %" PRId64 ": %s", actor, id,
+			           buf_cstr(&why));
+			rc = 0;
+			refused = 1;
+			goto tx;
+		}
+		if (rc)
+			goto tx;
+	} else
+		met = 1;
+	na.request_id = id;
+	na.approver = (char *)actor;
+	na.kind = STORE_APPROVE;
+	na.comment = (char *)comment;
+	na.policy_version = policy_version(w->pol) ? (char *)policy_version(w->pol) : NULL;
+	na.created_us = now;
+	na.expires_us = now + (int64_t)(d.approval_lifetime > 0 ? d.approval_lifetime
+	                                                      : POLICY_DEFAULT_LIFETIME) * 1000000;
+	if ((rc = wf_approval_hash(id, r.target, r.policy_version, r.cmds, r.ncmds, na.hash)))
+		goto tx;
+	if ((rc = store_approval_insert(w->st, &na)) != 0) {
+		buf_printf(msg, "store: %s", store_error(w->st));
+		goto tx;
+	}
+	{
+		char hex[2 * STORE_HASH_LEN + 1];
+
+		hexify(na.hash, STORE_HASH_LEN, hex);
+		rc = wf_audit(w, "approval", actor,
+		              json_pack("{s:I, s:s, s:s, s:s?, s:b}", "request", (json_int_t)id,
+		                        "hash", hex, "policy", na.policy_version, "comment", comment,
+		                        "quorum_met", met),
+		              msg);
+	}
+	if (rc)
+		goto tx;
+	if (met) {
+		if ((rc = set_state(&r, WF_APPROVED, now)) || (rc = store_request_update(w->st, &r))) {
+			buf_printf(msg, "store: %s", store_error(w->st));
+			goto tx;
+		}
+		rc = wf_audit(w, "request.approved", actor,
+		              json_pack("{s:I, s:i}", "request", (json_int_t)id, "approvals",
+		                        (int)(nk + 1)),
+		              msg);
+	}
+tx:
+	if (refused) {
+		(void)finish_tx(w, ESC_EINVAL, NULL); /* nothing to keep */
+		audit_refusal(w, actor, "approve", id, msg);
+		rc = WF_EREFUSED;
+		goto out;
+	}
+	rc = finish_tx(w, rc, msg);
+	if (rc == 0 && state)
+		*state = met ? WF_APPROVED : WF_PENDING;
+out:
+	buf_free(&why);
+	buf_free(&notes);
+	agg_free(&a);
+	policy_decision_free(&d);
+	store_approvals_free(apv, napv);
+	store_request_clear(&r);
+	return rc;
+}
+
+int
+wf_request_deny(wf *w, const char *actor, int64_t id, const char *comment, buf *msg)
+{
+	store_request r;
+	store_approval *apv = NULL, na;
+	size_t napv = 0, i;
+	const policy_identity *who;
+	int rc, st, refused = 0, had = 0;
+	int64_t now = now_us(w);
+
+	memset(&r, 0, sizeof(r));
+	memset(&na, 0, sizeof(na));
+	if ((rc = need_policy(w, msg)) != 0)
+		return rc;
+	if (comment == NULL || *comment == 0) {
+		buf_printf(msg, "denying request %" PRId64 " needs a comment saying why", id);
+		return ESC_EINVAL;
+	}
+	if ((rc = text_ok(comment, "the comment", msg)) != 0)
+		return rc;
+	if ((who = policy_identity_find(w->pol, actor)) == NULL || !is_reviewer_kind(who)) {
+		buf_printf(msg, "%s may not deny request %" PRId64 ": only escorts and reviewers "
+		           "decide", actor, id);
+		audit_refusal(w, actor, "deny", id, msg);
+		return WF_EREFUSED;
+	}
+	if ((rc = store_begin(w->st, STORE_TX_WRITE)) != 0) {
+		buf_printf(msg, "store: %s", store_error(w->st));
+		return rc;
+	}
+	if ((rc = load_req(w, id, &r, &apv, &napv, msg)) != 0)
+		goto tx;
+	st = wf_state_parse(r.state);
+	if (!wf_transition_ok(st, WF_DENIED) || st == WF_ANALYZED) {
+		buf_printf(msg, "request %" PRId64 " is %s; it can no longer be denied", id, r.state);
+		rc = WF_ECONFLICT;
+		goto tx;
+	}
+	if (strcmp(r.requester, actor) == 0) {
+		buf_printf(msg, "%s cannot decide on request %" PRId64 ": it is their own request "
+		           "(cancel it instead)", actor, id);
+		refused = 1;
+		goto tx;
+	}
+	for (i = 0; i < napv; i++)
+		if (strcmp(apv[i].approver, actor) == 0)
+			had = 1;
+	if (!had) {
+		na.request_id = id;
+		na.approver = (char *)actor;
+		na.kind = STORE_DENY;
+		na.comment = (char *)comment;
+		na.policy_version = (char *)policy_version(w->pol);
+		na.created_us = now;
+		if ((rc = wf_approval_hash(id, r.target, r.policy_version, r.cmds, r.ncmds,
+		                           na.hash)) ||
+		    (rc = store_approval_insert(w->st, &na))) {
+			buf_printf(msg, "store: %s", store_error(w->st));
+			goto tx;
+		}
+	}
+	if ((rc = set_state(&r, WF_DENIED, now)) != 0)
+		goto tx;
+	{
+		json_t *res = json_pack("{s:s, s:s}", "denied_by", actor, "comment", comment);
+		char *txt = res ? json_dumps(res, JSON_COMPACT) : NULL;
+
+		json_decref(res);
+		free(r.result);
+		r.result = txt;
+		if (txt == NULL) {
+			rc = ESC_ENOMEM;
+			goto tx;
+		}
+	}
+	if ((rc = store_request_update(w->st, &r)) != 0) {
+		buf_printf(msg, "store: %s", store_error(w->st));
+		goto tx;
+	}
+	rc = wf_audit(w, "denial", actor,
+	              json_pack("{s:I, s:s, s:s}", "request", (json_int_t)id, "comment", comment,
+	                        "was", wf_state_name(st)),
+	              msg);
+tx:
+	if (refused) {
+		(void)finish_tx(w, ESC_EINVAL, NULL);
+		audit_refusal(w, actor, "deny", id, msg);
+		rc = WF_EREFUSED;
+	} else
+		rc = finish_tx(w, rc, msg);
+	store_approvals_free(apv, napv);
+	store_request_clear(&r);
+	return rc;
+}
+
+int
+wf_request_cancel(wf *w, const char *actor, int64_t id, buf *msg)
+{
+	store_request r;
+	const policy_identity *who;
+	int rc, st, admin;
+
+	memset(&r, 0, sizeof(r));
+	if ((rc = need_policy(w, msg)) != 0)
+		return rc;
+	who = policy_identity_find(w->pol, actor);
+	admin = who && policy_identity_has_role(who, POLICY_ROLE_ADMIN);
+	if ((rc = store_begin(w->st, STORE_TX_WRITE)) != 0) {
+		buf_printf(msg, "store: %s", store_error(w->st));
+		return rc;
+	}
+	if ((rc = load_req(w, id, &r, NULL, NULL, msg)) != 0)
+		goto tx;
+	if (who == NULL || (!admin && strcmp(r.requester, actor) != 0)) {
+		buf_printf(msg, "%s may not cancel request %" PRId64 ": only its requester (%s) or "
+		           "an admin can", actor, id, r.requester);
+		(void)finish_tx(w, ESC_EINVAL, NULL);
+		audit_refusal(w, actor, "cancel", id, msg);
+		rc = WF_EREFUSED;
+		goto out;
+	}
+	st = wf_state_parse(r.state);
+	if (!wf_transition_ok(st, WF_CANCELLED)) {
+		buf_printf(msg, "request %" PRId64 " is %s; it can no longer be cancelled", id,
+		           r.state);
+		rc = WF_ECONFLICT;
+		goto tx;
+	}
+	if ((rc = set_state(&r, WF_CANCELLED, now_us(w))) || (rc = store_request_update(w->st, &r))) {
+		buf_printf(msg, "store: %s", store_error(w->st));
+		goto tx;
+	}
+	rc = wf_audit(w, "request.cancelled", actor,
+	              json_pack("{s:I, s:s}", "request", (json_int_t)id, "was", wf_state_name(st)),
+	              msg);
+tx:
+	rc = finish_tx(w, rc, msg);
+out:
+	store_request_clear(&r);
+	return rc;
+}
+
+/* ---- local execution ---- */
+
+typedef struct exec_res {
+	buf out; /* first STORE_OUTPUT_MAX bytes */
+	uint64_t total;
+	unsigned char sha[STORE_HASH_LEN];
+	int exit_code;
+	int timed_out;
+	size_t ran;
+	int64_t ms;
+} exec_res;
+
+static void
+child_exec(const char *workdir, const unsigned char *cmd, int wfd, int64_t reqid)
+{
+	static char path[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	char home[1100], user[300], logname[300], rid[64];
+	struct passwd *pw = getpwuid(geteuid());
+	char *env[] = { path, home, user, logname, "LANG=C.UTF-8", "SHELL=/bin/bash",
+		        "TERM=dumb", rid, NULL };
+	char *argv[] = { "bash", "--noprofile", "--norc", "-c", (char *)cmd, NULL };
+	sigset_t none;
+	int fd;
+
+	snprintf(home, sizeof(home), "HOME=%s", pw && pw->pw_dir ? pw->pw_dir : "/");
+	snprintf(user, sizeof(user), "USER=%s", pw && pw->pw_name ? pw->pw_name : "nobody");
+	snprintf(logname, sizeof(logname), "LOGNAME=%s", pw && pw->pw_name ? pw->pw_name : "nobody");
+	snprintf(rid, sizeof(rid), "ESCORT_REQUEST=%" PRId64, reqid);
+	(void)setpgid(0, 0);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	if ((fd = open("/dev/null", O_RDONLY)) < 0 || dup2(fd, 0) < 0 || dup2(wfd, 1) < 0 ||
+	    dup2(wfd, 2) < 0)
+		_exit(126);
+	if (chdir(workdir) != 0) {
+		dprintf(2, "escort: cannot enter the working directory %s: %s\n", workdir,
+		        strerror(errno));
+		_exit(126);
+	}
+	(void)close_range(3, ~0U, 0);
+	execve("/bin/bash", argv, env);
+	dprintf(2, "escort: cannot execute /bin/bash: %s\n", strerror(errno));
+	_exit(127);
+}
+
+/* Runs one command; output appended to res (capped), hashed in full. */
+static int
+exec_one(const char *workdir, const store_command *c, int64_t reqid, int64_t deadline_ms,
+         EVP_MD_CTX *md, exec_res *res)
+{
+	int p[2], status = 0, done = 0, eof = 0;
+	pid_t pid;
+	unsigned char chunk[65536];
+	struct pollfd pf;
+	struct timespec ts;
+	int64_t now_ms, exited_at = 0;
+	ssize_t k;
+
+	if (pipe2(p, O_CLOEXEC) != 0)
+		return ESC_EIO;
+	pid = fork();
+	if (pid < 0) {
+		close(p[0]);
+		close(p[1]);
+		return ESC_EIO;
+	}
+	if (pid == 0)
+		child_exec(workdir, c->bytes, p[1], reqid);
+	close(p[1]);
+	(void)setpgid(pid, pid);
+	pf.fd = p[0];
+	pf.events = POLLIN;
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+		if (!done && waitpid(pid, &status, WNOHANG) == pid) {
+			done = 1;
+			exited_at = now_ms;
+		}
+		/* after bash exits, give background leftovers a moment, then stop reading */
+		if (done && (eof || now_ms - exited_at > 1000))
+			break;
+		if (now_ms >= deadline_ms) {
+			res->timed_out = !done;
+			break;
+		}
+		if (eof) {
+			/* output closed but bash still runs: wait for it, within the deadline */
+			(void)poll(NULL, 0, 2);
+			continue;
+		}
+		if (poll(&pf, 1, 50) < 0 && errno != EINTR)
+			break;
+		if (!(pf.revents & (POLLIN | POLLHUP | POLLERR)))
+			continue;
+		k = read(p[0], chunk, sizeof(chunk));
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0) {
+			eof = 1;
+			continue;
+		}
+		res->total += (uint64_t)k;
+		EVP_DigestUpdate(md, chunk, (size_t)k);
+		if (res->out.len < STORE_OUTPUT_MAX)
+			(void)buf_put(&res->out, chunk,
+			              (size_t)k < STORE_OUTPUT_MAX - res->out.len ? (size_t)k
+			                                                         : STORE_OUTPUT_MAX - res->out.len);
+	}
+	close(p[0]);
+	/* nothing of this run may outlive it */
+	(void)kill(-pid, SIGKILL);
+	if (!done)
+		(void)waitpid(pid, &status, 0);
+	if (res->timed_out)
+		res->exit_code = 124;
+	else if (WIFEXITED(status))
+		res->exit_code = WEXITSTATUS(status);
+	else if (WIFSIGNALED(status))
+		res->exit_code = 128 + WTERMSIG(status);
+	else
+		res->exit_code = 1;
+	res->ran++;
+	return 0;
+}
+
+static int
+exec_local(const char *workdir, unsigned timeout, const store_request *r, exec_res *res)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	struct timespec t0, t1;
+	unsigned int olen = 0;
+	int64_t deadline;
+	size_t i;
+	int rc = 0;
+
+	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(md);
+		return ESC_ENOMEM;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	deadline = (int64_t)t0.tv_sec * 1000 + t0.tv_nsec / 1000000 + (int64_t)timeout * 1000;
+	for (i = 0; i < r->ncmds && rc == 0; i++) {
+		rc = exec_one(workdir, &r->cmds[i], r->id, deadline, md, res);
+		if (res->exit_code != 0 || res->timed_out)
+			break; /* like set -e: a failed step stops the request */
+	}
+	EVP_DigestFinal_ex(md, res->sha, &olen);
+	EVP_MD_CTX_free(md);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	res->ms = ((int64_t)t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	return rc;
+}
+
+int
+wf_request_run(wf *w, const char *actor, int64_t id, int *state, buf *msg)
+{
+	store_request r;
+	store_approval *apv = NULL;
+	size_t napv = 0, nn = 0, nk = 0, i;
+	const char *names[POLICY_MAX_APPROVERS + 1], *kept[POLICY_MAX_APPROVERS + 1];
+	const policy_identity *who;
+	const policy_target *tg = NULL;
+	policy_decision d;
+	agg a;
+	exec_res res;
+	buf notes = BUF_INIT, missing = BUF_INIT;
+	char hex[2 * STORE_HASH_LEN + 1];
+	unsigned char h[STORE_HASH_LEN];
+	int rc, st, met = 0, tampered = 0, expired, refused = 0, final;
+	int64_t now = now_us(w);
+	json_t *ja;
+
+	memset(&r, 0, sizeof(r));
+	memset(&d, 0, sizeof(d));
+	memset(&a, 0, sizeof(a));
+	memset(&res, 0, sizeof(res));
+	buf_init(&res.out, STORE_OUTPUT_MAX);
+	if ((rc = need_policy(w, msg)) != 0)
+		goto out;
+	who = policy_identity_find(w->pol, actor);
+	if ((rc = store_begin(w->st, STORE_TX_WRITE)) != 0) {
+		buf_printf(msg, "store: %s", store_error(w->st));
+		goto out;
+	}
+	if ((rc = load_req(w, id, &r, &apv, &napv, msg)) != 0)
+		goto tx;
+	if (who == NULL ||
+	    (strcmp(r.requester, actor) != 0 && !policy_identity_has_role(who, POLICY_ROLE_ESCORT))) {
+		buf_printf(msg, "%s may not run request %" PRId64 ": only its requester or an escort "
+		           "can", actor, id);
+		refused = 1;
+		goto tx;
+	}
+	st = wf_state_parse(r.state);
+	if (st == WF_RUNNING || st == WF_SUCCEEDED || st == WF_FAILED) {
+		buf_printf(msg, "request %" PRId64 " is %s: it was already started by %s; a request "
+		           "runs at most once", id, r.state, r.runner ? r.runner : "?");
+		rc = WF_ECONFLICT;
+		goto tx;
+	}
+	if ((rc = expire_if_due(w, actor, &r, &expired, msg)) != 0)
+		goto tx;
+	if (expired) {
+		rc = finish_tx(w, 0, msg);
+		if (rc == 0)
+			rc = WF_ECONFLICT;
+		goto out;
+	}
+	if (st != WF_APPROVED) {
+		buf_printf(msg, "request %" PRId64 " is %s, not approved; it cannot run", id, r.state);
+		rc = WF_ECONFLICT;
+		goto tx;
+	}
+	if ((tg = policy_target_find(w->pol, r.target)) == NULL) {
+		buf_printf(msg, "request %" PRId64 ": target %s is not in the policy in force", id,
+		           r.target);
+		refused = 1;
+		goto tx;
+	}
+	if (tg->transport == NULL || strcmp(tg->transport, "local") != 0) {
+		buf_printf(msg, "request %" PRId64 ": target %s uses transport %s, which this escort "
+		           "cannot run yet (only local)", id, r.target, tg->transport ? tg->transport : "?");
+		refused = 1;
+		goto tx;
+	}
+	for (i = 0; i < r.ncmds; i++) {
+		if (memchr(r.cmds[i].bytes, 0, r.cmds[i].len) != NULL) {
+			buf_printf(msg, "request %" PRId64 ": command %zu contains a NUL byte; refusing "
+			           "to run something bash cannot receive exactly", id, i + 1);
+			refused = 1;
+			goto tx;
+		}
+	}
+	/* the bytes must still be what was decided and approved */
+	if ((rc = check_binding(&r, &tampered, msg)) != 0)
+		goto tx;
+	if (tampered) {
+		refused = 1;
+		goto tx;
+	}
+	if ((rc = valid_approvers(w, &r, apv, napv, names, &nn, &tampered, &notes)) != 0)
+		goto tx;
+	if (tampered) {
+		buf_printf(msg, "request %" PRId64 " cannot run: %s", id, buf_cstr(&notes));
+		refused = 1;
+		goto tx;
+	}
+	/* and the policy in force, with today's attributes, must still agree */
+	if ((rc = current_agg(w, &r, &a)) != 0 || (rc = decide(w, r.requester, r.target, &a, &d)))
+		goto tx;
+	if (d.effect == POLICY_DENY) {
+		buf_printf(msg, "request %" PRId64 " cannot run: the policy in force denies it now: ",
+		           id);
+		reasons_text(&d, msg, 1);
+		refused = 1;
+		goto tx;
+	}
+	if (d.effect == POLICY_NEEDS_APPROVAL) {
+		if ((rc = kept_quorum(w, &d, r.requester, names, nn, kept, &nk, &met, &notes,
+		                      &missing)) != 0)
+			goto tx;
+		if (!met) {
+			buf_printf(msg, "request %" PRId64 " cannot run: its approvals no longer "
+			           "satisfy the policy in force", id);
+			if (notes.len)
+				buf_printf(msg, " (%s)", buf_cstr(&notes));
+			if (missing.len)
+				buf_printf(msg, "; still needed: %s", buf_cstr(&missing));
+			refused = 1;
+			goto tx;
+		}
+	}
+	/* claim it: only one process sees approved here, the others see running */
+	if ((rc = set_state(&r, WF_RUNNING, now)) || (rc = store_strset(&r.runner, actor))) 
+		goto tx;
+	r.started_us = now;
+	if ((rc = store_request_update(w->st, &r)) != 0) {
+		buf_printf(msg, "store: %s", store_error(w->st));
+		goto tx;
+	}
+	if ((rc = wf_approval_hash(r.id, r.target, r.policy_version, r.cmds, r.ncmds, h)) != 0)
+		goto tx;
+	hexify(h, sizeof(h), hex);
+	ja = json_array();
+	for (i = 0; ja && i < nk; i++)
+		json_array_append_new(ja, json_string(kept[i]));
+	rc = wf_audit(w, "execution.start", actor,
+	              json_pack("{s:I, s:s, s:s, s:s, s:o, s:o}", "request", (json_int_t)id,
+	                        "target", r.target, "hash", hex, "effect",
+	                        policy_effect_name(d.effect), "approvers", ja, "commands",
+	                        commands_json(r.cmds, r.ncmds)),
+	              msg);
+tx:
+	if (refused) {
+		(void)finish_tx(w, ESC_EINVAL, NULL);
+		audit_refusal(w, actor, "run", id, msg);
+		rc = WF_EREFUSED;
+		goto out;
+	}
+	rc = finish_tx(w, rc, msg);
+	if (rc)
+		goto out;
+
+	/* outside any lock: the command may take minutes */
+	rc = exec_local(tg->workdir ? tg->workdir : "/",
+	                tg->timeout_sec ? tg->timeout_sec : WF_RUN_TIMEOUT_DEFAULT, &r, &res);
+	if (rc) {
+		buf_printf(msg, "request %" PRId64 ": cannot start bash: %s", id, strerror(errno));
+		res.exit_code = 127;
+	}
+	final = (rc == 0 && res.exit_code == 0 && !res.timed_out) ? WF_SUCCEEDED : WF_FAILED;
+
+	if ((rc = store_begin(w->st, STORE_TX_WRITE)) != 0) {
+		buf_printf(msg, "store: %s", store_error(w->st));
+		goto out;
+	}
+	hexify(res.sha, sizeof(res.sha), hex);
+	now = now_us(w);
+	if ((rc = set_state(&r, final, now)) || (rc = store_strset(&r.output_sha256, hex)))
+		goto tx2;
+	r.finished_us = now;
+	r.has_exit = 1;
+	r.exit_code = res.exit_code;
+	free(r.output);
+	r.output_len = res.out.len;
+	r.output = (unsigned char *)buf_steal(&res.out, NULL);
+	{
+		json_t *j = json_pack("{s:b, s:b, s:I, s:i, s:I}", "timed_out", res.timed_out,
+		                      "truncated", res.total > STORE_OUTPUT_MAX, "output_bytes",
+		                      (json_int_t)res.total, "commands_run", (int)res.ran,
+		                      "duration_ms", (json_int_t)res.ms);
+
+		free(r.result);
+		r.result = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+		json_decref(j);
+	}
+	if ((rc = store_request_update(w->st, &r)) != 0) {
+		buf_printf(msg, "store: %s", store_error(w->st));
+		goto tx2;
+	}
+	rc = wf_audit(w, "execution.end", actor,
+	              json_pack("{s:I, s:s, s:i, s:s, s:I, s:b, s:I}", "request", (json_int_t)id,
+	                        "state", wf_state_name(final), "exit", res.exit_code,
+	                        "output_sha256", hex, "output_bytes", (json_int_t)res.total,
+	                        "timed_out", res.timed_out, "duration_ms", (json_int_t)res.ms),
+	              msg);
+	if (rc) {
+		/* it ran: hiding the result would be worse than an unlogged record of it */
+		(void)audit_end(w, NULL);
+		if (store_commit(w->st) != 0)
+			(void)store_rollback(w->st);
+		buf_printf(msg, " (request %" PRId64 " ran; its result is stored but not logged)", id);
+		goto out;
+	}
+tx2:
+	rc = finish_tx(w, rc, msg);
+	if (rc == 0 && state)
+		*state = final;
+out:
+	buf_free(&res.out);
+	buf_free(&notes);
+	buf_free(&missing);
+	agg_free(&a);
+	policy_decision_free(&d);
+	store_approvals_free(apv, napv);
+	store_request_clear(&r);
+	return rc;
+}
+
+/* ---- reading ---- */
+
+static int
+may_see_all(const policy_identity *who)
+{
+	return policy_identity_has_role(who, POLICY_ROLE_ESCORT | POLICY_ROLE_REVIEWER |
+	                                         POLICY_ROLE_AUDITOR | POLICY_ROLE_ADMIN);
+}
+
+int
+wf_request_get(wf *w, const char *actor, int64_t id, store_request *r, store_approval **apv,
+               size_t *napv, buf *msg)
+{
+	const policy_identity *who;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	*apv = NULL;
+	*napv = 0;
+	if ((rc = need_policy(w, msg)) != 0)
+		return rc;
+	if ((who = policy_identity_find(w->pol, actor)) == NULL) {
+		buf_printf(msg, "%s is not an identity in the policy in force", actor);
+		return WF_EREFUSED;
+	}
+	if ((rc = store_begin(w->st, STORE_TX_READ)) != 0) {
+		buf_printf(msg, "store: %s", store_error(w->st));
+		return rc;
+	}
+	rc = load_req(w, id, r, apv, napv, msg);
+	(void)store_rollback(w->st);
+	if (rc == 0 && !may_see_all(who) && strcmp(r->requester, actor) != 0) {
+		buf_printf(msg, "%s may not see request %" PRId64 ": operators see only their own",
+		           actor, id);
+		rc = WF_EREFUSED;
+	}
+	if (rc) {
+		store_request_clear(r);
+		store_approvals_free(*apv, *napv);
+		*apv = NULL;
+		*napv = 0;
+	}
+	return rc;
+}
+
+int
+wf_request_list(wf *w, const char *actor, const char *state, int mine, store_request **out,
+                size_t *n, buf *msg)
+{
+	const policy_identity *who;
+	store_filter f;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = need_policy(w, msg)) != 0)
+		return rc;
+	if ((who = policy_identity_find(w->pol, actor)) == NULL) {
+		buf_printf(msg, "%s is not an identity in the policy in force", actor);
+		return WF_EREFUSED;
+	}
+	if (state && wf_state_parse(state) < 0) {
+		buf_printf(msg, "unknown state '%s'", state);
+		return ESC_EINVAL;
+	}
+	memset(&f, 0, sizeof(f));
+	f.state = state;
+	f.requester = (mine || !may_see_all(who)) ? actor : NULL;
+	if ((rc = store_request_list(w->st, &f, out, n)) != 0)
+		buf_printf(msg, "store: %s", store_error(w->st));
+	return rc;
+}
+
+int
+wf_request_needs(wf *w, const store_request *r, const store_approval *apv, size_t napv,
+                 buf *out)
+{
+	const char *names[POLICY_MAX_APPROVERS + 1], *kept[POLICY_MAX_APPROVERS + 1];
+	size_t nn, nk;
+	policy_decision d;
+	agg a;
+	int rc, tampered, met;
+
+	if (w->pol == NULL)
+		return 0;
+	memset(&d, 0, sizeof(d));
+	if ((rc = current_agg(w, r, &a)) != 0)
+		return rc;
+	if ((rc = decide(w, r->requester, r->target, &a, &d)) != 0)
+		goto out;
+	if (d.effect == POLICY_DENY) {
+		buf_puts(out, "the policy in force denies it: ");
+		reasons_text(&d, out, 1);
+	} else if (d.effect == POLICY_NEEDS_APPROVAL) {
+		if ((rc = valid_approvers(w, r, apv, napv, names, &nn, &tampered, out)) == 0)
+			rc = kept_quorum(w, &d, r->requester, names, nn, kept, &nk, &met, out, out);
+	}
+out:
+	agg_free(&a);
+	policy_decision_free(&d);
+	return rc;
+}
