@@ -235,7 +235,10 @@ policy_explain(int argc, char **argv)
 	} else {
 		const policy_target *t = policy_target_find(p, target);
 		buf_printf(&out, "policy: %s (version %.12s)\n", pfile, policy_version(p));
-		buf_printf(&out, "operator: %s   target: %s", op, target);
+		buf_puts(&out, "operator: ");
+		cli_escape(&out, (const unsigned char *)op, strlen(op), 0);
+		buf_puts(&out, "   target: ");
+		cli_escape(&out, (const unsigned char *)target, strlen(target), 0);
 		if (t)
 			buf_printf(&out, " (environment %s%s%s)", t->environment,
 			           t->platform ? ", platform " : "",

@@ -104,6 +104,24 @@ strv_dup(char ***dst, size_t *ndst, const char *const *src, size_t n)
 	return 0;
 }
 
+/* Appends a name that may not be in the policy (so is untrusted: it came from a request)
+ * with anything but printable ASCII shown as '?', at most 64 bytes: reasons end up on
+ * terminals and in JSON. */
+static void
+put_name(buf *b, const char *s)
+{
+	size_t i;
+
+	if (s == NULL) {
+		buf_puts(b, "(none)");
+		return;
+	}
+	for (i = 0; s[i] && i < 64; i++)
+		buf_putc(b, s[i] > 0x20 && s[i] < 0x7f ? (unsigned char)s[i] : '?');
+	if (s[i])
+		buf_puts(b, "...");
+}
+
 /* ---- matching ---- */
 
 /* Appends the NULL-terminated list of strings: the reasons are built for every matching
@@ -457,6 +475,9 @@ policy_decide(const policy *p, const policy_input *in, policy_decision *out)
 	out->effect = POLICY_DENY;
 	if (p == NULL || in == NULL || (in->ncategories && in->categories == NULL))
 		return ESC_EINVAL;
+	for (i = 0; i < in->ncategories; i++)
+		if (in->categories[i] == NULL)
+			return ESC_EINVAL;
 	memset(&m, 0, sizeof(m));
 	m.p = p;
 	m.in = in;
@@ -473,8 +494,9 @@ policy_decide(const policy *p, const policy_input *in, policy_decision *out)
 	}
 	m.op = policy_identity_find(p, in->operator_name);
 	if (m.op == NULL) {
-		buf_printf(&txt, "'%s' is not an identity in the policy",
-		           in->operator_name ? in->operator_name : "(none)");
+		buf_putc(&txt, '\'');
+		put_name(&txt, in->operator_name);
+		buf_puts(&txt, "' is not an identity in the policy");
 		rc = deny_builtin(out, "(policy)", buf_cstr(&txt));
 		goto out;
 	}
@@ -486,8 +508,9 @@ policy_decide(const policy *p, const policy_input *in, policy_decision *out)
 	}
 	m.tgt = policy_target_find(p, in->target);
 	if (m.tgt == NULL) {
-		buf_printf(&txt, "'%s' is not a target in the policy",
-		           in->target ? in->target : "(none)");
+		buf_putc(&txt, '\'');
+		put_name(&txt, in->target);
+		buf_puts(&txt, "' is not a target in the policy");
 		rc = deny_builtin(out, "(policy)", buf_cstr(&txt));
 		goto out;
 	}
@@ -843,19 +866,25 @@ policy_quorum(const policy *p, const policy_decision *d, const char *requester,
 		if (a == NULL)
 			return ESC_EINVAL;
 		if (strcmp(a, requester) == 0) {
-			if (why)
-				buf_printf(why, "%s requested this and cannot approve it", a);
+			if (why) {
+				put_name(why, a);
+				buf_puts(why, " requested this and cannot approve it");
+			}
 			return POLICY_EREFUSED;
 		}
 		for (j = 0; j < i; j++)
 			if (strcmp(approvers[j], a) == 0) {
-				if (why)
-					buf_printf(why, "%s has already approved this", a);
+				if (why) {
+					put_name(why, a);
+					buf_puts(why, " has already approved this");
+				}
 				return POLICY_EREFUSED;
 			}
 		if ((ids[i] = policy_identity_find(p, a)) == NULL) {
-			if (why)
-				buf_printf(why, "%s is not an identity in the current policy", a);
+			if (why) {
+				put_name(why, a);
+				buf_puts(why, " is not an identity in the current policy");
+			}
 			return POLICY_EREFUSED;
 		}
 		for (j = 0; j < d->neach; j++)

@@ -8,6 +8,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A JSON string even for bytes that are not UTF-8 (names from a request may be anything):
+ * such bytes become '?', so a decision can always be stored. */
+static json_t *
+jstr(const char *s)
+{
+	json_t *j;
+	char *t;
+	size_t i;
+
+	if ((j = json_string(s)) != NULL || s == NULL)
+		return j;
+	if ((t = strdup(s)) == NULL)
+		return NULL;
+	for (i = 0; t[i]; i++)
+		if ((unsigned char)t[i] >= 0x80)
+			t[i] = '?';
+	j = json_string(t);
+	free(t);
+	return j;
+}
+
+static json_t *
+nullable(const char *s)
+{
+	return s ? jstr(s) : json_null();
+}
+
 static json_t *
 strv_json(char *const *v, size_t n)
 {
@@ -15,7 +42,7 @@ strv_json(char *const *v, size_t n)
 	size_t i;
 
 	for (i = 0; a && i < n; i++)
-		if (json_array_append_new(a, json_string(v[i])) != 0) {
+		if (json_array_append_new(a, jstr(v[i])) != 0) {
 			json_decref(a);
 			return NULL;
 		}
@@ -41,7 +68,7 @@ req_json(const policy_approver_req *q)
 	                        json_string(policy_clearance_name(q->min_clearance))) ||
 	    json_object_set_new(o, "qualifications",
 	                        strv_json(q->qualifications, q->nqualifications)) ||
-	    json_object_set_new(o, "rule", q->rule ? json_string(q->rule) : json_null()) ||
+	    json_object_set_new(o, "rule", nullable(q->rule)) ||
 	    json_object_set_new(o, "line", json_integer(q->line)))
 		goto fail_o;
 	return o;
@@ -64,12 +91,6 @@ reqs_json(const policy_approver_req *v, size_t n)
 			return NULL;
 		}
 	return a;
-}
-
-static json_t *
-nullable(const char *s)
-{
-	return s ? json_string(s) : json_null();
 }
 
 int
@@ -114,10 +135,10 @@ policy_decision_json(const policy_decision *d, buf *out)
 	for (i = 0; i < d->nreasons; i++) {
 		const policy_reason *r = &d->reasons[i];
 		json_t *ro = json_pack(
-		    "{s:s?, s:o, s:I, s:o, s:s?}", "rule", r->rule, "file", nullable(r->file),
-		    "line", (json_int_t)r->line, "effect",
+		    "{s:o, s:o, s:I, s:o, s:o}", "rule", nullable(r->rule), "file",
+		    nullable(r->file), "line", (json_int_t)r->line, "effect",
 		    json_string(r->effect >= 0 ? policy_effect_name(r->effect) : "limits"), "text",
-		    r->text);
+		    nullable(r->text));
 		if (ro == NULL || json_array_append_new(reasons, ro) != 0)
 			goto out;
 	}

@@ -458,6 +458,38 @@ test_requester_checks(void **state)
 	decide(p, NULL, "box", 0, "", 0, &d);
 	assert_int_equal(d.effect, POLICY_DENY);
 	policy_decision_free(&d);
+	{
+		/* an unknown name from a request is shown safely and still stored as JSON */
+		buf j = BUF_INIT;
+		policy_decision back;
+		decide(p, "evil\x1b[2J\xff\n", "box", 0, "", 0, &d);
+		assert_int_equal(d.effect, POLICY_DENY);
+		assert_string_equal(d.reasons[0].text, "'evil?[2J?" "?' is not an identity in the policy");
+		assert_int_equal(policy_decision_json(&d, &j), 0);
+		assert_int_equal(policy_decision_from_json((const char *)j.data, j.len, &back), 0);
+		assert_string_equal(back.operator_name, "evil\x1b[2J?\n");
+		policy_decision_free(&back);
+		policy_decision_free(&d);
+		buf_free(&j);
+	}
+	{
+		/* bad arguments: an error, and the decision left at deny */
+		const char *cats[] = { "file-read", NULL };
+		policy_input in = { "op", "box", 0, cats, 2, 0, NOW };
+		assert_int_equal(policy_decide(p, &in, &d), ESC_EINVAL);
+		assert_int_equal(d.effect, POLICY_DENY);
+		policy_decision_free(&d);
+		in.categories = NULL;
+		assert_int_equal(policy_decide(p, &in, &d), ESC_EINVAL);
+		policy_decision_free(&d);
+		in.ncategories = 0;
+		in.risk = 5;
+		assert_int_equal(policy_decide(p, &in, &d), 0);
+		assert_int_equal(d.effect, POLICY_DENY);
+		policy_decision_free(&d);
+		assert_int_equal(policy_decide(NULL, &in, &d), ESC_EINVAL);
+		policy_decision_free(&d);
+	}
 	policy_free(p);
 }
 
