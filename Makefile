@@ -11,7 +11,7 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 CC      ?= cc
 CLANG   ?= clang
-PKGS     = libcrypto libsodium sqlite3 yaml-0.1 jansson
+PKGS     = libcrypto libsodium sqlite3 yaml-0.1 jansson libssh
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -41,13 +41,20 @@ UNIT_BIN_A = $(UNIT_SRC:tests/unit/%.c=$(BA)/tests/%)
 FUZZ_BIN   = $(FUZZ_SRC:tests/fuzz/%.c=$(BF)/%)
 TOOL_BIN   = $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
 
-.PHONY: all deps check unit demo bench fuzz quality install clean format
+.PHONY: all build-all deps check check-build check-run unit demo bench bench-run fuzz fuzz-run \
+        quality quality-run install clean format
 .DEFAULT_GOAL := all
 
-all: deps-build $(B)/escort
+# Public targets first install what is missing, then re-run make: pkg-config must be
+# asked only after the -dev packages exist, which a single make run cannot guarantee.
+NPROC := $(shell nproc 2>/dev/null || echo 2)
+SUBMAKE = $(MAKE) --no-print-directory
 
-deps-build:
+all:
 	@scripts/deps build
+	@$(SUBMAKE) build-all
+
+build-all: $(B)/escort
 
 deps:
 	@scripts/deps all
@@ -92,13 +99,17 @@ $(BF)/%: tests/fuzz/%.c $(LIB_SRC)
 
 # The test suite: unit tests, integration tests, unit tests under ASan+UBSan, a short
 # libFuzzer run of every target. tests/harness ends with "N passed, N failed".
-check: deps-test $(B)/escort $(UNIT_BIN) $(UNIT_BIN_A) $(FUZZ_BIN) $(TOOL_BIN)
+check:
+	@scripts/deps test
+	@$(SUBMAKE) -j$(NPROC) check-build
+	@$(SUBMAKE) check-run
+
+check-build: $(B)/escort $(UNIT_BIN) $(UNIT_BIN_A) $(FUZZ_BIN) $(TOOL_BIN)
+
+check-run: check-build
 	@ESCORT=$(CURDIR)/$(B)/escort ESCORT_RULES=$(CURDIR)/rules BUILD=$(CURDIR)/$(B) \
 	  FUZZ_SECONDS=$${FUZZ_SECONDS:-15} perl tests/harness \
 	  $(UNIT_BIN) $(UNIT_BIN_A) $(FUZZ_BIN) $(sort $(wildcard tests/integration/*.t))
-
-deps-test:
-	@scripts/deps test
 
 unit: $(UNIT_BIN)
 	@for t in $(UNIT_BIN); do $$t || exit 1; done
@@ -106,13 +117,26 @@ unit: $(UNIT_BIN)
 demo: all
 	@ESCORT=$(CURDIR)/$(B)/escort ESCORT_RULES=$(CURDIR)/rules sh scripts/demo
 
-quality: all $(TOOL_BIN)
+quality: all
+	@$(SUBMAKE) quality-run
+
+quality-run: $(B)/escort $(TOOL_BIN)
 	@ESCORT=$(CURDIR)/$(B)/escort ESCORT_RULES=$(CURDIR)/rules BUILD=$(CURDIR)/$(B) sh bench/quality
 
-bench: deps all $(TOOL_BIN)
+bench:
+	@scripts/deps all
+	@$(SUBMAKE) -j$(NPROC) build-all $(TOOL_BIN)
+	@$(SUBMAKE) bench-run
+
+bench-run:
 	@ESCORT=$(CURDIR)/$(B)/escort ESCORT_RULES=$(CURDIR)/rules BUILD=$(CURDIR)/$(B) sh bench/run
 
-fuzz: deps-test $(FUZZ_BIN)
+fuzz:
+	@scripts/deps test
+	@$(SUBMAKE) -j$(NPROC) $(FUZZ_BIN)
+	@$(SUBMAKE) fuzz-run
+
+fuzz-run:
 	@for f in $(FUZZ_BIN); do \
 	  n=$$(basename $$f); mkdir -p $(BF)/corpus/$$n; \
 	  echo "== $$n (600 s)"; \
