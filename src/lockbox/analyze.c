@@ -7,6 +7,7 @@
 #include "util/err.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #define LBX_MAX_WRAP 32    /* wrappers inside each other (sudo nice timeout env ...) */
 #define LBX_MAX_WALK (4 * LB_MAX_DEPTH + 64) /* AST levels, nested strings included */
 #define LBX_MAX_NODES 20000 /* simple commands per record we analyze */
+#define LBX_MAX_UNITS 16384 /* words, operators and expansions per record we parse */
 
 /* Facts about the whole record, for patterns spanning several commands. */
 typedef struct facts {
@@ -36,7 +38,43 @@ typedef struct facts {
 	int nwritten;
 	int shell_content;   /* a file was given content that starts a shell */
 	const char *wrote_desc; /* description of the path do_redirs reported as written */
+	/* scratch buffers reused for every sentence of the record (no malloc per command):
+	 * [0] template filling, [1] option phrases */
+	buf *tmp;
 } facts;
+
+/* The scratch buffers outlive the record: one spare pair is kept for the next record
+ * (shared by all threads, taken and given back atomically). */
+typedef struct scratch {
+	buf tmp[2];
+} scratch;
+static _Atomic(scratch *) spare_scratch;
+
+static scratch *
+scratch_get(void)
+{
+	scratch *s = atomic_exchange(&spare_scratch, NULL);
+	if (s == NULL && (s = calloc(1, sizeof *s)) != NULL) {
+		buf_init(&s->tmp[0], 4096);
+		buf_init(&s->tmp[1], 4096);
+	}
+	return s;
+}
+
+static void
+scratch_put(scratch *s)
+{
+	if (s == NULL)
+		return;
+	buf_reset(&s->tmp[0]);
+	buf_reset(&s->tmp[1]);
+	scratch *old = atomic_exchange(&spare_scratch, s);
+	if (old) {
+		buf_free(&old->tmp[0]);
+		buf_free(&old->tmp[1]);
+		free(old);
+	}
+}
 
 typedef struct actx {
 	const kb *k;
@@ -51,6 +89,7 @@ typedef struct actx {
 	int nest;            /* nested strings and wrappers: sh -c, eval, sudo, xargs */
 	int priv;            /* runs as another user (sudo, su, doas) */
 	int remote;          /* runs on a remote host (ssh) */
+	const char *as_user; /* sentences say who runs it: "root", "the user bob" (sudo) */
 	facts *f;
 } actx;
 
@@ -145,6 +184,10 @@ finding(actx *c, const char *id, int sev, int cat, lb_span span, const char *msg
 static void
 sentence(actx *c, int prio, const char *s)
 {
+	/* under sudo the wrapper has no sentence of its own: each sentence of what it runs
+	 * says who runs it */
+	if (c->as_user && s)
+		s = FMT("As %s: %s", c->as_user, s);
 	lbx_add_sentence(c->r, s, prio);
 }
 
@@ -167,10 +210,12 @@ base_name(const char *p)
 	return s ? s + 1 : p;
 }
 
-static int
+/* Called with a constant `b` in long chains (program names): comparing the first byte
+ * inline skips almost every strcmp call. */
+static inline int
 streq(const char *a, const char *b)
 {
-	return a && b && strcmp(a, b) == 0;
+	return a && b && a[0] == b[0] && (a[0] == 0 || (a[1] == b[1] && strcmp(a, b) == 0));
 }
 
 static int
@@ -290,7 +335,12 @@ check_path(actx *c, const char *raw, kb_access x, lb_span span)
 	size_t nh = kb_path_match_all(c->k, norm, x, hits, 4);
 	if (nh == 0 && norm[0] != '/' && norm[0] != 0) {
 		/* a relative path may be relative to a home directory (.ssh/authorized_keys) */
-		const char *alt = FMT("/home/~/%s", norm);
+		size_t nl = strlen(norm);
+		char *alt = lb_arena_alloc(c->a, nl + 9);
+		if (alt) {
+			memcpy(alt, "/home/~/", 8);
+			memcpy(alt + 8, norm, nl + 1);
+		}
 		if (alt)
 			nh = kb_path_match_all(c->k, alt, x, hits, 4);
 	}
@@ -441,6 +491,45 @@ mode_setuid(const char *m)
 	return 0;
 }
 
+/* Code shown in a sentence: whitespace runs become one space, at most 60 bytes, then an
+ * ellipsis; quoted so the reader sees where it starts and ends. */
+static const char *
+code_preview(actx *c, const char *code, size_t n)
+{
+	char *p = lb_arena_alloc(c->a, 64 + 8);
+	if (p == NULL)
+		return "";
+	size_t o = 0, i = 0;
+	p[o++] = '"';
+	while (i < n && (code[i] == ' ' || code[i] == '\t' || code[i] == '\n' || code[i] == '\r'))
+		i++;
+	int sp = 0;
+	for (; i < n && o < 58; i++) {
+		char ch = code[i];
+		if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r') {
+			sp = 1;
+			continue;
+		}
+		if (sp)
+			p[o++] = ' ';
+		sp = 0;
+		p[o++] = ch;
+	}
+	/* do not end inside a UTF-8 sequence */
+	if (i < n)
+		while (o > 1 && ((unsigned char)p[o - 1] & 0xC0) == 0x80)
+			o--;
+	if (i < n && o > 1 && ((unsigned char)p[o - 1] & 0xC0) == 0xC0)
+		o--;
+	if (i < n) {
+		memcpy(p + o, "...", 3);
+		o += 3;
+	}
+	p[o++] = '"';
+	p[o] = 0;
+	return p;
+}
+
 static void
 inline_code(cmdctx *cc, const char *code, size_t n, lb_span span)
 {
@@ -462,8 +551,6 @@ inline_code(cmdctx *cc, const char *code, size_t n, lb_span span)
 		finding(c, "library-load", LOCKBOX_RISK_HIGH, KB_C_CODE_EXEC, span,
 		    FMT("%s code loads a native library, which runs arbitrary machine code",
 		        cc->prog));
-		sentence(c, 60, FMT("Loads a native library into %s, which can run any code.",
-		    cc->prog));
 	}
 	if (f & LBX_CODE_SETUID) {
 		finding(c, "inline-setuid", LOCKBOX_RISK_HIGH, KB_C_PRIVILEGE_ESCALATION, span,
@@ -473,8 +560,6 @@ inline_code(cmdctx *cc, const char *code, size_t n, lb_span span)
 	if (f & (LBX_CODE_SHELL | LBX_CODE_PTY | LBX_CODE_SHPATH)) {
 		finding(c, "inline-shell", LOCKBOX_RISK_HIGH, KB_C_SHELL_ESCAPE, span,
 		    FMT("%s code runs shell commands", cc->prog));
-		sentence(c, 60, FMT("Runs %s code that starts a shell or runs system commands.",
-		    cc->prog));
 		c->f->shell_spawn = 1;
 		c->f->shell_span = span;
 	}
@@ -532,7 +617,15 @@ inline_code(cmdctx *cc, const char *code, size_t n, lb_span span)
 			i = j;
 		}
 	}
-	sentence(c, 10, FMT("Runs %s code given on the command line.", cc->prog));
+	/* one sentence: what the code does, and the code itself (shortened, on one line) */
+	const char *does = (f & (LBX_CODE_SHELL | LBX_CODE_PTY | LBX_CODE_SHPATH)) ?
+	    (f & LBX_CODE_LIBLOAD ? " that starts a shell and loads a native library" :
+	    " that starts a shell or runs system commands") :
+	    (f & LBX_CODE_LIBLOAD) ? " that loads a native library (which can run any code)" :
+	    (f & LBX_CODE_SOCKET) ? " that opens network connections" :
+	    (f & LBX_CODE_HTTP) ? " that fetches data from the network" : "";
+	sentence(c, *does ? 60 : 10, FMT("Runs %s code%s: %s.", cc->prog, does,
+	    code_preview(c, code, n)));
 }
 
 static void
@@ -584,6 +677,7 @@ apply_role(cmdctx *cc, int role, arg *a, const sin *in)
 			        shown(c, a->v)));
 			sentence(c, 80, FMT("Overwrites the disk %s directly: everything on it is lost.",
 			    shown(c, a->v)));
+			cc->no_sentence = 1; /* that says it all: no template sentence after it */
 		}
 		if (role == KB_R_DELETE && (cc->flags & KB_F_RECURSIVE)) {
 			const char *norm = lbx_norm_path(c->a, pf);
@@ -593,6 +687,7 @@ apply_role(cmdctx *cc, int role, arg *a, const sin *in)
 				        shown(c, a->v)));
 				sentence(c, 85, FMT("Deletes everything under %s; the system will not "
 				    "survive it.", shown(c, a->v)));
+				cc->no_sentence = 1;
 				attack(c, "T1485");
 			}
 		}
@@ -720,25 +815,20 @@ typedef struct pres {
 	uint32_t flags;
 	int operands_role;    /* overridden by an option, or -1 */
 	const char *lastarg;
+	const char *none_text; /* what a missing {operands} reads as ("its input") */
 	int sub_index;        /* word index of the subcommand, or -1 */
 } pres;
 
 static int
 spec_has_sdlong(const kb_spec *s)
 {
-	if (s == NULL)
-		return 0;
-	for (uint16_t i = 0; i < s->nopts; i++)
-		for (uint16_t j = 0; j < s->opts[i].nnames; j++)
-			if (s->opts[i].names[j].kind == KB_N_SDLONG)
-				return 1;
-	return 0;
+	return s && (s->name_kinds & (1u << KB_N_SDLONG));
 }
 
 static const kb_opt *
 find_opt_in(const kb_spec *s, int kind, const char *w, size_t wl, size_t *used)
 {
-	if (s == NULL)
+	if (s == NULL || !(s->name_kinds & (1u << kind)))
 		return NULL;
 	for (uint16_t i = 0; i < s->nopts; i++) {
 		const kb_opt *o = &s->opts[i];
@@ -781,6 +871,23 @@ find_opt(const kb_spec *spec, const kb_spec *sub, int kind, const char *w, size_
 {
 	const kb_opt *o = find_opt_in(sub, kind, w, wl, used);
 	return o ? o : find_opt_in(spec, kind, w, wl, used);
+}
+
+/* Is every letter of the cluster w (after the dash) a known short option, up to the
+ * first one that takes the rest as its argument? (screen -dmS NAME splits; gdb -nx
+ * does not) */
+static int
+all_short(const kb_spec *spec, const kb_spec *sub, const char *w, size_t wl)
+{
+	for (size_t j = 1; j < wl; j++) {
+		size_t used = 0;
+		const kb_opt *o = find_opt(spec, sub, KB_N_SHORT, w + j, 1, &used);
+		/* only the last letter may take an argument (the next word): -std=c++20 and
+		 * -emit-llvm are single-dash long options of their own */
+		if (o == NULL || (o->arg != KB_A_NONE && j + 1 < wl))
+			return 0;
+	}
+	return 1;
 }
 
 static void
@@ -915,7 +1022,8 @@ parse_opts(actx *c, cmdctx *cc, arg *v, size_t n, pres *p, int posix)
 			}
 			/* programs with single-dash long options (gdb -nx, java -jar) do not
 			 * cluster: an unknown word is one unknown option */
-			if (wl > 2 && (spec_has_sdlong(spec) || spec_has_sdlong(cc->sub)))
+			if (wl > 2 && (spec_has_sdlong(spec) || spec_has_sdlong(cc->sub)) &&
+			    !all_short(spec, cc->sub, w, wl))
 				continue;
 			/* cluster of short options */
 			int known_any = 0;
@@ -1013,18 +1121,51 @@ put_list(buf *b, arg *v, const int *idx, int n)
 		buf_printf(b, " and %d more", n - 3);
 }
 
-static const char *
-fill_template(actx *c, const char *t, arg *v, const pres *p)
+/* When a template value is missing and the text before it ends in a preposition
+ * ("of ", "into ", "running "), drops that word: the clause reads fine without it.
+ * Returns 1 when it did. */
+static int
+drop_clause(buf *b)
 {
-	buf b = BUF_INIT;
-	buf_init(&b, 4096);
+	static const char *const preps[] = {
+		"of", "on", "in", "into", "to", "from", "for", "at", "with", "under", "running",
+		"named", "onto", "inside", "over", "by", "using", "as", "between", "about", NULL,
+	};
+	size_t e = b->len;
+	if (e == 0 || b->data[e - 1] != ' ')
+		return 0;
+	size_t st = e - 1;
+	while (st > 0 && b->data[st - 1] != ' ')
+		st--;
+	if (st == 0)
+		return 0;
+	size_t wl = e - 1 - st;
+	for (const char *const *p = preps; *p; p++)
+		if (strlen(*p) == wl && memcmp(b->data + st, *p, wl) == 0) {
+			buf_truncate(b, st - 1);
+			return 1;
+		}
+	return 0;
+}
+
+static const char *
+fill_template(actx *c, const char *t, arg *v, const pres *p, int of_opt, const char *optarg)
+{
+	/* {arg} is the argument of the option whose phrase this is (of_opt); in the
+	 * program's own sentence, the last option argument */
+	const char *argv = of_opt ? optarg : p->lastarg;
+	/* no operands: a filter reads its input; otherwise say nothing made up */
+	const char *nofiles = p->none_text ? p->none_text : "the given files";
+	buf *bp = &c->f->tmp[0];
+	buf_reset(bp);
+#define b (*bp)
 	for (const char *s = t; *s;) {
 		if (*s == '{') {
 			const char *e = strchr(s, '}');
 			if (e) {
 				size_t kl = (size_t)(e - s - 1);
 				const char *k = s + 1;
-				int have = (kl == 3 && !strncmp(k, "arg", 3)) ? p->lastarg != NULL :
+				int have = (kl == 3 && !strncmp(k, "arg", 3)) ? argv != NULL :
 				    (kl == 5 && !strncmp(k, "first", 5)) ? (p->nops > 0 || p->sub_index >= 0) :
 				    (kl == 4 && !strncmp(k, "rest", 4)) ? (p->sub_index >= 0 ? p->nops > 0 :
 				    p->nops > 1) : p->nops > 0;
@@ -1036,11 +1177,17 @@ fill_template(actx *c, const char *t, arg *v, const pres *p)
 					s = e + 2;
 					continue;
 				}
+				if (!have && kl != 3 && !p->none_text && drop_clause(&b)) {
+					/* "the partition table of {operands}" with none given: "the
+					 * partition table" (no made-up nofiles) */
+					s = e + 1;
+					continue;
+				}
 				if (kl == 8 && !strncmp(k, "operands", 8)) {
 					if (p->nops)
 						put_list(&b, v, p->ops, p->nops);
 					else
-						buf_puts(&b, "the given files");
+						buf_puts(&b, nofiles);
 				} else if (kl == 5 && !strncmp(k, "first", 5) && p->sub_index >= 0) {
 					buf_puts(&b, shown(c, v[p->sub_index].v));
 				} else if (kl == 4 && !strncmp(k, "rest", 4) && p->sub_index >= 0) {
@@ -1049,17 +1196,17 @@ fill_template(actx *c, const char *t, arg *v, const pres *p)
 					else
 						buf_puts(&b, "the given names");
 				} else if (kl == 5 && !strncmp(k, "first", 5)) {
-					buf_puts(&b, p->nops ? shown(c, v[p->ops[0]].v) : "the given files");
+					buf_puts(&b, p->nops ? shown(c, v[p->ops[0]].v) : nofiles);
 				} else if (kl == 4 && !strncmp(k, "last", 4)) {
 					buf_puts(&b, p->nops ? shown(c, v[p->ops[p->nops - 1]].v) :
-					    "the given files");
+					    nofiles);
 				} else if (kl == 4 && !strncmp(k, "rest", 4)) {
 					if (p->nops > 1)
 						put_list(&b, v, p->ops + 1, p->nops - 1);
 					else
-						buf_puts(&b, "the given files");
+						buf_puts(&b, nofiles);
 				} else if (kl == 3 && !strncmp(k, "arg", 3)) {
-					buf_puts(&b, p->lastarg ? shown(c, p->lastarg) : "the given value");
+					buf_puts(&b, argv ? shown(c, argv) : "the given value");
 				} else {
 					buf_put(&b, s, (size_t)(e - s + 1));
 				}
@@ -1073,22 +1220,48 @@ fill_template(actx *c, const char *t, arg *v, const pres *p)
 		s += l;
 	}
 	const char *out = dup(c, buf_cstr(&b), b.len);
-	buf_free(&b);
+#undef b
 	return out;
 }
 
 static const char *
 finish_sentence(actx *c, const char *s, const char *extra, const char *descr)
 {
+	/* "S[ EXTRA][ (DESCR)]." with S's first letter capitalized and its trailing dots
+	 * and spaces dropped; concatenated by hand (this runs for every command) */
 	size_t n = strlen(s);
 	while (n && (s[n - 1] == '.' || s[n - 1] == ' '))
 		n--;
+	size_t xl = extra && *extra ? strlen(extra) : 0, dl = descr ? strlen(descr) : 0;
+	char *p = lb_arena_alloc(c->a, n + xl + dl + 8);
+	if (p == NULL) {
+		c->r->oom = 1;
+		return NULL;
+	}
+	size_t o = 0;
 	char first = s[0];
 	if (first >= 'a' && first <= 'z')
 		first = (char)(first - 'a' + 'A');
-	return FMT("%c%.*s%s%s%s%s%s.", first ? first : ' ', (int)(n ? n - 1 : 0), s + (n ? 1 : 0),
-	    extra && *extra ? " " : "", extra ? extra : "", descr ? " (" : "", descr ? descr : "",
-	    descr ? ")" : "");
+	p[o++] = first ? first : ' ';
+	if (n > 1) {
+		memcpy(p + o, s + 1, n - 1);
+		o += n - 1;
+	}
+	if (xl) {
+		p[o++] = ' ';
+		memcpy(p + o, extra, xl);
+		o += xl;
+	}
+	if (descr) {
+		p[o++] = ' ';
+		p[o++] = '(';
+		memcpy(p + o, descr, dl);
+		o += dl;
+		p[o++] = ')';
+	}
+	p[o++] = '.';
+	p[o] = 0;
+	return p;
 }
 
 /* ---- redirections ------------------------------------------------------------------------ */
@@ -1841,21 +2014,79 @@ lookup_prog(actx *c, const char *prog)
 	return s;
 }
 
+/* Exact names, grouped by length so a name is compared with few candidates (this runs
+ * for most commands). */
+static int
+interp_exact(const char *p, size_t n)
+{
+	switch (n) {
+	case 1:
+		return !memcmp(p, "R", 1);
+	case 3:
+		return !memcmp(p, "php", 3) ||
+		    !memcmp(p, "lua", 3) ||
+		    !memcmp(p, "irb", 3) ||
+		    !memcmp(p, "jjs", 3) ||
+		    !memcmp(p, "bun", 3) ||
+		    !memcmp(p, "awk", 3) ||
+		    !memcmp(p, "erl", 3) ||
+		    !memcmp(p, "csi", 3);
+	case 4:
+		return !memcmp(p, "perl", 4) ||
+		    !memcmp(p, "ruby", 4) ||
+		    !memcmp(p, "node", 4) ||
+		    !memcmp(p, "wish", 4) ||
+		    !memcmp(p, "pwsh", 4) ||
+		    !memcmp(p, "deno", 4) ||
+		    !memcmp(p, "gawk", 4) ||
+		    !memcmp(p, "mawk", 4) ||
+		    !memcmp(p, "nawk", 4) ||
+		    !memcmp(p, "sbcl", 4) ||
+		    !memcmp(p, "ghci", 4);
+	case 5:
+		return !memcmp(p, "tclsh", 5) ||
+		    !memcmp(p, "julia", 5) ||
+		    !memcmp(p, "guile", 5) ||
+		    !memcmp(p, "scala", 5) ||
+		    !memcmp(p, "crash", 5) ||
+		    !memcmp(p, "clisp", 5);
+	case 6:
+		return !memcmp(p, "python", 6) ||
+		    !memcmp(p, "nodejs", 6) ||
+		    !memcmp(p, "luajit", 6) ||
+		    !memcmp(p, "expect", 6) ||
+		    !memcmp(p, "racket", 6) ||
+		    !memcmp(p, "elixir", 6) ||
+		    !memcmp(p, "groovy", 6) ||
+		    !memcmp(p, "jshell", 6) ||
+		    !memcmp(p, "octave", 6);
+	case 7:
+		return !memcmp(p, "python2", 7) ||
+		    !memcmp(p, "python3", 7) ||
+		    !memcmp(p, "Rscript", 7) ||
+		    !memcmp(p, "busybox", 7);
+	case 9:
+		return !memcmp(p, "osascript", 9) ||
+		    !memcmp(p, "node-repl", 9);
+	case 10:
+		return !memcmp(p, "jrunscript", 10) ||
+		    !memcmp(p, "powershell", 10) ||
+		    !memcmp(p, "octave-cli", 10);
+	default:
+		return 0;
+	}
+}
+
 static int
 is_interp_name(const char *p)
 {
-	static const char *const names[] = {
-		"python", "python2", "python3", "perl", "ruby", "node", "nodejs", "php", "lua",
-		"luajit", "irb", "jjs", "jrunscript", "tclsh", "wish", "Rscript", "R", "julia",
-		"pwsh", "powershell", "deno", "bun", "gawk", "awk", "mawk", "nawk", "busybox", "expect",
-		"osascript", "guile", "sbcl", "racket", "erl", "elixir", "scala", "groovy",
-		"crash", "jshell", "octave", "octave-cli", "clisp", "ghci", "csi", "node-repl", NULL,
-	};
-	for (const char *const *s = names; *s; s++)
-		if (streq(p, *s))
-			return 1;
+	size_t n = strlen(p);
+	if (interp_exact(p, n))
+		return 1;
 	/* versioned names: python3.11, perl5.36, php8.2, lua5.4 */
 	static const char *const fam[] = { "python", "perl", "ruby", "php", "lua", NULL };
+	if (n < 4 || !(p[0] == 'p' || p[0] == 'r' || p[0] == 'l'))
+		return 0;
 	for (const char *const *f = fam; *f; f++)
 		if (starts(p, *f)) {
 			const char *r = p + strlen(*f);
@@ -2349,6 +2580,29 @@ h_find(cmdctx *cc, arg *v, size_t n, const pres *p, const sin *in)
 }
 
 /* tar: the mode comes from the first word (xvf) or -x/-c/-t. */
+/* The files tar packs: its operands other than the archive itself. */
+static const char *
+tar_files(actx *c, arg *v, const pres *p, const char *archive)
+{
+	int idx[64], k = 0;
+	for (int i = 0; i < p->nops && k < 64; i++) {
+		const char *w = v[p->ops[i]].v;
+		if (archive && streq(w, archive))
+			continue;
+		if (i == 0 && p->ops[0] == 1 && w[0] && strspn(w, "AcdrtuxzjJvfpPkmwWOSC") ==
+		    strlen(w))
+			continue; /* old-style mode letters: tar czf */
+		idx[k++] = p->ops[i];
+	}
+	if (k == 0)
+		return "files";
+	buf b = BUF_INIT;
+	put_list(&b, v, idx, k);
+	const char *s = dup(c, buf_cstr(&b), b.len);
+	buf_free(&b);
+	return s ? s : "files";
+}
+
 static void
 h_tar(cmdctx *cc, arg *v, size_t n, const pres *p)
 {
@@ -2437,7 +2691,7 @@ h_tar(cmdctx *cc, arg *v, size_t n, const pres *p)
 		break;
 	case 'c':
 	case 'r':
-		what = FMT("Packs %s into the archive %s", p->nops ? "the given files" : "files",
+		what = FMT("Packs %s into the archive %s", tar_files(c, v, p, archive),
 		    archive ? shown(c, archive) : "standard output");
 		for (int i = 0; i < p->nops; i++) {
 			if (archive && streq(v[p->ops[i]].v, archive))
@@ -2814,8 +3068,11 @@ env_inner(actx *c, arg *v, size_t n)
 			i++;
 			break;
 		}
+		if (v[i].stat && streq(w, "-"))
+			continue; /* `env - CMD`: an empty environment, like -i */
 		if (word_is_opt(&v[i])) {
-			if (streq(w, "-u") || streq(w, "--unset") || streq(w, "-C") ||
+			if (streq(w, "-u") || streq(w, "--unset") || streq(w, "-a") ||
+			    streq(w, "--argv0") || streq(w, "-C") ||
 			    streq(w, "--chdir") || streq(w, "-S") || streq(w, "--split-string")) {
 				if ((streq(w, "-S") || streq(w, "--split-string")) && i + 1 < n) {
 					analyze_string(c, v[i + 1].v, v[i + 1].len, v[i + 1].span, 0, NULL, NULL,
@@ -2855,8 +3112,10 @@ output_opt(const char *w, size_t nl)
 		"--output-document", "--log-file", "--logfile", "-Logfile", "--logFile", "--write", "-w", "--dump-bin", "--save", "--export", "-outfile", "-out", "--target-file",
 		"--output-path", "--junit-xml", "--dump", "-O", NULL,
 	};
+	if (nl < 2 || nl > 19)
+		return 0;
 	for (const char *const *k = names; *k; k++)
-		if (strlen(*k) == nl && !strncmp(w, *k, nl))
+		if ((*k)[1] == w[1] && strlen(*k) == nl && !memcmp(w, *k, nl))
 			return 1;
 	return 0;
 }
@@ -2889,11 +3148,23 @@ role_is_data(int r)
 }
 
 /* A plain path or name: nothing that makes it a command line. */
+/* Bytes that make a word more than a plain name or path (a table instead of strpbrk:
+ * this runs for every word). */
+static const uint8_t word_special[256] = {
+	[' '] = 1, ['\t'] = 1, ['\n'] = 1, [';'] = 1, ['|'] = 1, ['&'] = 1, ['<'] = 1,
+	['>'] = 1, ['\''] = 1, ['"'] = 1, ['('] = 1, [')'] = 1, [','] = 1, ['='] = 1,
+	[':'] = 1, ['`'] = 1, ['$'] = 1,
+};
+
 static int
 is_plain_word(const char *w)
 {
-	return strpbrk(w, " \t\n;|&<>'\"(),=:`$") == NULL;
+	for (const unsigned char *p = (const unsigned char *)w; *p; p++)
+		if (word_special[*p])
+			return 0;
+	return 1;
 }
+
 
 static int
 looks_like_url(const char *w)
@@ -2938,6 +3209,7 @@ scan_words(cmdctx *cc, arg *v, size_t n, int8_t *roles)
 	actx *c = cc->c;
 	if (streq(cc->prog, "echo") || streq(cc->prog, "printf"))
 		return;
+	int compare = streq(cc->prog, "test") || streq(cc->prog, "[");
 	for (size_t i = 1; i < n; i++) {
 		const char *w = v[i].v;
 		int r = roles ? roles[i] : -1;
@@ -2971,13 +3243,25 @@ scan_words(cmdctx *cc, arg *v, size_t n, int8_t *roles)
 		}
 		if (r == KB_R_PATTERN)
 			continue;
+		/* which rare bytes the word holds: most words hold none, and every check
+		 * below needs one of them */
+		unsigned has = 0;
+		for (size_t j = 0; j < v[i].len; j++) {
+			unsigned char ch = (unsigned char)w[j];
+			has |= ch == '/' ? 1u : ch == '.' ? 2u : ch == ':' ? 4u : ch == '=' ? 8u :
+			    ch == ' ' ? 16u : ch == 's' ? 32u : 0u;
+		}
 		int plain = is_plain_word(w);
-		int shellpath = strchr(w, '/') && lbx_is_shell_name(base_name(w));
-		if ((shellpath && plain) || lbx_mentions_shell(w, v[i].len)) {
+		int shellpath = (has & 1u) && lbx_is_shell_name(base_name(w));
+		/* test and [ only compare their operands (test "$SHELL" = /bin/zsh); other
+		 * read-only programs may still run a word (pidstat -e /bin/sh) */
+		/* lbx_mentions_shell needs "sh", "syscmd" (an 's') or a ':' */
+		if (!(compare && r == KB_R_TEXT) && ((shellpath && plain) ||
+		    ((has & 36u) && lbx_mentions_shell(w, v[i].len)))) {
 			if (!(plain && role_is_data(r)))
 				cc->shell_mentioned = 1;
 		}
-		if (mentions_lib(w) && !(plain && role_is_data(r)) && !cc->readonly &&
+		if ((has & 2u) && mentions_lib(w) && !(plain && role_is_data(r)) && !cc->readonly &&
 		    !looks_like_url(w)) {
 			finding(c, "library-load", LOCKBOX_RISK_HIGH, KB_C_CODE_EXEC, v[i].span,
 			    FMT("%s is given the native library %s to load", cc->prog, shown(c, w)));
@@ -2985,26 +3269,26 @@ scan_words(cmdctx *cc, arg *v, size_t n, int8_t *roles)
 			    cc->prog, shown(c, w)));
 			attack(c, "T1129");
 		}
-		if (!plain && v[i].stat && strchr(w, ' ') && (strstr(w, "<&") || strstr(w, ">&") ||
+		if (!plain && v[i].stat && (has & 16u) && (strstr(w, "<&") || strstr(w, ">&") ||
 		    strstr(w, "/dev/tty")) && !role_is_data(r)) {
 			/* a command line handed to the program */
 			cat(c, LOCKBOX_RISK_MEDIUM, KB_C_CODE_EXEC);
 		}
 		/* --password-command=X, -o ssh_command=X, ProxyCommand=X: X is run */
-		const char *eq = strchr(w, '=');
+		const char *eq = (has & 8u) ? strchr(w, '=') : NULL;
 		if (eq && eq[1] && v[i].stat && !role_is_data(r) && r != KB_R_URL &&
 		    option_runs(w, (size_t)(eq - w))) {
 			cat(c, LOCKBOX_RISK_MEDIUM, KB_C_CODE_EXEC);
 			lbx_add_effect(c->r, cc->cmd, "exec", eq + 1);
 			analyze_string(c, eq + 1, strlen(eq + 1), v[i].span, 0, NULL, NULL, "option");
 		}
-		if (starts(w, "/:/") || strstr(w, "src=/,") || strstr(w, "source=/,") ||
-		    ends_with(w, "src=/") || ends_with(w, "source=/")) {
+		if ((has & 12u) && (starts(w, "/:/") || strstr(w, "src=/,") || strstr(w, "source=/,") ||
+		    ends_with(w, "src=/") || ends_with(w, "source=/"))) {
 			finding(c, "host-root-mount", LOCKBOX_RISK_HIGH, KB_C_PRIVILEGE_ESCALATION,
 			    v[i].span, "Mounts the host's whole filesystem into a container");
 			attack(c, "T1611");
 		}
-		if (r != KB_R_URL && r != KB_R_HOST && !cc->readonly && looks_like_url(w) &&
+		if ((has & 4u) && r != KB_R_URL && r != KB_R_HOST && !cc->readonly && looks_like_url(w) &&
 		    !starts(w, "file:")) {
 			lbx_add_effect(c->r, cc->cmd, "network-download", w);
 			cat(c, LOCKBOX_RISK_MEDIUM, KB_C_NETWORK_DOWNLOAD);
@@ -3040,6 +3324,21 @@ is_remote_spec(const char *w)
 }
 
 /* Where installed programs live; anything else run by path is a local program. */
+/* A program path in the standard binary directories, where the system's own tools live
+ * (their rules apply by name). */
+static int
+is_std_bin(const char *p)
+{
+	static const char *const dirs[] = {
+		"/bin/", "/usr/bin/", "/sbin/", "/usr/sbin/", "/usr/local/bin/", "/usr/local/sbin/",
+		"/etc/init.d/", "/etc/rc.d/init.d/", NULL,
+	};
+	for (const char *const *d = dirs; *d; d++)
+		if (starts(p, *d) && !strchr(p + strlen(*d), '/'))
+			return 1;
+	return 0;
+}
+
 static int
 is_system_bin(const char *p)
 {
@@ -3495,6 +3794,9 @@ analyze_argv(actx *c, arg *v, size_t n, const lb_node *node, const sin *in, sout
 		else
 			cmd->argc = 0;
 	}
+	/* `[ EXPR ]`: the closing bracket is syntax, not an operand */
+	if (prog[0] == '[' && !prog[1] && n > 1 && v[n - 1].stat && streq(v[n - 1].v, "]"))
+		n--;
 	/* stdin set by this command's own redirections (here-docs) */
 	sin my_in = in ? *in : (sin){ 0 };
 	sout dummy_out = { 0 };
@@ -3542,7 +3844,10 @@ analyze_argv(actx *c, arg *v, size_t n, const lb_node *node, const sin *in, sout
 		}
 	}
 	const kb_spec *spec = lookup_prog(c, prog);
-	int shellish = lbx_is_shell_name(prog) || (spec && spec->handler == KB_H_SH);
+	/* what the name says, computed once (both are used several times below) */
+	const int shell_name = lbx_is_shell_name(prog);
+	const int interp_name = is_interp_name(prog);
+	int shellish = shell_name || (spec && spec->handler == KB_H_SH);
 	arg wrote = { 0 };
 	if (node) {
 		sin hd = { 0 };
@@ -3579,14 +3884,20 @@ analyze_argv(actx *c, arg *v, size_t n, const lb_node *node, const sin *in, sout
 	}
 	/* a relative path to a shell (./sh -p) is a setuid copy being used */
 	int relpath = strchr(a0, '/') && a0[0] != '/';
-	if (relpath && (lbx_is_shell_name(prog) || (n > 1 && streq(v[1].v, "-p")))) {
+	if (relpath && (shell_name || (n > 1 && streq(v[1].v, "-p")))) {
 		finding(c, "setuid-copy", LOCKBOX_RISK_HIGH, KB_C_PRIVILEGE_ESCALATION, v[0].span,
 		    FMT("Runs a local copy %s (a planted setuid binary keeps root's rights)",
 		        shown(c, a0)));
 		attack(c, "T1548.001");
 	}
 	int is_path = strchr(a0, '/') != NULL;
-	if (is_tui(prog))
+	/* /tmp/script, ./deploy, ~/bin/x: whatever that file is, it is not the system tool
+	 * of the same name, so the tool's rules do not apply (shells and interpreters are
+	 * still recognized by name: a copied /tmp/bash is still bash) */
+	int foreign = is_path && !is_std_bin(a0) && !shellish && !interp_name;
+	if (foreign)
+		spec = NULL;
+	if (is_tui(prog) && !foreign)
 		out->tui = prog;
 	if (is_path && !is_system_bin(a0)) {
 		/* a program or script at a path: its code is whatever that file holds */
@@ -3597,6 +3908,41 @@ analyze_argv(actx *c, arg *v, size_t n, const lb_node *node, const sin *in, sout
 	}
 	if (!is_path && builtin(c, cmd, prog, v, n, node, in, out, span))
 		return;
+	if (!is_path && streq(prog, "sudo")) {
+		/* sudo -e FILE edits FILE as root (sudoedit); FILE is not a program */
+		size_t i = 1;
+		int edit = 0;
+		while (i < n && word_is_opt(&v[i]) && !streq(v[i].v, "--")) {
+			const char *w = v[i].v;
+			edit |= streq(w, "-e") || streq(w, "--edit");
+			if (w[1] != '-' && !w[2] && strchr("ugCDhprtTUR", w[1]))
+				i++; /* the option's argument */
+			i++;
+		}
+		if (i < n && streq(v[i].v, "--"))
+			i++;
+		if (edit && i < n) {
+			arg *nv = lb_arena_alloc(c->a, (n - i + 1) * sizeof *nv);
+			if (nv == NULL) {
+				c->r->oom = 1;
+				return;
+			}
+			nv[0] = v[0];
+			nv[0].v = "sudoedit";
+			nv[0].len = 8;
+			nv[0].w = NULL;
+			nv[0].stat = 1;
+			memcpy(nv + 1, v + i, (n - i) * sizeof *nv);
+			int ps = c->priv;
+			c->priv = 1;
+			cat(c, LOCKBOX_RISK_LOW, KB_C_PRIVILEGE_ESCALATION);
+			c->depth++;
+			analyze_argv(c, nv, n - i + 1, NULL, in, out);
+			c->depth--;
+			c->priv = ps;
+			return;
+		}
+	}
 	if (!is_path && (streq(prog, "exec") || streq(prog, "command") || streq(prog, "builtin") ||
 	    streq(prog, "nohup") || streq(prog, "time") || streq(prog, "coproc"))) {
 		size_t i = 1;
@@ -3629,7 +3975,7 @@ analyze_argv(actx *c, arg *v, size_t n, const lb_node *node, const sin *in, sout
 			h_shell(&cc, v, n, in, out);
 			return;
 		}
-		if (is_interp_name(prog)) {
+		if (interp_name) {
 			pres p;
 			parse_opts(c, &cc, v, n, &p, 1);
 			h_interpreter(&cc, v, n, in, out, &p);
@@ -3677,16 +4023,21 @@ analyze_argv(actx *c, arg *v, size_t n, const lb_node *node, const sin *in, sout
 			c->f->shell_spawn = 1;
 			c->f->shell_span = span;
 		}
-		sentence(c, 1, FMT("Runs %s, a program lockbox has no rules for.", shown(c, prog)));
+		if (foreign)
+			sentence(c, 10, FMT("Runs the program or script at %s; lockbox cannot see what "
+			    "it does.", shown(c, a0)));
+		else
+			sentence(c, 1, FMT("Runs %s, a program lockbox has no rules for.",
+			    shown(c, prog)));
 		return;
 	}
 	/* ---- a known program ---- */
-	if (spec->handler == KB_H_NONE && (lbx_is_shell_name(prog) || is_interp_name(prog))) {
+	if (spec->handler == KB_H_NONE && (shell_name || interp_name)) {
 		/* the data knows the program but not that it is a shell or interpreter */
 		kb_spec *tmp = lb_arena_alloc(c->a, sizeof *tmp);
 		if (tmp) {
 			*tmp = *spec;
-			tmp->handler = lbx_is_shell_name(prog) ? KB_H_SH : KB_H_INTERPRETER;
+			tmp->handler = shell_name ? KB_H_SH : KB_H_INTERPRETER;
 			spec = tmp;
 			cc.spec = spec;
 		}
@@ -3700,14 +4051,32 @@ analyze_argv(actx *c, arg *v, size_t n, const lb_node *node, const sin *in, sout
 	const kb_spec *sub = cc.sub;
 	cc.flags = p.flags;
 	int readonly = sub && sub->readonly >= 0 ? sub->readonly : spec->readonly > 0;
+	/* an option or subcommand marked readonly (crontab -l, fdisk -l, wipefs -n) turns
+	 * the program into a reader: its base risk is capped at low and its categories
+	 * (persistence, config-change, ...) do not apply; options, paths and handlers
+	 * still add what they find */
+	int ro_cap = sub && sub->readonly == 1;
+	for (int i = 0; i < p.nocc; i++)
+		if (p.occ[i].o->readonly == 1)
+			ro_cap = 2;
+	if (ro_cap)
+		readonly = 1;
+	if (ro_cap == 2)
+		p.operands_role = -1;
 	cc.readonly = readonly;
 	/* base risk, categories, attack */
 	int base = spec->risk >= 0 ? spec->risk : LOCKBOX_RISK_LOW;
 	if (sub && sub->risk >= 0)
 		base = sub->risk;
-	lbx_add_risk(c->r, base, spec->cats, &spec->attack);
-	if (sub)
-		lbx_add_risk(c->r, base, sub->cats, &sub->attack);
+	if (ro_cap && base > LOCKBOX_RISK_LOW && !(ro_cap == 1 && sub->risk >= 0))
+		base = LOCKBOX_RISK_LOW;
+	if (ro_cap) {
+		lbx_add_risk(c->r, base, 0, NULL);
+	} else {
+		lbx_add_risk(c->r, base, spec->cats, &spec->attack);
+		if (sub)
+			lbx_add_risk(c->r, base, sub->cats, &sub->attack);
+	}
 	if (base >= LOCKBOX_RISK_HIGH) {
 		const char *what = sub ? FMT("%s %s", prog, sub->name) : prog;
 		const char *d = sub && sub->describe ? sub->describe : spec->describe;
@@ -3721,19 +4090,29 @@ analyze_argv(actx *c, arg *v, size_t n, const lb_node *node, const sin *in, sout
 		        d ? ")" : ""));
 	}
 	/* options */
-	const char *phrases[8];
+	const char *phrases[8], *phrase_arg[8];
 	int nph = 0;
 	for (int i = 0; i < p.nocc; i++) {
 		const optocc *oc = &p.occ[i];
 		const kb_opt *o = oc->o;
 		int orisk = o->risk;
-		lbx_add_risk(c->r, orisk, o->cats, &o->attack);
-		if (o->explain && nph < 8) {
+		int muted = ro_cap == 2 && orisk > LOCKBOX_RISK_LOW && o->readonly != 1;
+		if (muted) {
+			/* a dry run (wipefs -n -a): what the other options would do does not
+			 * happen */
+			lbx_add_risk(c->r, LOCKBOX_RISK_LOW, 0, NULL);
+			orisk = KB_RISK_UNSET;
+		} else {
+			lbx_add_risk(c->r, orisk, o->cats, &o->attack);
+		}
+		if (o->explain && nph < 8 && !muted) {
 			int seen = 0;
 			for (int j = 0; j < nph; j++)
 				seen |= phrases[j] == o->explain;
-			if (!seen)
+			if (!seen) {
+				phrase_arg[nph] = oc->arg;
 				phrases[nph++] = o->explain;
+			}
 		}
 		lb_span os = oc->wi >= 0 && (size_t)oc->wi < n ? v[oc->wi].span : span;
 		if (oc->wi >= 0 && (size_t)oc->wi < n && roles[oc->wi] < 0)
@@ -3750,9 +4129,10 @@ analyze_argv(actx *c, arg *v, size_t n, const lb_node *node, const sin *in, sout
 			for (int k = 0; k < KB_C_COUNT && fc < 0; k++)
 				if (o->cats & KB_CAT(k))
 					fc = k;
+			const char *ox = o->explain ? fill_template(c, o->explain, v, &p, 1, oc->arg) :
+			    NULL;
 			finding(c, "risky-option", orisk, fc >= 0 ? fc : KB_C_CODE_EXEC, os,
-			    FMT("%s %s%s%s", prog, o->names[0].s, o->explain ? ": " : "",
-			        o->explain ? o->explain : ""));
+			    FMT("%s %s%s%s", prog, o->names[0].s, ox ? ": " : "", ox ? ox : ""));
 		}
 		if (o->flags & KB_F_NO_VERIFY)
 			finding(c, "tls-no-verify", LOCKBOX_RISK_MEDIUM, KB_C_NETWORK_DOWNLOAD, os,
@@ -4003,15 +4383,27 @@ analyze_argv(actx *c, arg *v, size_t n, const lb_node *node, const sin *in, sout
 			    "su -c runs a command built at run time");
 		} else if (streq(prog, "runuser") && p.nops > 0 && has_user_opt(v, n)) {
 			/* runuser -u USER [--] COMMAND: a wrapper */
+			const char *user = NULL;
+			for (size_t i = 1; i < n && user == NULL; i++) {
+				if ((streq(v[i].v, "-u") || streq(v[i].v, "--user")) && i + 1 < n)
+					user = v[i + 1].v;
+				else if (starts(v[i].v, "--user="))
+					user = v[i].v + 7;
+			}
+			cc.no_sentence = 1;
 			int ps = c->priv;
+			const char *pu = c->as_user;
 			c->priv = 1;
+			c->as_user = user ? FMT("the user %s", shown(c, user)) : "another user";
 			run_inner_words(&cc, v + p.ops[0], n - (size_t)p.ops[0], in, out);
 			c->priv = ps;
+			c->as_user = pu;
 		} else if (p.inner < 0) {
 			finding(c, "shell-spawn", LOCKBOX_RISK_HIGH, KB_C_PRIVILEGE_ESCALATION, span,
 			    FMT("%s starts a shell as another user", prog));
 			sentence(c, 50, FMT("Starts a shell as another user (%s); commands typed "
 			    "into it are not shown for review.", prog));
+			cc.no_sentence = 1;
 			c->f->shell_spawn = 1;
 			c->f->shell_span = span;
 			if (out)
@@ -4076,35 +4468,53 @@ analyze_argv(actx *c, arg *v, size_t n, const lb_node *node, const sin *in, sout
 		/* a security service is stopped/disabled/masked (base risk from the data) */
 		int stopping = sub && (streq(sub->name, "stop") || streq(sub->name, "disable") ||
 		    streq(sub->name, "mask") || streq(sub->name, "kill"));
+		/* service auditd stop, update-rc.d auditd disable: the action is an option word */
+		for (int i = 0; i < p.nocc && !stopping; i++)
+			for (uint16_t k = 0; k < p.occ[i].o->nnames; k++) {
+				const char *nm = p.occ[i].o->names[k].s;
+				if (p.occ[i].o->names[k].kind == KB_N_WORD && (streq(nm, "stop") ||
+				    streq(nm, "force-stop") || streq(nm, "kill") || streq(nm, "disable") ||
+				    streq(nm, "mask") || streq(nm, "remove") || streq(nm, "off")))
+					stopping = 1;
+			}
 		if (stopping) {
 			finding(c, "security-service", LOCKBOX_RISK_HIGH, KB_C_SECURITY_DISABLE, span,
 			    "Stops a security or logging service");
 			attack(c, "T1562.001");
 		}
 	}
-	/* the explanation sentence (the shell and tar handlers write better ones) */
-	if (spec->handler == KB_H_SH || spec->handler == KB_H_TAR || cc.no_sentence)
+	/* the explanation sentence (the shell and tar handlers write better ones; sudo CMD
+	 * is told through CMD's sentences, "As root: ...") */
+	int wskip = sub && sub->wrapper_skip >= 0 ? sub->wrapper_skip : spec->wrapper_skip;
+	int priv_inner = wskip >= 0 && p.inner >= 0 && (size_t)p.inner < n &&
+	    is_privileged_wrapper(prog);
+	int priv_shell = is_privileged_wrapper(prog) && !priv_inner &&
+	    (cc.flags & (KB_F_SHELL | KB_F_INTERACTIVE)); /* sudo -i: "Opens a root shell" */
+	if (spec->handler == KB_H_SH || spec->handler == KB_H_TAR || cc.no_sentence ||
+	    priv_inner || priv_shell)
 		goto wrap;
 	const kb_spec *es = sub && sub->explain ? sub : spec;
 	const char *s;
+	if (in->piped || in->text || in->file)
+		p.none_text = "its input";
 	if (es->explain) {
-		s = fill_template(c, es->explain, v, &p);
+		s = fill_template(c, es->explain, v, &p, 0, NULL);
 	} else {
 		const char *d = sub && sub->describe ? sub->describe : spec->describe;
 		s = FMT("Runs %s%s%s%s", sub ? FMT("%s %s", prog, sub->name) : prog, d ? " (" : "",
 		    d ? d : "", d ? ")" : "");
 	}
 	if (s) {
-		buf ex = BUF_INIT;
+		buf *ex = &c->f->tmp[1];
+		buf_reset(ex);
 		for (int i = 0; i < nph; i++) {
 			if (i)
-				buf_putc(&ex, ' ');
-			const char *t = fill_template(c, phrases[i], v, &p);
-			buf_puts(&ex, t ? t : phrases[i]);
+				buf_putc(ex, ' ');
+			const char *t = fill_template(c, phrases[i], v, &p, 1, phrase_arg[i]);
+			buf_puts(ex, t ? t : phrases[i]);
 		}
-		const char *st = finish_sentence(c, s, ex.len ? buf_cstr(&ex) : NULL,
+		const char *st = finish_sentence(c, s, ex->len ? buf_cstr(ex) : NULL,
 		    cc.describe_hit);
-		buf_free(&ex);
 		int prio = base >= LOCKBOX_RISK_HIGH ? 45 : base >= LOCKBOX_RISK_MEDIUM ? 25 :
 		    readonly ? 3 : 10;
 		if (cc.describe_hit)
@@ -4115,15 +4525,21 @@ analyze_argv(actx *c, arg *v, size_t n, const lb_node *node, const sin *in, sout
 	}
 wrap:;
 	/* wrappers: the inner command */
-	int wskip = sub && sub->wrapper_skip >= 0 ? sub->wrapper_skip : spec->wrapper_skip;
 	if (wskip >= 0 && p.inner >= 0 && (size_t)p.inner < n) {
 		int ps = c->priv;
-		if (is_privileged_wrapper(prog)) {
+		const char *pu = c->as_user;
+		if (priv_inner) {
 			c->priv = 1;
 			cat(c, LOCKBOX_RISK_LOW, KB_C_PRIVILEGE_ESCALATION);
+			const char *user = NULL;
+			for (int i = 0; i < p.nocc; i++)
+				if (p.occ[i].o->role == KB_R_USER && p.occ[i].arg)
+					user = p.occ[i].arg;
+			c->as_user = user ? FMT("the user %s", shown(c, user)) : "root";
 		}
 		run_inner_words(&cc, v + p.inner, n - (size_t)p.inner, in, out);
 		c->priv = ps;
+		c->as_user = pu;
 	} else if ((shell_when_bare(prog) || (wskip >= 0 && (p.flags & (KB_F_SHELL |
 	    KB_F_INTERACTIVE)) && !is_privileged_wrapper(prog)) || (streq(prog, "capsh") &&
 	    streq(v[n - 1].v, "--"))) && spec->handler != KB_H_SU && p.nex == 0 &&
@@ -4263,6 +4679,15 @@ line_mode(actx *c)
 	}
 }
 
+/* Bytes that start or separate a word, operator or expansion: a cheap upper bound on
+ * the size of the syntax tree a record needs. */
+static int
+is_unit_byte(unsigned char ch)
+{
+	return ch == ' ' || ch == '\t' || ch == '\n' || ch == '|' || ch == ';' || ch == '&' ||
+	    ch == '$' || ch == '`' || ch == '(' || ch == '<' || ch == '>' || ch == '{';
+}
+
 int
 lockbox_analyze(const lockbox *lb, const char *src, size_t len, const char *shell,
     lockbox_result **out)
@@ -4273,7 +4698,7 @@ lockbox_analyze(const lockbox *lb, const char *src, size_t len, const char *shel
 		return ESC_EINVAL;
 	if (len > UINT32_MAX / 2)
 		return ESC_ETOOBIG;
-	lb_arena *a = lb_arena_new();
+	lb_arena *a = lbx_arena_get();
 	if (a == NULL)
 		return ESC_ENOMEM;
 	lockbox_result *r = lb_arena_alloc(a, sizeof *r);
@@ -4294,10 +4719,39 @@ lockbox_analyze(const lockbox *lb, const char *src, size_t len, const char *shel
 	r->input = in;
 	text_findings(r);
 	facts f = { 0 };
-	actx c = { .k = lb->k, .r = r, .a = a, .src = in, .len = len, .exact = 1, .f = &f };
+	scratch *scr = scratch_get();
+	if (scr == NULL) {
+		lb_arena_free(a);
+		return ESC_ENOMEM;
+	}
+	f.tmp = scr->tmp;
+	/* A huge record (a|a|a|... over a megabyte) would need hundreds of megabytes of
+	 * syntax tree and analysis: only its first LBX_MAX_UNITS words and operators are
+	 * analyzed, and the record is marked as not fully seen (never auto-approved). */
+	size_t plen = len;
+	if (len > LBX_MAX_UNITS) {
+		size_t units = 0;
+		for (size_t i = 0; i < len; i++) {
+			if (!is_unit_byte((unsigned char)in[i]))
+				continue;
+			if (++units > LBX_MAX_UNITS) {
+				plen = i;
+				break;
+			}
+		}
+	}
+	if (plen < len) {
+		lb_span rest = { (uint32_t)plen, (uint32_t)len };
+		lbx_add_finding(r, "too-large", LOCKBOX_RISK_HIGH, KB_C_OPAQUE, rest,
+		    lbx_printf(a, "The command is too large to analyze fully: only its first %zu "
+		        "bytes were analyzed", plen));
+		lbx_add_sentence(r, "The command is too large to analyze fully; only its beginning "
+		    "was analyzed.", 70);
+	}
+	actx c = { .k = lb->k, .r = r, .a = a, .src = in, .len = plen, .exact = 1, .f = &f };
 	lb_node *root = NULL;
 	lb_parse_error perr = { 0 };
-	int rc = lb_parse(a, in, len, &root, &perr);
+	int rc = lb_parse(a, in, plen, &root, &perr);
 	if (rc == ESC_ENOMEM || rc == ESC_ETOOBIG) {
 		lb_span whole = { 0, (uint32_t)len };
 		lbx_add_finding(r, "too-large", LOCKBOX_RISK_HIGH, KB_C_OPAQUE, whole,
@@ -4306,6 +4760,7 @@ lockbox_analyze(const lockbox *lb, const char *src, size_t len, const char *shel
 		rc = 0;
 		if (r->oom) {
 			lb_arena_free(a);
+			scratch_put(scr);
 			return ESC_ENOMEM;
 		}
 	} else if (rc != 0) {
@@ -4333,32 +4788,32 @@ lockbox_analyze(const lockbox *lb, const char *src, size_t len, const char *shel
 		if (q) {
 			/* an unclosed quote: analyze it as if closed at the end (bash would wait
 			 * for the rest; what is there already runs) */
-			char *rp = lb_arena_alloc(a, len + 2);
+			char *rp = lb_arena_alloc(a, plen + 2);
 			lb_parse_error perr2 = { 0 };
 			if (rp) {
-				memcpy(rp, in, len);
-				rp[len] = q;
-				if (lb_parse(a, rp, len + 1, &fixed, &perr2) != 0)
+				memcpy(rp, in, plen);
+				rp[plen] = q;
+				if (lb_parse(a, rp, plen + 1, &fixed, &perr2) != 0)
 					fixed = NULL;
 				else {
 					actx rc2 = c;
 					rc2.src = rp;
-					rc2.len = len + 1;
+					rc2.len = plen + 1;
 					walk(&rc2, fixed, NULL, NULL);
 				}
 			}
 		}
 		if (fixed) {
 			root = NULL;
-		} else if (!perr.depth_exceeded && rc != ESC_EDEPTH && memchr(in, '\n', len)) {
+		} else if (!perr.depth_exceeded && rc != ESC_EDEPTH && memchr(in, '\n', plen)) {
 			/* recover line by line: snippets often mix shell lines with keystrokes
 			 * typed into an interactive program */
 			line_mode(&c);
 			root = NULL;
 		} else {
 			lb_span es = perr.span;
-			if (es.start < len)
-				unparsed_scan(&c, in + es.start, len - es.start, es);
+			if (es.start < plen)
+				unparsed_scan(&c, in + es.start, plen - es.start, es);
 		}
 	}
 	if (root)
@@ -4384,6 +4839,7 @@ lockbox_analyze(const lockbox *lb, const char *src, size_t len, const char *shel
 		lbx_add_sentence(r, "Saves data received over a raw network connection into a file.",
 		    40);
 	}
+	scratch_put(scr);
 	lbx_finalize(r);
 	if (r->oom) {
 		lb_arena_free(a);

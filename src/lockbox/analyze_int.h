@@ -48,6 +48,7 @@ typedef struct lbx_sentence {
 } lbx_sentence;
 
 #define LBX_MAX_ATTACK 48
+#define LBX_MAX_SHOWN_CMDS 1000 /* commands listed in the JSON and the terminal view */
 
 struct lockbox_result {
 	lb_arena *a;
@@ -82,6 +83,8 @@ lbx_cmd *lbx_add_cmd(lockbox_result *r, const char *program, lb_span span);
 void lbx_add_effect(lockbox_result *r, lbx_cmd *c, const char *type, const char *target);
 void lbx_finalize(lockbox_result *r);
 char *lbx_printf(lb_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* An empty arena for a new result: the one the last freed result left, or a new one. */
+lb_arena *lbx_arena_get(void);
 
 /* ---- text scanning (scan.c) --------------------------------------------------------- */
 

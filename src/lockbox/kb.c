@@ -123,8 +123,25 @@ typedef struct kb_cpat {
 	uint16_t litlen;
 	uint8_t dir;       /* pattern ended in '/' */
 	uint8_t glob;      /* pattern has glob characters */
+	uint8_t need_len;  /* length of `need` (0: none) */
+	uint8_t tail_len;  /* length of `tail` (0: none) */
+	uint8_t keyed;     /* its first component is literal (it sits in a bucket) */
 	uint32_t entry;    /* index into paths (priority order) */
+	const char *need;  /* glob patterns: a literal run every match must contain */
+	const char *tail;  /* glob file patterns: the literal end every match has */
 } kb_cpat;
+
+/* Path index: patterns whose first component is literal (/etc/..., /home/ *) can only
+ * match paths with that first component, so each such component gets the list of
+ * pattern indices to try (its own patterns merged, in priority order, with the patterns
+ * that may match anything); every other path tries only the latter. Paths are checked
+ * for every operand of every command, and most match no entry, so this turns a scan of
+ * every pattern into a few comparisons. */
+typedef struct kb_pbucket {
+	const char *comp;  /* first component ("etc"; "" for the root itself) */
+	uint16_t clen;
+	uint32_t off, n;   /* into pidx */
+} kb_pbucket;
 
 typedef struct pool_blk {
 	struct pool_blk *next;
@@ -147,6 +164,10 @@ struct kb {
 	int *path_level; /* 0 built-in, 1.. extra dir number: higher wins */
 	kb_cpat *cpats;
 	size_t ncpats;
+	kb_pbucket *pbuckets;
+	size_t npbuckets;
+	uint32_t *pidx;       /* bucket lists, then the catch-all list */
+	uint32_t any_off, any_n;
 	int level;       /* level of the file being loaded */
 	size_t nprograms;
 };
@@ -209,6 +230,8 @@ kb_free(kb *k)
 	free(k->paths);
 	free(k->path_level);
 	free(k->cpats);
+	free(k->pbuckets);
+	free(k->pidx);
 	free(k);
 }
 
@@ -462,6 +485,7 @@ ld_option(ld *l, yaml_node_t *n, kb_opt *o)
 		return ld_err(l, n, "an option must be a mapping");
 	o->risk = KB_RISK_UNSET;
 	o->operands = KB_ROLE_UNSET;
+	o->readonly = -1;
 	int have_names = 0;
 	for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top;
 	    p++) {
@@ -505,6 +529,9 @@ ld_option(ld *l, yaml_node_t *n, kb_opt *o)
 				return l->rc;
 		} else if (!strcmp(key, "explain") || !strcmp(key, "describe")) {
 			if ((o->explain = ld_str(l, vn, key)) == NULL)
+				return l->rc;
+		} else if (!strcmp(key, "readonly")) {
+			if (ld_bool(l, vn, &o->readonly))
 				return l->rc;
 		} else {
 			return ld_err(l, kn, "unknown option key '%s'", key);
@@ -652,6 +679,10 @@ ld_spec(ld *l, yaml_node_t *n, kb_spec *s, int is_sub)
 			    it < vn->data.sequence.items.top; it++)
 				if (ld_option(l, ld_node(l, *it), &s->opts[s->nopts++]))
 					return l->rc;
+			/* which kinds of names occur: the analyzer skips lookups of absent kinds */
+			for (uint16_t i = 0; i < s->nopts; i++)
+				for (uint16_t j = 0; j < s->opts[i].nnames; j++)
+					s->name_kinds |= (uint8_t)(1u << s->opts[i].names[j].kind);
 		} else if (!is_sub && !strcmp(key, "subcommands")) {
 			if (ld_seq_of(l, vn, "subcommands", &cnt))
 				return l->rc;
@@ -1040,7 +1071,7 @@ kb_subcommand(const kb_spec *s, const char *word)
 {
 	for (uint16_t i = 0; i < s->nsubs; i++)
 		for (uint16_t j = 0; j < s->subs[i].names.n; j++)
-			if (!strcmp(s->subs[i].names.v[j], word))
+			if (s->subs[i].names.v[j][0] == word[0] && !strcmp(s->subs[i].names.v[j], word))
 				return &s->subs[i];
 	return NULL;
 }
@@ -1079,6 +1110,53 @@ add_cpat(kb *k, size_t *cap, const char *pat, size_t len, uint32_t entry)
 	c->glob = lit < len;
 	c->lit = p;
 	c->litlen = (uint16_t)(lit > 65535 ? 65535 : lit);
+	if (c->glob && memchr(p, '\\', len) == NULL) {
+		/* the longest glob-free run: fnmatch without FNM_PATHNAME or FNM_PERIOD
+		 * matches those bytes literally, so a path without them cannot match */
+		size_t best = 0, bstart = 0, i = 0, gend = 0;
+		while (i < len) {
+			if (p[i] == '[') {
+				/* skip the bracket expression: [!x], []x] */
+				size_t j = i + 1;
+				if (j < len && (p[j] == '!' || p[j] == '^'))
+					j++;
+				if (j < len && p[j] == ']')
+					j++;
+				const char *e = j < len ? memchr(p + j, ']', len - j) : NULL;
+				i = e ? (size_t)(e - p) + 1 : len;
+				gend = e ? i : len;
+				continue;
+			}
+			if (is_globc(p[i])) {
+				i++;
+				gend = i;
+				continue;
+			}
+			size_t st = i;
+			while (i < len && !is_globc(p[i]))
+				i++;
+			if (i - st > best) {
+				best = i - st;
+				bstart = st;
+			}
+		}
+		/* a leading '/' is the most common byte in paths: start the search at the
+		 * next one (a part of a required run is required too) */
+		while (best > 2 && p[bstart] == '/') {
+			bstart++;
+			best--;
+		}
+		if (best > 255)
+			best = 255;
+		c->need = p + bstart;
+		c->need_len = (uint8_t)best;
+		/* the literal text after the last wildcard ends every match (for a file
+		 * pattern; a directory pattern also matches what is below it) */
+		if (!c->dir && gend < len && len - gend <= 255) {
+			c->tail = p + gend;
+			c->tail_len = (uint8_t)(len - gend);
+		}
+	}
 	if (c->dir && c->glob) {
 		char *g = kb_alloc(k, len + 3);
 		if (g == NULL)
@@ -1117,6 +1195,88 @@ compile_match(kb *k, size_t *cap, const char *m, uint32_t entry)
 	return 0;
 }
 
+/* First component of a pattern when it is literal ("/etc/x*" -> "etc"); -1 when the
+ * pattern may match paths starting anywhere (relative, or a glob in the component). */
+static int
+cpat_key(const kb_cpat *c, size_t *klen)
+{
+	const char *p = c->pat;
+	size_t len = strlen(p);
+	if (p[0] != '/')
+		return -1;
+	const char *e = memchr(p + 1, '/', len - 1);
+	size_t end = e ? (size_t)(e - p) : len;
+	if (end > c->litlen)
+		return -1;
+	*klen = end - 1;
+	return 0;
+}
+
+static int
+build_path_index(kb *k)
+{
+	free(k->pbuckets);
+	free(k->pidx);
+	k->pbuckets = NULL;
+	k->pidx = NULL;
+	k->npbuckets = 0;
+	k->any_off = k->any_n = 0;
+	size_t nkeyed = 0, nany = 0;
+	kb_pbucket *bk = calloc(k->ncpats + 1, sizeof *bk);
+	if (bk == NULL)
+		return ESC_ENOMEM;
+	size_t nb = 0;
+	for (size_t i = 0; i < k->ncpats; i++) {
+		size_t kl = 0;
+		k->cpats[i].keyed = 0;
+		if (cpat_key(&k->cpats[i], &kl) < 0) {
+			nany++;
+			continue;
+		}
+		k->cpats[i].keyed = 1;
+		nkeyed++;
+		const char *comp = k->cpats[i].pat + 1;
+		size_t b = 0;
+		while (b < nb && !(bk[b].clen == kl && memcmp(bk[b].comp, comp, kl) == 0))
+			b++;
+		if (b == nb) {
+			bk[nb].comp = comp;
+			bk[nb].clen = (uint16_t)(kl > 65535 ? 65535 : kl);
+			nb++;
+		}
+	}
+	/* each bucket: its own patterns plus the catch-all ones; then the catch-all list */
+	size_t total = nkeyed + nb * nany + nany;
+	uint32_t *idx = malloc((total ? total : 1) * sizeof *idx);
+	if (idx == NULL) {
+		free(bk);
+		return ESC_ENOMEM;
+	}
+	size_t o = 0;
+	for (size_t b = 0; b < nb; b++) {
+		bk[b].off = (uint32_t)o;
+		for (size_t i = 0; i < k->ncpats; i++) {
+			size_t kl = 0;
+			if (cpat_key(&k->cpats[i], &kl) < 0 || (kl == bk[b].clen &&
+			    memcmp(k->cpats[i].pat + 1, bk[b].comp, kl) == 0))
+				idx[o++] = (uint32_t)i;
+		}
+		bk[b].n = (uint32_t)o - bk[b].off;
+	}
+	k->any_off = (uint32_t)o;
+	for (size_t i = 0; i < k->ncpats; i++) {
+		size_t kl = 0;
+		if (cpat_key(&k->cpats[i], &kl) < 0)
+			idx[o++] = (uint32_t)i;
+	}
+	k->any_n = (uint32_t)o - k->any_off;
+	k->pbuckets = bk;
+	k->npbuckets = nb;
+	k->pidx = idx;
+	return 0;
+}
+
+
 /* `extend: true`: the new spec's options and subcommands come first (they win), its
  * categories and attack ids are added, and any scalar it sets replaces the base's. */
 static kb_spec *
@@ -1153,6 +1313,7 @@ merge_spec(kb *k, const kb_spec *base, const kb_spec *x)
 		m->nfirst = x->nfirst;
 	}
 	m->cats |= x->cats;
+	m->name_kinds = (uint8_t)(base->name_kinds | x->name_kinds);
 	if (x->attack.n) {
 		m->attack.v = kb_alloc(k, (size_t)(base->attack.n + x->attack.n) * sizeof(char *));
 		if (m->attack.v == NULL)
@@ -1246,13 +1407,55 @@ kb_finish(kb *k, buf *err)
 			if (rc)
 				return rc;
 		}
+	return build_path_index(k);
+}
+
+/* Does s[0..n) contain the nl bytes at lit? (memchr + memcmp: the needles are short) */
+static int
+has_lit(const char *s, size_t n, const char *lit, size_t nl)
+{
+	while (n >= nl) {
+		const char *p = memchr(s, lit[0], n - nl + 1);
+		if (p == NULL)
+			return 0;
+		if (memcmp(p, lit, nl) == 0)
+			return 1;
+		n -= (size_t)(p - s) + 1;
+		s = p + 1;
+	}
 	return 0;
 }
 
-static int
-cpat_matches(const kb_cpat *c, const char *path, size_t plen, int path_glob)
+/* Do the n bytes at a and b agree? Inline for the short runs compared here. */
+static inline int
+same(const char *a, const char *b, size_t n)
 {
-	if (c->litlen && strncmp(path, c->lit, c->litlen) != 0) {
+	for (size_t i = 0; i < n; i++)
+		if (a[i] != b[i])
+			return 0;
+	return 1;
+}
+
+/* `known`: how many leading bytes of path are known to equal the pattern's (the bucket
+ * key the path was found by). */
+static int
+cpat_matches(const kb_cpat *c, const char *path, size_t plen, int path_glob, size_t known)
+{
+	if (!c->keyed)
+		known = 0; /* a catch-all pattern: nothing is known about it */
+	else if (known > c->litlen)
+		known = c->litlen;
+	if (!c->glob && c->litlen) {
+		/* a literal path: check the length (the cheap part) before the bytes */
+		size_t n = c->litlen;
+		int shape = plen == n || (c->dir && plen > n && (path[n] == '/' || n == 1));
+		if (shape && same(path + known, c->lit + known, n - known))
+			return 1;
+		if (!path_glob || (plen >= n && same(path + known, c->lit + known, n - known)))
+			return 0;
+	}
+	if (c->litlen && (plen < c->litlen ||
+	    !same(path + known, c->lit + known, c->litlen - known))) {
 		/* a globbed path (rm /etc/sha*) may still name the pattern's file, when it
 		 * names a directory literally first (a bare star says nothing) */
 		if (!path_glob || c->glob || path[0] != '/')
@@ -1269,9 +1472,44 @@ cpat_matches(const kb_cpat *c, const char *path, size_t plen, int path_glob)
 			return 1;
 		return c->dir && plen > n && (path[n] == '/' || n == 1);
 	}
+	if (c->tail_len && (plen < c->tail_len ||
+	    !same(path + plen - c->tail_len, c->tail, c->tail_len)))
+		return 0;
+	if (c->need_len && !has_lit(path, plen, c->need, c->need_len))
+		return 0;
 	if (fnmatch(c->pat, path, 0) == 0)
 		return 1;
 	return c->dir && fnmatch(c->globd, path, 0) == 0;
+}
+
+/* The list of pattern indices a path has to be tried against (see kb_pbucket). */
+static const uint32_t *
+path_candidates(const kb *k, const char *path, size_t plen, size_t *n, size_t *known)
+{
+	*known = 0;
+	if (path[0] == '/') {
+		const char *e = memchr(path + 1, '/', plen - 1);
+		size_t cl = (e ? (size_t)(e - path) : plen) - 1;
+		for (size_t b = 0; b < k->npbuckets; b++) {
+			const kb_pbucket *bk = &k->pbuckets[b];
+			if (bk->clen == cl && memcmp(bk->comp, path + 1, cl) == 0) {
+				*n = bk->n;
+				*known = cl + 1; /* "/" and the component */
+				return k->pidx + bk->off;
+			}
+		}
+	}
+	*n = k->any_n;
+	return k->pidx ? k->pidx + k->any_off : NULL;
+}
+
+static int
+has_globc(const char *path, size_t plen)
+{
+	for (size_t i = 0; i < plen; i++)
+		if (is_globc(path[i]))
+			return 1;
+	return 0;
 }
 
 size_t
@@ -1279,19 +1517,18 @@ kb_path_match_all(const kb *k, const char *path, kb_access x, const kb_path **ou
 {
 	if (k == NULL || path == NULL || (unsigned)x >= KB_X_COUNT || max == 0)
 		return 0;
-	size_t plen = strlen(path), n = 0;
-	int path_glob = 0;
-	for (size_t i = 0; i < plen && !path_glob; i++)
-		path_glob = is_globc(path[i]);
-	for (size_t i = 0; i < k->ncpats && n < max; i++) {
-		const kb_cpat *c = &k->cpats[i];
+	size_t plen = strlen(path), n = 0, nc = 0, known = 0;
+	int path_glob = has_globc(path, plen);
+	const uint32_t *cand = path_candidates(k, path, plen, &nc, &known);
+	for (size_t ci = 0; ci < nc && n < max; ci++) {
+		const kb_cpat *c = &k->cpats[cand[ci]];
 		const kb_path *p = k->paths[c->entry];
 		if (!p->fx[x].present || (n > 0 && out[n - 1] == p))
 			continue;
 		int dup = 0;
 		for (size_t j = 0; j < n; j++)
 			dup |= out[j] == p;
-		if (!dup && cpat_matches(c, path, plen, path_glob))
+		if (!dup && cpat_matches(c, path, plen, path_glob, known))
 			out[n++] = p;
 	}
 	return n;
@@ -1300,21 +1537,8 @@ kb_path_match_all(const kb *k, const char *path, kb_access x, const kb_path **ou
 const kb_path *
 kb_path_match(const kb *k, const char *path, kb_access x)
 {
-	if (k == NULL || path == NULL || (unsigned)x >= KB_X_COUNT)
-		return NULL;
-	size_t plen = strlen(path);
-	int path_glob = 0;
-	for (size_t i = 0; i < plen && !path_glob; i++)
-		path_glob = is_globc(path[i]);
-	for (size_t i = 0; i < k->ncpats; i++) {
-		const kb_cpat *c = &k->cpats[i];
-		const kb_path *p = k->paths[c->entry];
-		if (!p->fx[x].present)
-			continue;
-		if (cpat_matches(c, path, plen, path_glob))
-			return p;
-	}
-	return NULL;
+	const kb_path *p = NULL;
+	return kb_path_match_all(k, path, x, &p, 1) ? p : NULL;
 }
 
 /* ---- loading directories ------------------------------------------------------------ */

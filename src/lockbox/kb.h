@@ -160,6 +160,7 @@ typedef struct kb_opt {
 	uint8_t role;     /* kb_role of the argument */
 	int8_t risk;      /* or KB_RISK_UNSET */
 	int8_t operands;  /* kb_role or KB_ROLE_UNSET */
+	int8_t readonly;  /* 1: with this option the command only reads or shows (-1 unset) */
 	uint32_t flags;   /* KB_F_* */
 	kb_cats cats;
 	kb_strs attack;
@@ -181,6 +182,7 @@ struct kb_spec {
 	uint8_t handler;      /* kb_handler */
 	int16_t wrapper_skip; /* -1: not a wrapper */
 	int8_t extend;        /* adds to the earlier spec of the same name (see rules.md) */
+	uint8_t name_kinds;   /* bit (1 << kb_name_kind) for each kind its options use */
 	uint8_t *first;
 	uint16_t nfirst;
 	kb_cats cats;

@@ -6,8 +6,11 @@
 #include "util/err.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+
+static _Atomic(lb_arena *) lbx_spare_arena;
 
 static const char *const risk_names[] = { "none", "low", "medium", "high", "critical" };
 
@@ -17,11 +20,62 @@ lockbox_risk_name(lockbox_risk r)
 	return (unsigned)r <= LOCKBOX_RISK_CRITICAL ? risk_names[r] : "unknown";
 }
 
+/* lbx_printf for formats whose only conversions are %s (nearly all of them): plain
+ * copies instead of vsnprintf, which costs more than the rest of a sentence. Returns
+ * NULL with *done = 0 when the format needs the general path. */
+#define LBX_FAST_ARGS 12
+static char *
+fast_printf(lb_arena *a, const char *fmt, va_list ap, int *done)
+{
+	const char *arg[LBX_FAST_ARGS];
+	size_t alen[LBX_FAST_ARGS], total = 0, na = 0;
+	*done = 0;
+	/* literal runs are found with strchr and copied with memcpy */
+	for (const char *p = strchr(fmt, '%'); p; p = strchr(p + 2, '%')) {
+		if (p[1] != 's' || na == LBX_FAST_ARGS)
+			return NULL;
+		na++;
+	}
+	total = strlen(fmt) - 2 * na;
+	*done = 1;
+	for (size_t i = 0; i < na; i++) {
+		arg[i] = va_arg(ap, const char *);
+		if (arg[i] == NULL)
+			arg[i] = "(null)";
+		alen[i] = strlen(arg[i]);
+		total += alen[i];
+	}
+	char *out = lb_arena_alloc(a, total + 1);
+	if (out == NULL)
+		return NULL;
+	size_t o = 0;
+	const char *p = fmt;
+	for (size_t k = 0; k < na; k++) {
+		const char *q = strchr(p, '%');
+		memcpy(out + o, p, (size_t)(q - p));
+		o += (size_t)(q - p);
+		memcpy(out + o, arg[k], alen[k]);
+		o += alen[k];
+		p = q + 2;
+	}
+	size_t rest = strlen(p);
+	memcpy(out + o, p, rest);
+	o += rest;
+	out[o] = 0;
+	return out;
+}
+
 char *
 lbx_printf(lb_arena *a, const char *fmt, ...)
 {
 	char small[512];
 	va_list ap;
+	int done;
+	va_start(ap, fmt);
+	char *fast = fast_printf(a, fmt, ap, &done);
+	va_end(ap);
+	if (done)
+		return fast;
 	va_start(ap, fmt);
 	int n = vsnprintf(small, sizeof small, fmt, ap);
 	va_end(ap);
@@ -212,6 +266,14 @@ lbx_finalize(lockbox_result *r)
 			r->nrisk_at[LOCKBOX_RISK_HIGH]++;
 		}
 	}
+	if (r->ncmds > LBX_MAX_SHOWN_CMDS) {
+		/* nobody can review thousands of commands: the list is cut (the analysis
+		 * covered all of them) and the record is never auto-approved */
+		lb_span whole = { 0, (uint32_t)r->len };
+		lbx_add_finding(r, "many-commands", LOCKBOX_RISK_MEDIUM, KB_C_OPAQUE, whole,
+		    lbx_printf(r->a, "The record runs %zu commands; only the first %d are listed",
+		        r->ncmds, LBX_MAX_SHOWN_CMDS));
+	}
 	int risk = r->risk;
 	if (risk < 0)
 		risk = 0;
@@ -306,62 +368,179 @@ put_explanation(const lockbox_result *r, buf *out, int (*put)(buf *, const char 
 
 /* ---- JSON ------------------------------------------------------------------------------ */
 
-/* A JSON string of arbitrary bytes: invalid UTF-8 bytes become U+FFFD (one per byte),
- * control characters \u00XX, so the output is always valid UTF-8 JSON. */
+/* The body of a JSON string of arbitrary bytes (no quotes): invalid UTF-8 bytes become
+ * U+FFFD (one per byte), control characters \u00XX, so the output is always valid UTF-8
+ * JSON. Written straight into the buffer in bounded chunks (no per-byte calls): this
+ * runs over every byte of every record. */
+/* Appends without a call when the buffer has room (the JSON writer makes many small
+ * appends per record); otherwise buf_put grows it. Same limits as buf_put. */
+static inline __attribute__((always_inline)) int
+jput(buf *b, const char *s, size_t n)
+{
+	if (b->data && b->cap - b->len > n) {
+		memcpy(b->data + b->len, s, n);
+		b->len += n;
+		b->data[b->len] = 0;
+		return 0;
+	}
+	return buf_put(b, s, n);
+}
+
+static inline int
+jputc(buf *b, char c)
+{
+	return jput(b, &c, 1);
+}
+
+static inline int
+jputs(buf *b, const char *s)
+{
+	return jput(b, s, strlen(s));
+}
+
+#define JLIT(b, lit) jput((b), (lit), sizeof(lit) - 1)
+
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+#define HASZERO(v) (((v) - ONES) & ~(v) & HIGHS)
+
+/* All 8 bytes printable ASCII other than '"' and '\\' (nothing to escape)? */
+static inline int
+plain8(uint64_t x)
+{
+	if (x & HIGHS)
+		return 0;
+	if (((x - 0x20 * ONES) & ~x & HIGHS) != 0) /* a byte below 0x20 */
+		return 0;
+	return !HASZERO(x ^ (0x7F * ONES)) && !HASZERO(x ^ (0x22 * ONES)) &&
+	    !HASZERO(x ^ (0x5C * ONES));
+}
+
 static int
-json_str(buf *b, const char *s, size_t n)
+json_body(buf *b, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	const unsigned char *u = (const unsigned char *)s;
-	int rc = buf_putc(b, '"');
 	size_t i = 0;
-	while (rc == 0 && i < n) {
-		size_t run = i;
-		while (run < n && u[run] >= 0x20 && u[run] < 0x7F && u[run] != '"' && u[run] != '\\')
-			run++;
-		if (run > i) {
-			rc = buf_put(b, s + i, run - i);
-			i = run;
-			continue;
+	while (i < n) {
+		size_t end = n - i > 4096 ? i + 4096 : n;
+		/* each input byte gives at most 6 output bytes; a sequence started before
+		 * `end` may run 3 bytes past it */
+		size_t need = (end - i) * 6 + 8;
+		if (b->data == NULL || b->cap - b->len <= need) {
+			int rc = buf_reserve(b, need);
+			if (rc)
+				return rc;
 		}
-		unsigned char c = u[i];
-		if (c == '"' || c == '\\') {
-			char e[2] = { '\\', (char)c };
-			rc = buf_put(b, e, 2);
-			i++;
-		} else if (c == '\n') {
-			rc = buf_put(b, "\\n", 2);
-			i++;
-		} else if (c == '\t') {
-			rc = buf_put(b, "\\t", 2);
-			i++;
-		} else if (c == '\r') {
-			rc = buf_put(b, "\\r", 2);
-			i++;
-		} else if (c < 0x20 || c == 0x7F) {
-			char e[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
-			rc = buf_put(b, e, 6);
-			i++;
-		} else {
-			uint32_t cp;
-			size_t len = lbx_utf8_len(u + i, n - i, &cp);
-			if (len == 0) {
-				rc = buf_put(b, "\xEF\xBF\xBD", 3);
+		unsigned char *d = b->data + b->len;
+		while (i < end) {
+			/* 8 plain printable ASCII bytes at a time (most of the text) */
+			while (end - i >= 8) {
+				uint64_t x;
+				memcpy(&x, u + i, 8);
+				if (!plain8(x))
+					break;
+				memcpy(d, &x, 8);
+				d += 8;
+				i += 8;
+			}
+			if (i >= end)
+				break;
+			unsigned char c = u[i];
+			if (c >= 0x20 && c < 0x7F) {
+				if (c == '"' || c == '\\')
+					*d++ = '\\';
+				*d++ = c;
 				i++;
-			} else if (cp == 0x2028 || cp == 0x2029 || lbx_cp_deceptive(cp)) {
-				/* escaped so a JSON viewer cannot be fooled either */
-				char e[7];
-				snprintf(e, sizeof e, "\\u%04x", (unsigned)cp);
-				rc = buf_put(b, e, 6);
-				i += len;
+			} else if (c == '\n') {
+				*d++ = '\\';
+				*d++ = 'n';
+				i++;
+			} else if (c == '\t') {
+				*d++ = '\\';
+				*d++ = 't';
+				i++;
+			} else if (c == '\r') {
+				*d++ = '\\';
+				*d++ = 'r';
+				i++;
+			} else if (c < 0x20 || c == 0x7F) {
+				memcpy(d, "\\u00", 4);
+				d[4] = (unsigned char)hex[c >> 4];
+				d[5] = (unsigned char)hex[c & 15];
+				d += 6;
+				i++;
 			} else {
-				rc = buf_put(b, s + i, len);
-				i += len;
+				uint32_t cp;
+				size_t len = lbx_utf8_len(u + i, n - i, &cp);
+				if (len == 0) {
+					memcpy(d, "\xEF\xBF\xBD", 3);
+					d += 3;
+					i++;
+				} else if (cp == 0x2028 || cp == 0x2029 || lbx_cp_deceptive(cp)) {
+					/* escaped so a JSON viewer cannot be fooled either */
+					d[0] = '\\';
+					d[1] = 'u';
+					d[2] = (unsigned char)hex[(cp >> 12) & 15];
+					d[3] = (unsigned char)hex[(cp >> 8) & 15];
+					d[4] = (unsigned char)hex[(cp >> 4) & 15];
+					d[5] = (unsigned char)hex[cp & 15];
+					d += 6;
+					i += len;
+				} else {
+					memcpy(d, u + i, len);
+					d += len;
+					i += len;
+				}
 			}
 		}
+		b->len = (size_t)(d - b->data);
+		b->data[b->len] = 0;
 	}
+	return 0;
+}
+
+/* Bytes a JSON string holds as they are: printable ASCII but '"' and '\\'. */
+static const uint8_t json_plain[256] = {
+#define R4(x) x, x, x, x
+#define R16(x) R4(x), R4(x), R4(x), R4(x)
+	R16(0), R16(0),                                /* 0x00-0x1f: controls */
+	1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x20-0x2f: '"' */
+	R16(1),                                        /* 0x30-0x3f */
+	R16(1),                                        /* 0x40-0x4f */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* 0x50-0x5f: '\\' */
+	R16(1),                                        /* 0x60-0x6f */
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, /* 0x70-0x7f: DEL */
+	R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), /* non-ASCII */
+#undef R16
+#undef R4
+};
+
+static int
+json_str(buf *b, const char *s, size_t n)
+{
+	/* short plain strings (program names, most arguments): one scan, one copy */
+	if (n <= 64 && b->data && b->cap - b->len > n + 2) {
+		const unsigned char *u = (const unsigned char *)s;
+		size_t i = 0;
+		while (i < n && json_plain[u[i]])
+			i++;
+		if (i == n) {
+			unsigned char *d = b->data + b->len;
+			*d++ = '"';
+			memcpy(d, s, n);
+			d += n;
+			*d++ = '"';
+			*d = 0;
+			b->len += n + 2;
+			return 0;
+		}
+	}
+	int rc = jputc(b, '"');
 	if (rc == 0)
-		rc = buf_putc(b, '"');
+		rc = json_body(b, s, n);
+	if (rc == 0)
+		rc = jputc(b, '"');
 	return rc;
 }
 
@@ -375,15 +554,35 @@ static int
 json_put_expl(buf *b, const char *s, size_t n)
 {
 	/* explanation text is assembled from pieces; escape as we go (no quotes) */
-	size_t start = b->len;
-	int rc = json_str(b, s, n);
-	if (rc)
-		return rc;
-	/* drop the quotes json_str added around this piece */
-	memmove(b->data + start, b->data + start + 1, b->len - start - 2);
-	b->len -= 2;
-	b->data[b->len] = 0;
-	return 0;
+	return json_body(b, s, n);
+}
+
+/* Decimal without printf: the JSON writer runs for every record. */
+static int
+put_uint(buf *b, unsigned long v)
+{
+	char t[24];
+	size_t i = sizeof t;
+	do {
+		t[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return jput(b, t + i, sizeof t - i);
+}
+
+static int
+put_span(buf *b, lb_span sp)
+{
+	int rc = jput(b, ",\"span\":[", 9);
+	if (rc == 0)
+		rc = put_uint(b, sp.start);
+	if (rc == 0)
+		rc = jputc(b, ',');
+	if (rc == 0)
+		rc = put_uint(b, sp.end);
+	if (rc == 0)
+		rc = jput(b, "]}", 2);
+	return rc;
 }
 
 int
@@ -391,63 +590,78 @@ lockbox_result_json(const lockbox_result *r, buf *b)
 {
 	int rc = 0;
 #define P(x) do { if ((rc = (x)) != 0) goto out; } while (0)
-	P(buf_puts(b, "{\"input\":"));
+	P(JLIT(b, "{\"input\":"));
 	P(json_str(b, r->input, r->len));
-	P(buf_puts(b, ",\"shell\":"));
+	P(JLIT(b, ",\"shell\":"));
 	P(json_cstr(b, r->shell));
-	P(buf_printf(b, ",\"risk\":\"%s\",\"score\":%d,\"categories\":[",
-	    lockbox_risk_name((lockbox_risk)r->risk), r->score));
+	P(JLIT(b, ",\"risk\":\""));
+	P(jputs(b, lockbox_risk_name((lockbox_risk)r->risk)));
+	P(JLIT(b, "\",\"score\":"));
+	if (r->score < 0)
+		P(jputc(b, '-'));
+	P(put_uint(b, (unsigned long)(r->score < 0 ? -(long)r->score : r->score)));
+	P(JLIT(b, ",\"categories\":["));
 	int first = 1;
-	for (int c = 0; c < KB_C_COUNT; c++)
-		if (r->cats & KB_CAT(c)) {
-			P(buf_printf(b, "%s\"%s\"", first ? "" : ",", kb_cat_name((kb_cat)c)));
-			first = 0;
-		}
-	P(buf_puts(b, "],\"attack\":["));
+	for (kb_cats m = r->cats; m; m &= m - 1) {
+		/* the set bits only, lowest first (the vocabulary's order) */
+		int c = __builtin_ctz(m);
+		if (!first)
+			P(jputc(b, ','));
+		P(jputc(b, '"'));
+		P(jputs(b, kb_cat_name((kb_cat)c)));
+		P(jputc(b, '"'));
+		first = 0;
+	}
+	P(JLIT(b, "],\"attack\":["));
 	for (size_t i = 0; i < r->nattack; i++) {
 		if (i)
-			P(buf_putc(b, ','));
+			P(jputc(b, ','));
 		P(json_cstr(b, r->attack[i]));
 	}
-	P(buf_printf(b, "],\"opaque\":%s,\"explanation\":\"", r->opaque ? "true" : "false"));
+	P(jputs(b, r->opaque ? "],\"opaque\":true,\"explanation\":\"" :
+	    "],\"opaque\":false,\"explanation\":\""));
 	P(put_explanation(r, b, json_put_expl));
-	P(buf_puts(b, "\",\"commands\":["));
-	for (const lbx_cmd *c = r->cmds; c; c = c->next) {
+	P(JLIT(b, "\",\"commands\":["));
+	size_t ncmd = 0;
+	for (const lbx_cmd *c = r->cmds; c && ncmd < LBX_MAX_SHOWN_CMDS; c = c->next, ncmd++) {
 		if (c != r->cmds)
-			P(buf_putc(b, ','));
-		P(buf_puts(b, "{\"program\":"));
+			P(jputc(b, ','));
+		P(JLIT(b, "{\"program\":"));
 		P(json_cstr(b, c->program));
-		P(buf_puts(b, ",\"argv\":["));
+		P(JLIT(b, ",\"argv\":["));
 		for (size_t i = 0; i < c->argc; i++) {
 			if (i)
-				P(buf_putc(b, ','));
+				P(jputc(b, ','));
 			P(json_cstr(b, c->argv[i]));
 		}
-		P(buf_puts(b, "],\"effects\":["));
+		P(JLIT(b, "],\"effects\":["));
 		for (const lbx_effect *e = c->fx; e; e = e->next) {
 			if (e != c->fx)
-				P(buf_putc(b, ','));
-			P(buf_puts(b, "{\"type\":"));
+				P(jputc(b, ','));
+			P(JLIT(b, "{\"type\":"));
 			P(json_cstr(b, e->type));
-			P(buf_puts(b, ",\"target\":"));
+			P(JLIT(b, ",\"target\":"));
 			P(json_cstr(b, e->target));
-			P(buf_putc(b, '}'));
+			P(jputc(b, '}'));
 		}
-		P(buf_printf(b, "],\"span\":[%u,%u]}", c->span.start, c->span.end));
+		P(jputc(b, ']'));
+		P(put_span(b, c->span));
 	}
-	P(buf_puts(b, "],\"findings\":["));
+	P(JLIT(b, "],\"findings\":["));
 	for (const lbx_finding *f = r->findings; f; f = f->next) {
 		if (f != r->findings)
-			P(buf_putc(b, ','));
-		P(buf_puts(b, "{\"id\":"));
+			P(jputc(b, ','));
+		P(JLIT(b, "{\"id\":"));
 		P(json_cstr(b, f->id));
-		P(buf_printf(b, ",\"severity\":\"%s\",\"category\":\"%s\",\"message\":",
-		    lockbox_risk_name((lockbox_risk)f->sev),
-		    f->cat >= 0 ? kb_cat_name((kb_cat)f->cat) : "opaque"));
+		P(JLIT(b, ",\"severity\":\""));
+		P(jputs(b, lockbox_risk_name((lockbox_risk)f->sev)));
+		P(JLIT(b, "\",\"category\":\""));
+		P(jputs(b, f->cat >= 0 ? kb_cat_name((kb_cat)f->cat) : "opaque"));
+		P(JLIT(b, "\",\"message\":"));
 		P(json_cstr(b, f->message));
-		P(buf_printf(b, ",\"span\":[%u,%u]}", f->span.start, f->span.end));
+		P(put_span(b, f->span));
 	}
-	P(buf_puts(b, "]}"));
+	P(JLIT(b, "]}"));
 #undef P
 out:
 	return rc;
@@ -654,7 +868,8 @@ lockbox_result_render(const lockbox_result *r, buf *b, int color)
 	}
 	if (r->cmds) {
 		buf_puts(b, "\ncommands:\n");
-		for (const lbx_cmd *c = r->cmds; c; c = c->next) {
+		size_t ncmd = 0;
+		for (const lbx_cmd *c = r->cmds; c && ncmd < LBX_MAX_SHOWN_CMDS; c = c->next, ncmd++) {
 			buf_puts(b, "  ");
 			put_escaped(b, c->program, strlen(c->program));
 			buf_puts(b, ":");
@@ -682,5 +897,17 @@ lockbox_result_free(lockbox_result *r)
 {
 	if (r == NULL)
 		return;
-	lb_arena_free(r->a); /* the result itself lives in its arena */
+	/* the result itself lives in its arena; the arena is kept for the next record
+	 * (one spare, shared by all threads) so steady-state analysis does not malloc */
+	lb_arena *a = r->a;
+	lb_arena_reset(a);
+	lb_arena *old = atomic_exchange(&lbx_spare_arena, a);
+	lb_arena_free(old);
+}
+
+lb_arena *
+lbx_arena_get(void)
+{
+	lb_arena *a = atomic_exchange(&lbx_spare_arena, NULL);
+	return a ? a : lb_arena_new();
 }

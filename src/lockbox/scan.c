@@ -28,10 +28,29 @@ memmem_ci(const char *h, size_t hn, const char *nd)
 	return NULL;
 }
 
+/* memmem for the short needles used here: memchr for the first byte then memcmp is
+ * several times faster than glibc's general memmem on short words. */
+static int
+has_n(const char *s, size_t n, const char *nd, size_t nl)
+{
+	if (nl == 0)
+		return 1;
+	while (n >= nl) {
+		const char *p = memchr(s, nd[0], n - nl + 1);
+		if (p == NULL)
+			return 0;
+		if (memcmp(p, nd, nl) == 0)
+			return 1;
+		n -= (size_t)(p - s) + 1;
+		s = p + 1;
+	}
+	return 0;
+}
+
 static int
 has(const char *s, size_t n, const char *nd)
 {
-	return memmem(s, n, nd, strlen(nd)) != NULL;
+	return has_n(s, n, nd, strlen(nd));
 }
 
 static int
@@ -55,7 +74,7 @@ lbx_is_shell_name(const char *name)
 	if (name == NULL)
 		return 0;
 	for (const char *const *p = shell_names; *p; p++)
-		if (strcmp(name, *p) == 0)
+		if (name[0] == (*p)[0] && strcmp(name, *p) == 0)
 			return strcmp(name, "busybox") != 0;
 	return 0;
 }
@@ -64,17 +83,38 @@ lbx_is_shell_name(const char *name)
 int
 lbx_mentions_shell(const char *s, size_t n)
 {
-	/* every pattern below holds "sh", ":" or "syscmd": most words have none */
-	if (!memmem(s, n, "sh", 2) && !memchr(s, ':', n) && !memmem(s, n, "syscmd", 6))
+	/* every pattern holds "sh", ":" or "syscmd": most words have none. The patterns are
+	 * grouped by a part they share, so a word is searched only for the groups whose part
+	 * it holds (this runs for every word of every command). */
+	int sh = has_n(s, n, "sh", 2), colon = memchr(s, ':', n) != NULL;
+	if (!sh && !colon && !has_n(s, n, "syscmd", 6))
 		return 0;
-	static const char *const pats[] = {
+	static const char *const bin[] = {
 		"/bin/sh", "/bin/bash", "/bin/dash", "/bin/zsh", "/bin/ksh", "/bin/ash",
-		"/bin/csh", "/bin/tcsh", "/bin/fish", "/bin/busybox sh", "sh -i", "bash -i",
-		"sh -p", "bash -p", "exec sh", "exec bash", "\"sh\"", "'sh'", "\"bash\"", "'bash'",
-		"sh -c", "bash -c", ":shell", ":terminal", ":!", "!sh", "! sh", "esyscmd", "syscmd(",
-		"run-shell-command", NULL,
+		"/bin/csh", "/bin/tcsh", "/bin/fish", "/bin/busybox sh", NULL,
 	};
-	return has_any(s, n, pats);
+	static const char *const opt[] = { "sh -i", "sh -p", "sh -c", NULL };
+	static const char *const quoted[] = { "\"sh\"", "'sh'", "\"bash\"", "'bash'", NULL };
+	static const char *const ex[] = { "exec sh", "exec bash", NULL };
+	static const char *const cl[] = { ":shell", ":terminal", ":!", NULL };
+	static const char *const bang[] = { "!sh", "! sh", NULL };
+	if (sh) {
+		if (has_n(s, n, "/bin/", 5) && has_any(s, n, bin))
+			return 1;
+		if (has_n(s, n, "sh -", 4) && has_any(s, n, opt)) /* bash -i holds sh -i */
+			return 1;
+		if ((memchr(s, '"', n) || memchr(s, '\'', n)) && has_any(s, n, quoted))
+			return 1;
+		if (has_n(s, n, "exec ", 5) && has_any(s, n, ex))
+			return 1;
+		if (memchr(s, '!', n) && has_any(s, n, bang))
+			return 1;
+		if (has_n(s, n, "run-shell-command", 17))
+			return 1;
+	}
+	if (colon && has_any(s, n, cl))
+		return 1;
+	return has_n(s, n, "syscmd", 6) && (has_n(s, n, "esyscmd", 7) || has_n(s, n, "syscmd(", 7));
 }
 
 unsigned
@@ -319,6 +359,18 @@ lbx_scan_text(const char *s, size_t n, lb_span *first)
 	const unsigned char *u = (const unsigned char *)s;
 	unsigned f = 0;
 	for (size_t i = 0; i < n;) {
+		/* 8 printable ASCII bytes at a time: nothing to report in them */
+		while (n - i >= 8) {
+			uint64_t x;
+			memcpy(&x, u + i, 8);
+			const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+			if ((x & highs) || ((x - 0x20 * ones) & ~x & highs) ||
+			    (((x ^ (0x7F * ones)) - ones) & ~(x ^ (0x7F * ones)) & highs))
+				break;
+			i += 8;
+		}
+		if (i >= n)
+			break;
 		unsigned char c = u[i];
 		if (c >= 0x20 && c < 0x7F) {
 			i++;

@@ -68,7 +68,7 @@ my %SPEC_KEYS = map { $_ => 1 } qw(name aliases extend describe explain risk cat
 	first last readonly handler wrapper options subcommands);
 my %SUB_KEYS = map { $_ => 1 } qw(names describe explain risk categories attack operands stdin first
 	last readonly handler wrapper options);
-my %OPT_KEYS = map { $_ => 1 } qw(names arg role flag flags risk categories attack operands explain describe);
+my %OPT_KEYS = map { $_ => 1 } qw(names arg role flag flags risk categories attack operands explain describe readonly);
 my %PATH_KEYS = map { $_ => 1 } qw(match describe read write delete exec);
 my %EFFECT_KEYS = map { $_ => 1 } qw(risk categories attack);
 my $ATTACK = qr/^T\d{4}(?:\.\d{3})?$/;
@@ -151,6 +151,9 @@ sub check_roles {
 			my $ow = "$where option #" . $i++;
 			if (ref($o) ne 'HASH') { problem("$ow: not a mapping"); next }
 			$OPT_KEYS{$_} or problem("$ow: unknown key '$_'") for sort keys %$o;
+			if (exists $o->{readonly} && !(JSON::PP::is_bool($o->{readonly}) || ($o->{readonly} // '') =~ /^(?:0|1|true|false)$/)) {
+				problem("$ow: readonly must be a boolean");
+			}
 			is_list_of_strings($o->{names}) or problem("$ow: names must be a non-empty list of strings");
 			for my $n (@{ ref $o->{names} eq 'ARRAY' ? $o->{names} : [] }) {
 				next unless defined $n && !ref $n;
@@ -263,7 +266,7 @@ else {
 	$i >= 40 or problem("paths.yaml: only $i entries");
 }
 
-print "1..4\n";
+print "1..5\n";
 if (!$have_parser) {
 	print "ok 1 # SKIP no YAML parser (YAML::XS, YAML::PP or python3-yaml) to check the schema\n";
 	print "ok 2 # SKIP no YAML parser to count programs\n";
@@ -312,6 +315,16 @@ my @golden = (
 	['timeout -s KILL 10 rm /etc/shadow', 'critical', 'critical'],
 	['sudo -u bob nice -n 5 cat /etc/shadow', 'high', 'critical'],
 	['kubectl exec -n prod web -- rm -rf /var/lib/mysql', 'critical', 'critical'],
+	# readonly options: listing or dry-run forms of risky tools
+	['crontab -l', 'none', 'low'],
+	['fdisk -l', 'none', 'low'],
+	['wipefs -n /dev/sda', 'none', 'low'],
+	['wipefs -n -a /dev/sda', 'none', 'low'],
+	['passwd -S bob', 'none', 'low'],
+	['modprobe -n dummy', 'none', 'low'],
+	['git clean -n', 'none', 'low'],
+	['service auditd stop', 'high', 'critical'],
+	['rm -rf /var/log', 'high', 'critical'],
 );
 if (-x $escort) {
 	local $ENV{ESCORT_RULES} = $rules;
@@ -334,7 +347,24 @@ if (-x $escort) {
 	print((@bad ? "not ok" : "ok"), " 4 - ", scalar(@golden) - scalar(@bad), "/", scalar(@golden),
 	    " reference commands rated as the rules intend\n");
 	print "# $_\n" for @bad;
+	# what the explanation says about a few of them (the words a non-expert needs)
+	my @said = (
+		['rm -rf /var/log', qr/audit trail/, 'log-tamper'],
+		['mysql -u root -e "DROP DATABASE prod"', qr/as root running the SQL DROP DATABASE prod/, 'code-exec'],
+		['dd if=/dev/zero of=/dev/sda', qr/^Overwrites the disk \/dev\/sda directly: everything on it is lost\.$/, 'destructive'],
+	);
+	my @sbad;
+	for my $t (@said) {
+		my ($cmd, $re, $cat) = @$t;
+		my $o = eval { JSON::PP->new->decode(scalar `printf '%s\n' '$cmd' | "$escort" analyze 2>&1`) };
+		my $why = !$o ? 'no JSON' : $o->{explanation} !~ $re ? "explanation '$o->{explanation}'" :
+		    !grep({ $_ eq $cat } @{ $o->{categories} }) ? "no category $cat" : '';
+		push @sbad, "$cmd: $why" if $why;
+	}
+	print((@sbad ? "not ok" : "ok"), " 5 - explanations and categories of reference commands\n");
+	print "# $_\n" for @sbad;
 } else {
 	print "ok 3 # SKIP no escort binary at '$escort'\n";
 	print "ok 4 # SKIP no escort binary at '$escort'\n";
+	print "ok 5 # SKIP no escort binary at '$escort'\n";
 }

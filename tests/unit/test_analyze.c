@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lockbox/lockbox.h"
@@ -573,6 +574,246 @@ test_render(void **state)
 	done(&x);
 }
 
+static int
+count_str(const char *s, const char *needle)
+{
+	int n = 0;
+	for (const char *p = strstr(s, needle); p; p = strstr(p + 1, needle))
+		n++;
+	return n;
+}
+
+/* {arg} in an option's phrase is that option's argument, not the last one on the line;
+ * risky-option messages are filled in too. */
+static void
+test_option_arg_template(void **state)
+{
+	(void)state;
+	res x;
+	run(&x, "mysql -u root -e 'DROP DATABASE prod'");
+	assert_non_null(strstr(explanation(&x), "as root"));
+	assert_non_null(strstr(explanation(&x), "running the SQL DROP DATABASE prod"));
+	assert_null(strstr(explanation(&x), "as DROP"));
+	json_t *f = finding(&x, "risky-option");
+	assert_non_null(f);
+	const char *m = json_string_value(json_object_get(f, "message"));
+	assert_non_null(strstr(m, "DROP DATABASE prod"));
+	assert_null(strstr(m, "{arg}"));
+	done(&x);
+}
+
+/* readonly options cap the program's risk and drop its categories; a dry run does not
+ * do what the other options would. */
+static void
+test_readonly_option(void **state)
+{
+	(void)state;
+	res x;
+	run(&x, "crontab -l");
+	assert_string_equal(risk(&x), "low");
+	assert_false(has_cat(&x, "persistence"));
+	done(&x);
+	run(&x, "crontab -e");
+	assert_string_equal(risk(&x), "high");
+	assert_true(has_cat(&x, "persistence"));
+	done(&x);
+	run(&x, "fdisk -l");
+	assert_string_equal(risk(&x), "low");
+	assert_false(has_cat(&x, "config-change"));
+	done(&x);
+	run(&x, "wipefs -n -a /dev/sda");
+	assert_string_equal(risk(&x), "low");
+	assert_false(has_cat(&x, "destructive"));
+	assert_null(strstr(explanation(&x), "erases"));
+	done(&x);
+	run(&x, "wipefs -a /dev/sda");
+	assert_string_equal(risk(&x), "critical");
+	done(&x);
+}
+
+/* A cluster of known short options is split even when the program also has
+ * single-dash long options; an unknown word is still one option. */
+static void
+test_cluster_with_sdlong(void **state)
+{
+	(void)state;
+	res x;
+	run(&x, "screen -dmS x rm /etc/shadow");
+	assert_true(has_program(&x, "rm"));
+	assert_false(has_program(&x, "x"));
+	assert_string_equal(risk(&x), "critical");
+	assert_non_null(strstr(explanation(&x), "named x"));
+	done(&x);
+	/* only the last letter may take an argument: -Sdm is one unknown option, not
+	 * -S with the name "dm" */
+	run(&x, "screen -Sdm ls");
+	assert_null(strstr(explanation(&x), "named"));
+	done(&x);
+}
+
+/* What runs: env -, sudo -e FILE, programs at paths outside the system directories,
+ * test operands, runuser -u USER -- CMD. */
+static void
+test_what_runs(void **state)
+{
+	(void)state;
+	res x;
+	run(&x, "env - ls");
+	assert_true(has_program(&x, "ls"));
+	assert_false(has_program(&x, "-"));
+	done(&x);
+	run(&x, "sudo -e /etc/shadow");
+	assert_true(has_program(&x, "sudoedit"));
+	assert_false(has_program(&x, "shadow"));
+	assert_null(finding(&x, "local-program"));
+	assert_true(has_cat(&x, "file-write"));
+	assert_non_null(strstr(explanation(&x), "Edits /etc/shadow"));
+	done(&x);
+	run(&x, "/tmp/script out.log");
+	assert_non_null(finding(&x, "local-program"));
+	assert_true(has_cat(&x, "code-exec"));
+	assert_false(has_cat(&x, "file-write")); /* not util-linux script */
+	assert_non_null(strstr(explanation(&x), "program or script at /tmp/script"));
+	done(&x);
+	run(&x, "/usr/bin/script out.log");
+	assert_true(has_cat(&x, "file-write"));
+	assert_null(finding(&x, "local-program"));
+	done(&x);
+	run(&x, "test \"$X\" = /bin/zsh");
+	assert_string_equal(risk(&x), "none");
+	assert_false(has_cat(&x, "shell-escape"));
+	done(&x);
+	run(&x, "[ \"$SHELL\" = /bin/bash ]");
+	assert_string_equal(risk(&x), "none");
+	assert_null(strstr(explanation(&x), "]"));
+	done(&x);
+	/* under sudo, each sentence of the inner command says who runs it; sudo itself
+	 * adds no "runs the given command" sentence */
+	run(&x, "sudo -u bob rm /etc/shadow");
+	assert_non_null(strstr(explanation(&x), "As the user bob: Deletes /etc/shadow"));
+	assert_null(strstr(explanation(&x), "Runs a command as root"));
+	done(&x);
+	run(&x, "sudo -i");
+	assert_int_equal(count_str(explanation(&x), "root"), 1);
+	done(&x);
+	run(&x, "runuser -u bob -- rm -rf /etc");
+	assert_true(has_program(&x, "rm"));
+	assert_non_null(strstr(explanation(&x), "As the user bob: "));
+	assert_null(strstr(explanation(&x), "user rm"));
+	done(&x);
+}
+
+static void
+test_service_security(void **state)
+{
+	(void)state;
+	res x;
+	run(&x, "service auditd stop");
+	assert_true(has_cat(&x, "security-disable"));
+	assert_string_equal(risk(&x), "high");
+	done(&x);
+	run(&x, "service nginx stop");
+	assert_false(has_cat(&x, "security-disable"));
+	done(&x);
+}
+
+/* One sentence per command, the most specific one; no made-up "the given files";
+ * inline code shown shortened. */
+static void
+test_explanation_quality(void **state)
+{
+	(void)state;
+	res x;
+	run(&x, "dd if=/dev/zero of=/dev/sda");
+	assert_string_equal(explanation(&x),
+	    "Overwrites the disk /dev/sda directly: everything on it is lost.");
+	done(&x);
+	run(&x, "rm -rf /");
+	assert_int_equal(count_str(explanation(&x), "Deletes"), 1);
+	done(&x);
+	run(&x, "python3 -c 'import os; os.system(\"id\")'");
+	assert_int_equal(count_str(explanation(&x), "Runs python3 code"), 1);
+	assert_non_null(strstr(explanation(&x), "starts a shell"));
+	assert_non_null(strstr(explanation(&x), "import os;"));
+	done(&x);
+	run(&x, "python3 -c 'print(1)\n\n    print(2)  # aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa'");
+	assert_non_null(strstr(explanation(&x), "\"print(1) print(2) # aaa"));
+	assert_non_null(strstr(explanation(&x), "...\""));
+	done(&x);
+	run(&x, "fdisk -l");
+	assert_string_equal(explanation(&x), "Opens the partition table (list only).");
+	done(&x);
+	run(&x, "screen -dm");
+	assert_null(strstr(explanation(&x), "given files"));
+	done(&x);
+	run(&x, "echo hi | wipefs");
+	assert_non_null(strstr(explanation(&x), "signatures on its input"));
+	done(&x);
+}
+
+/* A huge record is cut to what can be analyzed within bounded memory, said so, and the
+ * command list is capped; the JSON stays valid. */
+static void
+test_huge_record(void **state)
+{
+	(void)state;
+	size_t n = 200000;
+	char *s = malloc(2 * n);
+	assert_non_null(s);
+	for (size_t i = 0; i < n; i++) {
+		s[2 * i] = 'a';
+		s[2 * i + 1] = '|';
+	}
+	res x;
+	run_n(&x, s, 2 * n - 1);
+	assert_non_null(finding(&x, "too-large"));
+	assert_non_null(finding(&x, "many-commands"));
+	assert_true(opaque(&x));
+	assert_true(json_array_size(json_object_get(x.j, "commands")) <= 1000);
+	/* the input is echoed whole */
+	assert_int_equal(strlen(json_string_value(json_object_get(x.j, "input"))), 2 * n - 1);
+	done(&x);
+	free(s);
+}
+
+/* The JSON writer's 8-byte fast path: every escape class at every offset and length
+ * round-trips through a JSON parser. */
+static void
+test_json_escaping(void **state)
+{
+	(void)state;
+	static const char *const specials[] = { "\"", "\\", "\n", "\x01", "\x7f", "\xc3\xa9",
+		"\xe2\x80\xae", "\xff", "\t", NULL };
+	char src[64];
+	for (const char *const *sp = specials; *sp; sp++)
+		for (size_t len = 0; len < 20; len++)
+			for (size_t at = 0; at <= len; at++) {
+				size_t o = 0;
+				for (size_t i = 0; i < len; i++) {
+					if (i == at) {
+						memcpy(src + o, *sp, strlen(*sp));
+						o += strlen(*sp);
+					}
+					src[o++] = (char)('a' + i % 26);
+				}
+				if (at == len) {
+					memcpy(src + o, *sp, strlen(*sp));
+					o += strlen(*sp);
+				}
+				res x;
+				run_n(&x, src, o);
+				const char *in = json_string_value(json_object_get(x.j, "input"));
+				assert_non_null(in);
+				if (**sp == '\xff') {
+					assert_non_null(strstr(in, "\xef\xbf\xbd"));
+				} else {
+					assert_int_equal(strlen(in), o);
+					assert_memory_equal(in, src, o);
+				}
+				done(&x);
+			}
+}
+
 int
 main(void)
 {
@@ -591,6 +832,14 @@ main(void)
 		cmocka_unit_test(test_deceptive_text),
 		cmocka_unit_test(test_spans_and_json_shape),
 		cmocka_unit_test(test_render),
+		cmocka_unit_test(test_option_arg_template),
+		cmocka_unit_test(test_readonly_option),
+		cmocka_unit_test(test_cluster_with_sdlong),
+		cmocka_unit_test(test_what_runs),
+		cmocka_unit_test(test_service_security),
+		cmocka_unit_test(test_explanation_quality),
+		cmocka_unit_test(test_huge_record),
+		cmocka_unit_test(test_json_escaping),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

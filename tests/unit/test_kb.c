@@ -252,6 +252,107 @@ test_bad_file_rejects_load(void **state)
 	rmdir(dir);
 }
 
+/* Loads one YAML text into a finished kb (NULL on error). */
+static kb *
+kb_from(const char *text)
+{
+	kb *k = NULL;
+	buf err = BUF_INIT;
+	assert_int_equal(kb_new(&k), 0);
+	int rc = kb_load_string(k, "t.yaml", text, strlen(text), &err);
+	if (rc == 0)
+		rc = kb_finish(k, &err);
+	if (rc)
+		print_error("load: %s\n", buf_cstr(&err));
+	buf_free(&err);
+	if (rc) {
+		kb_free(k);
+		return NULL;
+	}
+	return k;
+}
+
+static const char *
+desc(const kb *k, const char *path, kb_access x)
+{
+	const kb_path *p = kb_path_match(k, path, x);
+	return p ? p->describe : "-";
+}
+
+/* The path index (first-component buckets, required literal runs) gives the same answers
+ * as trying every pattern: globs in the first component, relative patterns, bracket
+ * expressions, ~ homes, the root itself, and priority order across buckets. */
+static void
+test_path_index(void **state)
+{
+	(void)state;
+	kb *k = kb_from(
+	    "version: 1\n"
+	    "paths:\n"
+	    "  - {match: [\"*.key\"], describe: key, read: {risk: high}}\n"
+	    "  - {match: [\"/[a-e]*/secret\"], describe: secret, read: {risk: high}}\n"
+	    "  - {match: [\"/proc/*/mem\"], describe: mem, read: {risk: high}}\n"
+	    "  - {match: [\"*/.git/hooks/*\"], describe: hooks, write: {risk: high}}\n"
+	    "  - {match: [\"~/.ssh/id_*[!b]\"], describe: idkey, read: {risk: high}}\n"
+	    "  - {match: [\"/\"], describe: root, delete: {risk: critical}}\n"
+	    "  - {match: [/etc/], describe: etc, read: {risk: low}, delete: {risk: high}}\n"
+	    "  - {match: [\"/dev/sd*\"], describe: disk, write: {risk: critical}}\n"
+	    "  - {match: [\"/var/l[o]g/\"], describe: logs, delete: {risk: high}}\n");
+	assert_non_null(k);
+	/* a relative pattern listed first wins over the /etc entry, in every bucket */
+	assert_string_equal(desc(k, "/etc/ssl/x.key", KB_X_READ), "key");
+	assert_string_equal(desc(k, "x.key", KB_X_READ), "key");
+	assert_string_equal(desc(k, "x.keys", KB_X_READ), "-");
+	assert_string_equal(desc(k, "/etc/x.keys", KB_X_READ), "etc");
+	assert_string_equal(desc(k, "/etc/passwd", KB_X_READ), "etc");
+	const kb_path *all[4];
+	assert_int_equal(kb_path_match_all(k, "/etc/ssl/x.key", KB_X_READ, all, 4), 2);
+	assert_string_equal(all[1]->describe, "etc");
+	/* a glob in the first component: tried for every absolute path */
+	assert_string_equal(desc(k, "/etc/secret", KB_X_READ), "secret");
+	assert_string_equal(desc(k, "/data/secret", KB_X_READ), "secret");
+	assert_string_equal(desc(k, "/srv/secret", KB_X_READ), "-");
+	/* the literal run a glob needs ("/mem") */
+	assert_string_equal(desc(k, "/proc/1/mem", KB_X_READ), "mem");
+	assert_string_equal(desc(k, "/proc/1/maps", KB_X_READ), "-");
+	assert_string_equal(desc(k, "/srv/r/.git/hooks/pre-commit", KB_X_WRITE), "hooks");
+	assert_string_equal(desc(k, "r/.git/hooks/x", KB_X_WRITE), "hooks");
+	assert_string_equal(desc(k, "/srv/r/.git/config", KB_X_WRITE), "-");
+	/* bracket expressions are not literal runs */
+	assert_string_equal(desc(k, "/home/al/.ssh/id_rsa", KB_X_READ), "idkey");
+	assert_string_equal(desc(k, "/root/.ssh/id_ed25519", KB_X_READ), "idkey");
+	assert_string_equal(desc(k, "/home/al/.ssh/id_rsa.pub", KB_X_READ), "-");
+	assert_string_equal(desc(k, "/var/log/syslog", KB_X_DELETE), "logs");
+	assert_string_equal(desc(k, "/var/lag", KB_X_DELETE), "-");
+	/* the root entry names only the root */
+	assert_string_equal(desc(k, "/", KB_X_DELETE), "root");
+	assert_string_equal(desc(k, "/tmp", KB_X_DELETE), "-");
+	/* globbed paths naming a directory literally first */
+	assert_string_equal(desc(k, "/etc/pass*", KB_X_DELETE), "etc");
+	assert_string_equal(desc(k, "/dev/sda1", KB_X_WRITE), "disk");
+	assert_string_equal(desc(k, "/dev/sdb", KB_X_WRITE), "disk");
+	assert_string_equal(desc(k, "/dev/null", KB_X_WRITE), "-");
+	kb_free(k);
+}
+
+/* An option may say it makes the command read-only (crontab -l); it must be a boolean. */
+static void
+test_option_readonly(void **state)
+{
+	(void)state;
+	kb *k = kb_from("version: 1\ncommands:\n  - name: crontab\n    risk: medium\n"
+	    "    options:\n      - {names: [-l], readonly: true}\n      - {names: [-e]}\n");
+	assert_non_null(k);
+	const kb_spec *s = kb_lookup(k, "crontab", 7);
+	assert_non_null(s);
+	assert_int_equal(s->nopts, 2);
+	assert_int_equal(s->opts[0].readonly, 1);
+	assert_int_equal(s->opts[1].readonly, -1);
+	kb_free(k);
+	assert_string_equal(load_text("version: 1\ncommands:\n  - name: x\n    options:\n"
+	    "      - {names: [-l], readonly: maybe}\n"), "t.yaml:5:33: expected true or false");
+}
+
 static void
 test_shipped_rules(void **state)
 {
@@ -279,6 +380,8 @@ main(void)
 		cmocka_unit_test(test_override),
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_bad_file_rejects_load),
+		cmocka_unit_test(test_path_index),
+		cmocka_unit_test(test_option_readonly),
 		cmocka_unit_test(test_shipped_rules),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
