@@ -541,6 +541,29 @@ keep_torn(audit_log *l, uint64_t segfirst, uint64_t off, const uint8_t *p, size_
 	return rc;
 }
 
+/* Reads a segment's header and its bytes from off to the end (b re-initialized). */
+static int
+read_tail(const char *path, uint64_t off, uint8_t hdr[AUDIT_SEG_HDR], buf *b)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	int rc = ESC_EIO;
+
+	buf_free(b);
+	buf_init(b, SEG_READ_MAX);
+	if (fd < 0)
+		return ESC_EIO;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size < off ||
+	    (uint64_t)st.st_size - off > SEG_READ_MAX || pread_all(fd, hdr, AUDIT_SEG_HDR, 0) != 0 ||
+	    lseek(fd, (off_t)off, SEEK_SET) < 0)
+		goto out;
+	if ((rc = buf_reserve(b, (size_t)((uint64_t)st.st_size - off) + 1)) == 0)
+		rc = buf_read_fd(b, fd);
+out:
+	close(fd);
+	return rc;
+}
+
 /* Reads segments from record `start` on, checks every frame, (writer) rebuilds derived data
  * past start and truncates a torn tail. On return l->count, l->fr, the newest STH seen and
  * (writer) l->seg_first/seg_off describe the log. */
@@ -551,9 +574,11 @@ scan(audit_log *l, uint64_t start, char *err, size_t errlen)
 	size_t nseg = 0, i, si = 0;
 	char path[PATHLEN], why[256];
 	buf b = BUF_INIT;
-	size_t off = AUDIT_SEG_HDR;
+	size_t off = AUDIT_SEG_HDR, base = 0; /* b holds the file's bytes from base on */
+	uint8_t hdr[AUDIT_SEG_HDR];
 	int rc;
 
+	memset(hdr, 0, sizeof(hdr));
 	rc = audit_segment_list(l->datadir, &segs, &nseg, err, errlen);
 	if (rc == ESC_ENOENT && l->o.readonly)
 		rc = 0;
@@ -592,13 +617,15 @@ scan(audit_log *l, uint64_t start, char *err, size_t errlen)
 		off = (size_t)get_le64(ent + 8);
 		audit_segment_path(l->datadir, segs[si], path, sizeof(path));
 		buf_free(&b);
-		if (audit_read_segment(path, &b) != 0 ||
-		    audit_frame_parse(b.data, b.len, off, &f, NULL, 0) != 0 ||
+		/* only the tail from there on: the segment may be large and the tail short */
+		if (off < AUDIT_SEG_HDR || read_tail(path, off, hdr, &b) != 0 ||
+		    audit_frame_parse(b.data, b.len, 0, &f, NULL, 0) != 0 ||
 		    node_get(l, 0, start - 1, &stored) != 0 || !mt_hash_eq(&stored, &f.leaf)) {
 			rc = SCAN_REBUILD;
 			goto out;
 		}
-		off = f.next;
+		base = off;
+		off = base + f.next;
 	}
 	l->count = start;
 	for (i = si; i < nseg; i++) {
@@ -608,6 +635,7 @@ scan(audit_log *l, uint64_t start, char *err, size_t errlen)
 		audit_segment_path(l->datadir, segs[i], path, sizeof(path));
 		if (i != si || b.data == NULL) {
 			buf_free(&b);
+			base = 0;
 			rc = audit_read_segment(path, &b);
 			if (rc) {
 				seterr(err, errlen, "cannot read %s: %s", path,
@@ -617,7 +645,9 @@ scan(audit_log *l, uint64_t start, char *err, size_t errlen)
 		}
 		if (i != si)
 			off = AUDIT_SEG_HDR;
-		if (last && b.len < AUDIT_SEG_HDR && segs[i] == l->count) {
+		if (base == 0)
+			memcpy(hdr, b.data, b.len < AUDIT_SEG_HDR ? b.len : AUDIT_SEG_HDR);
+		if (last && base == 0 && b.len < AUDIT_SEG_HDR && segs[i] == l->count) {
 			/* a crash while a new segment was being created */
 			if (!l->o.readonly) {
 				if (unlink(path) != 0) {
@@ -632,7 +662,8 @@ scan(audit_log *l, uint64_t start, char *err, size_t errlen)
 			break;
 		}
 		rc = ESC_EPARSE;
-		if (audit_segment_header(b.data, b.len, &first) || first != segs[i]) {
+		if (audit_segment_header(hdr, base ? AUDIT_SEG_HDR : b.len, &first) ||
+		    first != segs[i]) {
 			seterr(err, errlen, "%s offset 0: bad segment header", path);
 			goto out;
 		}
@@ -641,15 +672,15 @@ scan(audit_log *l, uint64_t start, char *err, size_t errlen)
 			       " but record %" PRIu64 " is next", path, first, l->count);
 			goto out;
 		}
-		while (off < b.len) {
+		while (off < base + b.len) {
 			audit_frame f;
 			audit_event ev;
 			mt_hash done[65];
 			unsigned nd = 0;
 
-			rc = audit_frame_parse(b.data, b.len, off, &f, why, sizeof(why));
+			rc = audit_frame_parse(b.data, b.len, off - base, &f, why, sizeof(why));
 			if (rc == ESC_EPARSE || rc == ESC_ENOENT) {
-				if (!last || valid_frame_after(b.data, b.len, off)) {
+				if (!last || valid_frame_after(b.data, b.len, off - base)) {
 					seterr(err, errlen, "%s offset %zu (record %" PRIu64 "): %s", path,
 					       off, l->count, why);
 					rc = ESC_EPARSE;
@@ -669,7 +700,7 @@ scan(audit_log *l, uint64_t start, char *err, size_t errlen)
 					rc = 0;
 					break;
 				}
-				if (keep_torn(l, first, off, b.data + off, b.len - off) != 0 ||
+				if (keep_torn(l, first, off, b.data + (off - base), base + b.len - off) != 0 ||
 				    truncate(path, (off_t)off) != 0) {
 					seterr(err, errlen, "%s: cannot truncate torn record at offset %zu: %s",
 					       path, off, strerror(errno));
@@ -678,9 +709,9 @@ scan(audit_log *l, uint64_t start, char *err, size_t errlen)
 				}
 				seterr(l->recov, sizeof(l->recov),
 				       "%s offset %zu: removed a torn final record (%s, %zu bytes kept in "
-				       "%s/%s/torn-*.bin)", path, off, why, b.len - off, l->datadir,
+				       "%s/%s/torn-*.bin)", path, off, why, base + b.len - off, l->datadir,
 				       AUDIT_SUBDIR);
-				b.len = off;
+				b.len = off - base;
 				rc = 0;
 				break;
 			}
@@ -712,10 +743,10 @@ scan(audit_log *l, uint64_t start, char *err, size_t errlen)
 				goto out;
 			}
 			l->count++;
-			off = f.next;
+			off = base + f.next;
 		}
 		l->seg_first = first;
-		l->seg_off = b.len;
+		l->seg_off = base + b.len;
 	}
 	rc = 0;
 out:
@@ -1444,4 +1475,212 @@ const char *
 audit_log_recovery(audit_log *l)
 {
 	return l ? l->recov : "";
+}
+
+/* ---- sequential reading ---- */
+
+#define SEGWIN_CHUNK ((size_t)4 << 20)
+
+int
+audit_segwin_open(audit_segwin *w, const char *path)
+{
+	struct stat st;
+
+	errno = 0;
+	w->fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	w->base = 0;
+	w->eof = 0;
+	if (w->b.max == 0)
+		buf_init(&w->b, AUDIT_EVENT_MAX + AUDIT_FRAME_HDR + SEGWIN_CHUNK + 1);
+	buf_reset(&w->b);
+	if (w->fd < 0)
+		return ESC_EIO;
+	if (fstat(w->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		int saved = errno;
+
+		close(w->fd);
+		errno = saved ? saved : EINVAL;
+		w->fd = -1;
+		return ESC_EIO;
+	}
+	(void)posix_fadvise(w->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	return 0;
+}
+
+int
+audit_segwin_get(audit_segwin *w, uint64_t off, size_t need, const uint8_t **p, size_t *avail)
+{
+	size_t rel;
+	ssize_t n;
+	int rc;
+
+	if (off < w->base)
+		return ESC_EINVAL;
+	if (off - w->base > w->b.len) {
+		/* skipping past the window: drop it and read from off */
+		if (lseek(w->fd, (off_t)off, SEEK_SET) < 0)
+			return ESC_EIO;
+		buf_reset(&w->b);
+		w->base = off;
+		w->eof = 0;
+	}
+	rel = (size_t)(off - w->base);
+	if (w->b.len - rel < need && !w->eof) {
+		/* keep the unread tail, refill behind it with large reads */
+		if (rel > 0) {
+			buf_consume(&w->b, rel);
+			w->base = off;
+			rel = 0;
+		}
+		if (need > w->b.max - 1)
+			return ESC_ETOOBIG;
+		if ((rc = buf_reserve(&w->b, (need > SEGWIN_CHUNK ? need : SEGWIN_CHUNK) - w->b.len)) !=
+		    0)
+			return rc;
+		while (w->b.len < need && !w->eof) {
+			n = read(w->fd, w->b.data + w->b.len, w->b.cap - 1 - w->b.len);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				return ESC_EIO;
+			if (n == 0)
+				w->eof = 1;
+			w->b.len += (size_t)n;
+			w->b.data[w->b.len] = 0;
+		}
+	}
+	*p = w->b.data + rel;
+	*avail = w->b.len - rel;
+	return 0;
+}
+
+void
+audit_segwin_close(audit_segwin *w)
+{
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = -1;
+	buf_reset(&w->b);
+}
+
+void
+audit_segwin_free(audit_segwin *w)
+{
+	audit_segwin_close(w);
+	buf_free(&w->b);
+}
+
+int
+audit_iter_open(audit_iter *it, const char *datadir, char *err, size_t errlen)
+{
+	int rc;
+
+	memset(it, 0, sizeof(*it));
+	it->w.fd = -1;
+	if ((it->datadir = strdup(datadir)) == NULL)
+		return ESC_ENOMEM;
+	rc = audit_segment_list(datadir, &it->segs, &it->nseg, err, errlen);
+	if (rc) {
+		free(it->datadir);
+		it->datadir = NULL;
+	}
+	return rc;
+}
+
+int
+audit_iter_next(audit_iter *it, const uint8_t **rec, size_t *len, uint64_t *seq)
+{
+	char path[PATHLEN], why[256];
+	const uint8_t *p;
+	size_t avail;
+	uint64_t first;
+	audit_frame f;
+	int rc;
+
+	for (;;) {
+		if (!it->open) {
+			if (it->si >= it->nseg)
+				return 1;
+			audit_segment_path(it->datadir, it->segs[it->si], path, sizeof(path));
+			if (audit_segwin_open(&it->w, path) != 0) {
+				seterr(it->err, sizeof(it->err), "cannot open %s: %s", path, strerror(errno));
+				return ESC_EIO;
+			}
+			it->open = 1;
+			if ((rc = audit_segwin_get(&it->w, 0, AUDIT_SEG_HDR, &p, &avail)) != 0) {
+				seterr(it->err, sizeof(it->err), "cannot read %s: %s", path, strerror(errno));
+				return rc;
+			}
+			if (avail < AUDIT_SEG_HDR && it->si + 1 == it->nseg)
+				return 1; /* a writer is creating the newest segment */
+			if (audit_segment_header(p, avail, &first) || first != it->segs[it->si] ||
+			    first != it->seq) {
+				seterr(it->err, sizeof(it->err), "%s: bad segment header or first record",
+				       path);
+				return ESC_EPARSE;
+			}
+			it->off = AUDIT_SEG_HDR;
+		}
+		if ((rc = audit_segwin_get(&it->w, it->off, AUDIT_FRAME_HDR, &p, &avail)) != 0)
+			goto ioerr;
+		if (avail == 0) {
+			audit_segwin_close(&it->w);
+			it->open = 0;
+			it->si++;
+			continue;
+		}
+		if (avail >= AUDIT_FRAME_HDR &&
+		    (rc = audit_segwin_get(&it->w, it->off, AUDIT_FRAME_HDR + get_le32(p) > AUDIT_EVENT_MAX
+		                                                ? AUDIT_FRAME_HDR
+		                                                : AUDIT_FRAME_HDR + get_le32(p),
+		                           &p, &avail)) != 0)
+			goto ioerr;
+		if (it->skip_checksum) {
+			/* bounds only: the caller trusts the bytes (audit_verify checks them) */
+			memset(&f, 0, sizeof(f));
+			rc = ESC_ENOENT;
+			snprintf(why, sizeof(why), "incomplete frame");
+			if (avail >= AUDIT_FRAME_HDR) {
+				uint32_t rl = get_le32(p);
+
+				if (rl < 2 || rl > AUDIT_EVENT_MAX) {
+					snprintf(why, sizeof(why), "bad record length %" PRIu32, rl);
+					rc = ESC_EPARSE;
+				} else if (avail - AUDIT_FRAME_HDR >= rl) {
+					f.rec = p + AUDIT_FRAME_HDR;
+					f.reclen = rl;
+					f.next = AUDIT_FRAME_HDR + rl;
+					rc = 0;
+				}
+			}
+		} else {
+			rc = audit_frame_parse(p, avail, 0, &f, why, sizeof(why));
+		}
+		if (rc == ESC_ENOENT && it->si + 1 == it->nseg)
+			return 1; /* torn final record: a writer is busy (or recovery is due) */
+		if (rc) {
+			audit_segment_path(it->datadir, it->segs[it->si], path, sizeof(path));
+			seterr(it->err, sizeof(it->err), "%s offset %" PRIu64 ": %s", path, it->off, why);
+			return ESC_EPARSE;
+		}
+		*rec = f.rec;
+		*len = f.reclen;
+		*seq = it->seq++;
+		it->off += f.next;
+		return 0;
+	}
+ioerr:
+	audit_segment_path(it->datadir, it->segs[it->si], path, sizeof(path));
+	seterr(it->err, sizeof(it->err), "cannot read %s: %s", path, strerror(errno));
+	return rc;
+}
+
+void
+audit_iter_close(audit_iter *it)
+{
+	audit_segwin_free(&it->w);
+	free(it->segs);
+	free(it->datadir);
+	memset(it, 0, sizeof(*it));
+	it->w.fd = -1;
 }

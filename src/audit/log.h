@@ -88,6 +88,46 @@ int audit_read_segment(const char *path, buf *b);
 /* datadir/audit/seg/<20 digits>.seg */
 int audit_segment_path(const char *datadir, uint64_t first, char *out, size_t outlen);
 
+/* A sliding window over one segment file for sequential reading: large reads into one
+ * reused buffer (no per-record syscalls, no whole-file allocation). */
+typedef struct audit_segwin {
+	int fd;
+	buf b;         /* file bytes [base, base + b.len) */
+	uint64_t base;
+	int eof;       /* the file has no bytes beyond the window */
+} audit_segwin;
+
+/* Opens path (regular file, no symbolic link); ESC_EIO with errno. */
+int audit_segwin_open(audit_segwin *w, const char *path);
+/* Makes file bytes [off, off + need) available at *p (off must not go backwards). *avail
+ * gets how many bytes from off are in the window: at least need unless the file ends
+ * first. ESC_EIO with errno on a read error. */
+int audit_segwin_get(audit_segwin *w, uint64_t off, size_t need, const uint8_t **p,
+                     size_t *avail);
+/* Closes the file; keeps the buffer for the next segment (free with audit_segwin_free). */
+void audit_segwin_close(audit_segwin *w);
+void audit_segwin_free(audit_segwin *w);
+
+/* Every record of the log in order, read sequentially from the segments (length and
+ * checksum checked; the tree is not recomputed: that is audit_verify's job). Stops at a
+ * torn final record as a live writer may leave one. */
+typedef struct audit_iter {
+	char *datadir;
+	uint64_t *segs;
+	size_t nseg, si;
+	int open;
+	uint64_t off, seq;
+	audit_segwin w;
+	int skip_checksum; /* set after open: check frame lengths only, not the leaf hash */
+	char err[1024];
+} audit_iter;
+
+int audit_iter_open(audit_iter *it, const char *datadir, char *err, size_t errlen);
+/* 0 with the next record in *rec (valid until the next call) and its position in *seq;
+ * 1 after the last record; a negative ESC_E* code with a message in it->err. */
+int audit_iter_next(audit_iter *it, const uint8_t **rec, size_t *len, uint64_t *seq);
+void audit_iter_close(audit_iter *it);
+
 /* The head file: derived files (index, tree) are durable up to count, the tree root over
  * count records, and where the newest signed tree head known then sits. */
 typedef struct audit_head {

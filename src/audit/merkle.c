@@ -73,10 +73,12 @@ mt_leaf_hash(const void *data, size_t len, mt_hash *out)
 int
 mt_node_hash(const mt_hash *left, const mt_hash *right, mt_hash *out)
 {
-	static const uint8_t one = 0x01;
-	mt_hash l = *left, r = *right; /* out may alias an input */
+	uint8_t m[1 + 2 * MT_HASH_LEN]; /* one update: the per-call cost is most of a node */
 
-	return sha256_parts(&one, 1, l.b, MT_HASH_LEN, r.b, MT_HASH_LEN, out);
+	m[0] = 0x01;
+	memcpy(m + 1, left->b, MT_HASH_LEN); /* copies first: out may alias an input */
+	memcpy(m + 1 + MT_HASH_LEN, right->b, MT_HASH_LEN);
+	return sha256_parts(m, sizeof(m), NULL, 0, NULL, 0, out);
 }
 
 int
@@ -128,6 +130,34 @@ mt_frontier_push(mt_frontier *f, const mt_hash *leaf, mt_hash *done, unsigned *n
 	f->size++;
 	if (ndone)
 		*ndone = nd;
+	return 0;
+}
+
+int
+mt_frontier_push_node(mt_frontier *f, unsigned level, const mt_hash *node)
+{
+	uint64_t s, step;
+	mt_hash cur = *node;
+	int rc;
+
+	if (level >= 63)
+		return ESC_EINVAL;
+	step = (uint64_t)1 << level;
+	if ((f->size & (step - 1)) != 0 || f->size > UINT64_MAX - step)
+		return ESC_EINVAL;
+	/* as for a leaf, one level up: every trailing 1 bit above `level` is a sibling */
+	for (s = f->size >> level; s & 1; s >>= 1) {
+		if (f->n == 0)
+			return ESC_EINTERNAL;
+		rc = mt_node_hash(&f->h[f->n - 1], &cur, &cur);
+		if (rc)
+			return rc;
+		f->n--;
+	}
+	if (f->n >= 64)
+		return ESC_EINTERNAL;
+	f->h[f->n++] = cur;
+	f->size += step;
 	return 0;
 }
 

@@ -37,6 +37,10 @@ void mt_frontier_init(mt_frontier *f);
  * post-order (the leaf first, then each new parent), into done[] (room for 65), their
  * count into *ndone (may be NULL with done NULL). */
 int mt_frontier_push(mt_frontier *f, const mt_hash *leaf, mt_hash *done, unsigned *ndone);
+/* Appends a complete subtree of 2^level leaves whose root is node; the frontier's size must
+ * be a multiple of 2^level (the subtree is aligned). ESC_EINVAL otherwise. Equivalent to
+ * pushing its leaves one by one (used to hand whole subtrees computed elsewhere). */
+int mt_frontier_push_node(mt_frontier *f, unsigned level, const mt_hash *node);
 /* MTH of the leaves so far (the empty-tree hash for size 0). */
 int mt_frontier_root(const mt_frontier *f, mt_hash *out);
 

@@ -1,8 +1,9 @@
 /* fuzz_auditlog.c — the audit log reads segment files from disk, which an attacker with
  * access to the data directory controls. The input is one segment file: its frames and
  * records are parsed in memory, then the file is placed in a real data directory and
- * opened read-only, verified, and (for some inputs) opened for writing, which runs crash
- * recovery over it. Nothing may crash, leak, or hang. */
+ * opened read-only, verified, read sequentially (audit_iter, which must see what verify
+ * saw), and (for some inputs) opened for writing, which runs crash recovery over it.
+ * Nothing may crash, leak, or hang. */
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -124,7 +125,28 @@ on_disk(const uint8_t *data, size_t size)
 	}
 	r = calloc(1, sizeof(*r));
 	if (r) {
-		(void)audit_verify(dir, NULL, r);
+		int vrc = audit_verify(dir, NULL, r);
+
+		/* the sequential reader (rescan, search) sees the same records as verify */
+		for (int skip = 0; skip <= 1; skip++) {
+			audit_iter it;
+			const uint8_t *p;
+			size_t plen;
+			uint64_t seq, cnt = 0;
+			int e;
+
+			if (audit_iter_open(&it, dir, err, sizeof(err)) != 0)
+				continue;
+			it.skip_checksum = skip;
+			while ((e = audit_iter_next(&it, &p, &plen, &seq)) == 0) {
+				if (seq != cnt++ || plen < 2 || plen > AUDIT_EVENT_MAX)
+					abort();
+			}
+			if (vrc == 0 && !r->bad && r->note[0] == '\0' && skip == 0 &&
+			    (e != 1 || cnt != r->records))
+				abort();
+			audit_iter_close(&it);
+		}
 		free(r);
 	}
 	if (size > 0 && (data[size - 1] & 15) == 0) {

@@ -350,6 +350,48 @@ test_postorder(void **state)
 	assert_int_equal(mt_postorder_count(5), 8);
 }
 
+/* pushing a whole aligned subtree equals pushing its leaves; misaligned pushes refuse */
+static void
+test_push_node(void **state)
+{
+	mt_hash leaves[300], node, ra, rb;
+	mt_frontier a, b;
+
+	(void)state;
+	for (int i = 0; i < 300; i++) {
+		unsigned char x[2] = { (unsigned char)i, (unsigned char)(i >> 8) };
+		assert_int_equal(mt_leaf_hash(x, 2, &leaves[i]), 0);
+	}
+	for (unsigned level = 0; level <= 5; level++) {
+		uint64_t step = (uint64_t)1 << level;
+
+		mt_frontier_init(&a);
+		mt_frontier_init(&b);
+		for (uint64_t i = 0; i + step <= 300; i += step) {
+			/* every third block leaf by leaf, the others whole */
+			if ((i / step) % 3 == 2) {
+				for (uint64_t j = 0; j < step; j++)
+					assert_int_equal(mt_frontier_push(&b, &leaves[i + j], NULL, NULL), 0);
+			} else {
+				assert_int_equal(mt_root_of(&leaves[i], step, &node), 0);
+				assert_int_equal(mt_frontier_push_node(&b, level, &node), 0);
+			}
+			for (uint64_t j = 0; j < step; j++)
+				assert_int_equal(mt_frontier_push(&a, &leaves[i + j], NULL, NULL), 0);
+			assert_int_equal(a.size, b.size);
+			assert_int_equal(mt_frontier_root(&a, &ra), 0);
+			assert_int_equal(mt_frontier_root(&b, &rb), 0);
+			assert_memory_equal(ra.b, rb.b, MT_HASH_LEN);
+		}
+		if (level > 0) {
+			/* one more leaf makes the size unaligned for this level */
+			assert_int_equal(mt_frontier_push(&b, &leaves[0], NULL, NULL), 0);
+			assert_int_equal(mt_frontier_push_node(&b, level, &node), ESC_EINVAL);
+		}
+	}
+	assert_int_equal(mt_frontier_push_node(&b, 64, &node), ESC_EINVAL);
+}
+
 int
 main(void)
 {
@@ -359,6 +401,7 @@ main(void)
 		cmocka_unit_test(test_postorder),
 		cmocka_unit_test(test_inclusion_sizes),
 		cmocka_unit_test(test_consistency_sizes),
+		cmocka_unit_test(test_push_node),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
