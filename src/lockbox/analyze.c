@@ -1183,7 +1183,29 @@ fill_template(actx *c, const char *t, arg *v, const pres *p, int of_opt, const c
 					s = e + 1;
 					continue;
 				}
-				if (kl == 8 && !strncmp(k, "operands", 8)) {
+				if (kl == 4 && !strncmp(k, "text", 4)) {
+					/* free text (echo's words): one quoted string, as the
+					 * program will see it joined, not a list of "files" */
+					size_t start = b.len;
+					if (p->nops == 0) {
+						buf_puts(&b, "an empty line");
+						s = e + 1;
+						continue;
+					}
+					buf_puts(&b, "the text ");
+					start = b.len;
+					buf_putc(&b, '"');
+					for (int i = 0; i < p->nops; i++) {
+						if (i)
+							buf_putc(&b, ' ');
+						buf_puts(&b, v[p->ops[i]].v);
+					}
+					if (b.len - start > 61) {
+						buf_truncate(&b, start + 58);
+						buf_puts(&b, "...");
+					}
+					buf_putc(&b, '"');
+				} else if (kl == 8 && !strncmp(k, "operands", 8)) {
 					if (p->nops)
 						put_list(&b, v, p->ops, p->nops);
 					else

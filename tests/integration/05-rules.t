@@ -107,7 +107,7 @@ sub check_common {
 		problem("$where: $k must be a non-empty string") if !defined $h->{$k} || ref $h->{$k} || $h->{$k} eq '';
 		if (defined $h->{$k} && !ref $h->{$k}) {
 			for my $ph ($h->{$k} =~ /\{([^}]*)\}/g) {
-				$ph =~ /^(operands|first|last|rest|arg)$/ or problem("$where: unknown template field {$ph}");
+				$ph =~ /^(operands|first|last|rest|arg|text)$/ or problem("$where: unknown template field {$ph}");
 			}
 		}
 	}
