@@ -3,30 +3,17 @@
 # framing of `escort analyze` (lines, NUL, missing final newline), explain, bad rules.
 use strict;
 use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+use EscortTest;
 use JSON::PP;
 use File::Temp qw(tempdir);
-use IPC::Open3;
-use Symbol 'gensym';
 
 my $E = $ENV{ESCORT} // 'build/escort';
-my $n = 0;
-my $fails = 0;
-sub ok { my ($c, $d) = @_; $n++; print(($c ? "ok" : "not ok") . " $n - $d\n"); $fails++ unless $c; $c }
 
 # run(stdin, args...) -> (status, stdout, stderr)
-sub run {
-	my ($in, @args) = @_;
-	my $err = gensym;
-	my $pid = open3(my $w, my $r, $err, $E, @args);
-	binmode $w; binmode $r;
-	print $w $in if defined $in;
-	close $w;
-	local $/;
-	my $out = <$r> // '';
-	my $e = <$err> // '';
-	waitpid($pid, 0);
-	return ($? >> 8, $out, $e);
-}
+# run(STDIN, ARGS...): escort with that standard input
+sub run { my ($in, @args) = @_; return escort({ stdin => $in }, @args) }
 
 my ($s, $o, $e);
 ($s, $o) = run(undef, '--version');
@@ -110,5 +97,4 @@ for my $f ("$d/rules/commands/bad.yaml", "$d/rules/bad.yaml") {
 ok($s == 3 && $e =~ /bad\.yaml:\d+:\d+/ && $o eq '', 'bad rules: exit 3, file:line:col, no output')
 	or print "# stderr: $e\n";
 
-print "1..$n\n";
-exit($fails ? 1 : 0);
+done();

@@ -7,9 +7,10 @@
 # it silently.
 use strict;
 use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+use EscortTest;
 use File::Temp qw(tempdir);
-use IPC::Open3;
-use Symbol 'gensym';
 use Time::HiRes qw(usleep);
 use JSON::PP;
 use POSIX ();
@@ -19,21 +20,8 @@ my $B = $ENV{BUILD} // 'build';
 my $S = "$B/tools/audit_stress";
 unless (-x $S) { print "1..0 # SKIP $S not built\n"; exit 0; }
 
-my $n = 0;
-my $fails = 0;
-sub ok($$) { my ($c, $d) = @_; $n++; print(($c ? "ok" : "not ok") . " $n - $d\n"); $fails++ unless $c; $c }
 
-sub run {
-	my (@args) = @_;
-	my $err = gensym;
-	my $pid = open3(my $w, my $r, $err, $E, @args);
-	close $w;
-	local $/;
-	my $out = <$r> // '';
-	my $e = <$err> // '';
-	waitpid($pid, 0);
-	return ($? >> 8, $out, $e);
-}
+sub run { return escort({}, @_) }
 
 my $d = tempdir(CLEANUP => 1);
 my $dir = "$d/data";
@@ -131,5 +119,4 @@ ok(@torn >= $torn_made, 'the removed torn bytes were kept for inspection');
 ($s, $o, $e) = run('audit', '-d', $dir, 'verify');
 ok($s == 0 && $o =~ /^ok: (\d+) records/ && $1 == @recs, 'final verify covers every record');
 
-print "1..$n\n";
-exit($fails ? 1 : 0);
+done();

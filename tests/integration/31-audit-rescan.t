@@ -7,15 +7,14 @@
 # command escaped; exit 1 alerts. Also --since, --json, --stats and usage errors.
 use strict;
 use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+use EscortTest;
 use File::Temp qw(tempdir);
-use IPC::Open3;
-use Symbol 'gensym';
 use JSON::PP;
 
 my $E = $ENV{ESCORT} // 'build/escort';
 my $POLICY = 'examples/policy.yaml';
-my $n = 0;
-sub ok($$) { my ($c, $d) = @_; $n++; print(($c ? "ok" : "not ok") . " $n - $d\n"); $c }
 
 my $t = tempdir(CLEANUP => 1);
 my $dir = "$t/data";
@@ -23,20 +22,8 @@ $ENV{ESCORT_DATA} = $dir;
 delete $ENV{ESCORT_DATA_DIR};
 delete $ENV{ESCORT_TOKEN};
 
-sub run {
-	my ($tok, @args) = @_;
-	local $ENV{ESCORT_TOKEN} = $tok if defined $tok;
-	my $err = gensym;
-	my $pid = open3(my $w, my $r, $err, $E, @args);
-	close $w;
-	binmode $r;
-	local $/;
-	my $out = <$r> // '';
-	my $e = <$err> // '';
-	waitpid($pid, 0);
-	return ($? >> 8, $out, $e);
-}
-sub spit { my ($f, $c) = @_; open my $fh, '>', $f or die "$f: $!"; print $fh $c; close $fh }
+# run(TOKEN, ARGS...): escort as the identity of TOKEN (undef: none)
+sub run { my ($tok, @args) = @_; return escort({ token => $tok }, @args) }
 
 my ($s, $o, $e) = run(undef, 'init', '--data', $dir);
 die "init: $e" unless $s == 0;
@@ -218,4 +205,4 @@ ok($s == 2, '--request needs a number');
 ($s, $o, $e) = run(undef, 'audit', 'export', '--category', 'file-read');
 ok($s == 2, 'request conditions belong to search, not export');
 
-print "1..$n\n";
+done();

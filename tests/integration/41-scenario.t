@@ -7,9 +7,10 @@
 # holds every step.
 use strict;
 use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+use EscortTest;
 use File::Temp qw(tempdir);
-use IPC::Open3;
-use Symbol 'gensym';
 use JSON::PP;
 use Digest::SHA qw(sha256);
 
@@ -17,8 +18,6 @@ my $E = $ENV{ESCORT} // 'build/escort';
 my $BUILD = $ENV{BUILD} // 'build';
 my $SQL = "$BUILD/tools/sqlexec";
 my $POLICY = 'examples/policy.yaml';
-my $n = 0;
-sub ok($$) { my ($c, $d) = @_; $n++; print(($c ? "ok" : "not ok") . " $n - $d\n"); $c }
 
 my $t = tempdir(CLEANUP => 1);
 my $dir = "$t/data";
@@ -26,19 +25,8 @@ $ENV{ESCORT_DATA} = $dir;
 delete $ENV{ESCORT_DATA_DIR};
 delete $ENV{ESCORT_TOKEN};
 
-sub run {
-	my ($tok, @args) = @_;
-	local $ENV{ESCORT_TOKEN} = $tok if defined $tok;
-	my $err = gensym;
-	my $pid = open3(my $w, my $r, $err, $E, @args);
-	close $w;
-	local $/;
-	my $out = <$r> // '';
-	my $e = <$err> // '';
-	waitpid($pid, 0);
-	return ($? >> 8, $out, $e);
-}
-sub js { my ($s) = @_; my $j = eval { decode_json($s) }; return $j }
+# run(TOKEN, ARGS...): escort as the identity of TOKEN (undef: none)
+sub run { my ($tok, @args) = @_; return escort({ token => $tok }, @args) }
 sub sql { my ($q) = @_; my $o = `"$SQL" "$dir/escort.db" "$q"`; die "sqlexec failed: $q" if $?; chomp $o; $o }
 
 # setup: the data directory owner loads the policy and issues tokens
@@ -261,4 +249,4 @@ ok(sql('PRAGMA integrity_check') eq 'ok', 'the store passes PRAGMA integrity_che
 ok(sql('PRAGMA journal_mode') eq 'wal', 'the store is in WAL mode');
 ok(sql('SELECT max(version) FROM schema_version') == 1, 'schema version table present');
 
-print "1..$n\n";
+done();

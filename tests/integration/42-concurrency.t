@@ -7,35 +7,23 @@
 # with invalid UTF-8 is stored exactly and shown escaped.
 use strict;
 use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+use EscortTest;
 use File::Temp qw(tempdir);
-use IPC::Open3;
-use Symbol 'gensym';
 use JSON::PP;
 
 my $E = $ENV{ESCORT} // 'build/escort';
 my $BUILD = $ENV{BUILD} // 'build';
 my $SQL = "$BUILD/tools/sqlexec";
-my $n = 0;
-sub ok($$) { my ($c, $d) = @_; $n++; print(($c ? "ok" : "not ok") . " $n - $d\n"); $c }
 
 my $t = tempdir(CLEANUP => 1);
 my $dir = "$t/data";
 $ENV{ESCORT_DATA} = $dir;
 delete $ENV{ESCORT_TOKEN};
 
-sub run {
-	my ($tok, @args) = @_;
-	local $ENV{ESCORT_TOKEN} = $tok if defined $tok;
-	my $err = gensym;
-	my $pid = open3(my $w, my $r, $err, $E, @args);
-	close $w;
-	local $/;
-	my $out = <$r> // '';
-	my $e = <$err> // '';
-	waitpid($pid, 0);
-	return ($? >> 8, $out, $e);
-}
-sub js { my $j = eval { decode_json($_[0]) }; $j }
+# run(TOKEN, ARGS...): escort as the identity of TOKEN (undef: none)
+sub run { my ($tok, @args) = @_; return escort({ token => $tok }, @args) }
 sub sql { my ($q) = @_; my $o = `"$SQL" "$dir/escort.db" "$q"`; die "sqlexec failed: $q" if $?; chomp $o; $o }
 
 my ($s, $o, $e) = run(undef, 'init', '--data', $dir);
@@ -173,4 +161,4 @@ ok($s == 2, 'create without a command: usage error');
 ($s, $o, $e) = run($tok{'op-in'}, 'request', 'approve', 'abc');
 ok($s == 2 && $e =~ /abc/, 'a malformed request id: usage error naming it');
 
-print "1..$n\n";
+done();

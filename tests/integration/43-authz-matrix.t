@@ -5,34 +5,21 @@
 # owner check of the administrative commands.
 use strict;
 use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+use EscortTest;
 use File::Temp qw(tempdir);
-use IPC::Open3;
-use Symbol 'gensym';
 use JSON::PP;
 
 my $E = $ENV{ESCORT} // 'build/escort';
-my $n = 0;
-sub ok($$) { my ($c, $d) = @_; $n++; print(($c ? "ok" : "not ok") . " $n - $d\n"); $c }
 
 my $t = tempdir(CLEANUP => 1);
 my $dir = "$t/data";
 $ENV{ESCORT_DATA} = $dir;
 delete $ENV{ESCORT_TOKEN};
 
-sub run {
-	my ($tok, @args) = @_;
-	local $ENV{ESCORT_TOKEN} = $tok if defined $tok;
-	delete local $ENV{ESCORT_TOKEN} unless defined $tok;
-	my $err = gensym;
-	my $pid = open3(my $w, my $r, $err, $E, @args);
-	close $w;
-	local $/;
-	my $out = <$r> // '';
-	my $e = <$err> // '';
-	waitpid($pid, 0);
-	return ($? >> 8, $out, $e);
-}
-sub js { my $j = eval { decode_json($_[0]) }; $j }
+# run(TOKEN, ARGS...): escort as the identity of TOKEN (undef: none)
+sub run { my ($tok, @args) = @_; return escort({ token => $tok }, @args) }
 
 # the example policy plus escorts that each miss one attribute, and a reviewer without
 # the target's platform
@@ -211,4 +198,4 @@ ok($s == 0, 'the audit log verifies');
 my $refusals = grep { /"type":"request.refused"/ } split /\n/, $o;
 ok($refusals >= 20, "refusals are audited ($refusals request.refused events)");
 
-print "1..$n\n";
+done();
