@@ -23,7 +23,7 @@ ALL_CFLAGS = -std=c17 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Isrc $(PKG_CFLAGS) \
              -DESCORT_VERSION='"$(VERSION)"' -DESCORT_DATADIR='"$(DATADIR)"'
 SAN     = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-LIB_SRC  = $(sort $(wildcard src/util/*.c src/lockbox/*.c src/audit/*.c src/policy/*.c src/store/*.c src/workflow/*.c))
+LIB_SRC  = $(sort $(wildcard src/util/*.c src/lockbox/*.c src/audit/*.c src/policy/*.c src/store/*.c src/workflow/*.c src/broker/*.c))
 CLI_SRC  = $(sort $(wildcard src/cli/*.c))
 UNIT_SRC = $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRC = $(sort $(wildcard tests/fuzz/fuzz_*.c))

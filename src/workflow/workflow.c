@@ -1,6 +1,6 @@
 /* workflow.c — the request lifecycle over the store: lockbox analyzes, policy decides and
- * checks approvers, approvals are bound to a SHA-256 of the exact bytes, and a local run
- * executes exactly those bytes once. Every state change happens in one store write
+ * checks approvers, approvals are bound to a SHA-256 of the exact bytes, and the broker
+ * runs exactly those bytes once (local or ssh), redacts for operators and attests. Every state change happens in one store write
  * transaction together with its durable audit record; if the audit append fails the
  * transaction is rolled back (fail closed). */
 #include "workflow/workflow.h"
@@ -24,6 +24,7 @@
 
 #include "audit/event.h"
 #include "audit/log.h"
+#include "broker/broker.h"
 #include "util/err.h"
 
 #define POLICY_SUBDIR "policy"
@@ -38,6 +39,7 @@ struct wf {
 	int64_t clock_us; /* 0: real clock */
 	unsigned audit_wait;
 	audit_log *alog;  /* open only during one action */
+	broker *brk;      /* runs commands; keeps ssh connections for reuse */
 };
 
 /* ---- small helpers ---- */
@@ -349,6 +351,7 @@ wf_close(wf *w)
 	(void)audit_end(w, NULL);
 	store_close(w->st);
 	policy_free(w->pol);
+	broker_free(w->brk);
 	free(w->datadir);
 	free(w);
 }
@@ -1519,159 +1522,155 @@ out:
 	return rc;
 }
 
-/* ---- local execution ---- */
+/* ---- execution through the broker ---- */
+
+#define KEYS_SUBDIR "keys"
 
 typedef struct exec_res {
-	buf out; /* first STORE_OUTPUT_MAX bytes */
+	buf out; /* first STORE_OUTPUT_MAX bytes of stdout and stderr, in arrival order */
 	uint64_t total;
 	unsigned char sha[STORE_HASH_LEN];
+	EVP_MD_CTX *md;
 	int exit_code;
 	int timed_out;
 	size_t ran;
 	int64_t ms;
+	buf error; /* why the broker could not run it, if so */
 } exec_res;
 
+/* Every chunk, from either stream, in the order it arrived: hashed in full, kept capped. */
 static void
-child_exec(const char *workdir, const unsigned char *cmd, int wfd, int64_t reqid)
+on_output(void *ctx, int stream, const unsigned char *p, size_t n)
 {
-	static char path[] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-	char home[1100], user[300], logname[300], rid[64];
-	struct passwd *pw = getpwuid(geteuid());
-	char *env[] = { path, home, user, logname, "LANG=C.UTF-8", "SHELL=/bin/bash",
-		        "TERM=dumb", rid, NULL };
-	char *argv[] = { "bash", "--noprofile", "--norc", "-c", (char *)cmd, NULL };
-	sigset_t none;
-	int fd;
+	exec_res *res = ctx;
+	size_t room = res->out.len < STORE_OUTPUT_MAX ? STORE_OUTPUT_MAX - res->out.len : 0;
 
-	snprintf(home, sizeof(home), "HOME=%s", pw && pw->pw_dir ? pw->pw_dir : "/");
-	snprintf(user, sizeof(user), "USER=%s", pw && pw->pw_name ? pw->pw_name : "nobody");
-	snprintf(logname, sizeof(logname), "LOGNAME=%s", pw && pw->pw_name ? pw->pw_name : "nobody");
-	snprintf(rid, sizeof(rid), "ESCORT_REQUEST=%" PRId64, reqid);
-	(void)setpgid(0, 0);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	signal(SIGPIPE, SIG_DFL);
-	if ((fd = open("/dev/null", O_RDONLY)) < 0 || dup2(fd, 0) < 0 || dup2(wfd, 1) < 0 ||
-	    dup2(wfd, 2) < 0)
-		_exit(126);
-	if (chdir(workdir) != 0) {
-		dprintf(2, "escort: cannot enter the working directory %s: %s\n", workdir,
-		        strerror(errno));
-		_exit(126);
-	}
-	(void)close_range(3, ~0U, 0);
-	execve("/bin/bash", argv, env);
-	dprintf(2, "escort: cannot execute /bin/bash: %s\n", strerror(errno));
-	_exit(127);
+	(void)stream;
+	res->total += n;
+	EVP_DigestUpdate(res->md, p, n);
+	if (room)
+		(void)buf_put(&res->out, p, n < room ? n : room);
 }
 
-/* Runs one command; output appended to res (capped), hashed in full. */
-static int
-exec_one(const char *workdir, const store_command *c, int64_t reqid, int64_t deadline_ms,
-         EVP_MD_CTX *md, exec_res *res)
+/* The policy's target as the broker's plain description. The ssh key is escort's, kept
+ * in DATA/keys/<target> (operators never see it). */
+static void
+broker_target_of(const wf *w, const policy_target *tg, broker_target *bt, char *key, size_t klen)
 {
-	int p[2], status = 0, done = 0, eof = 0;
-	pid_t pid;
-	unsigned char chunk[65536];
-	struct pollfd pf;
-	struct timespec ts;
-	int64_t now_ms, exited_at = 0;
-	ssize_t k;
-
-	if (pipe2(p, O_CLOEXEC) != 0)
-		return ESC_EIO;
-	pid = fork();
-	if (pid < 0) {
-		close(p[0]);
-		close(p[1]);
-		return ESC_EIO;
+	memset(bt, 0, sizeof(*bt));
+	bt->name = tg->name;
+	bt->workdir = tg->workdir;
+	bt->transport = strcmp(tg->transport, "ssh") == 0 ? BROKER_SSH : BROKER_LOCAL;
+	if (bt->transport == BROKER_SSH) {
+		snprintf(key, klen, "%s/" KEYS_SUBDIR "/%s", w->datadir, tg->name);
+		bt->host = tg->ssh_host;
+		bt->port = tg->ssh_port;
+		bt->user = tg->ssh_user;
+		bt->host_key = tg->ssh_host_key;
+		bt->key_file = key;
 	}
-	if (pid == 0)
-		child_exec(workdir, c->bytes, p[1], reqid);
-	close(p[1]);
-	(void)setpgid(pid, pid);
-	pf.fd = p[0];
-	pf.events = POLLIN;
-	for (;;) {
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-		if (!done && waitpid(pid, &status, WNOHANG) == pid) {
-			done = 1;
-			exited_at = now_ms;
-		}
-		/* after bash exits, give background leftovers a moment, then stop reading */
-		if (done && (eof || now_ms - exited_at > 1000))
-			break;
-		if (now_ms >= deadline_ms) {
-			res->timed_out = !done;
-			break;
-		}
-		if (eof) {
-			/* output closed but bash still runs: wait for it, within the deadline */
-			(void)poll(NULL, 0, 2);
-			continue;
-		}
-		if (poll(&pf, 1, 50) < 0 && errno != EINTR)
-			break;
-		if (!(pf.revents & (POLLIN | POLLHUP | POLLERR)))
-			continue;
-		k = read(p[0], chunk, sizeof(chunk));
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			eof = 1;
-			continue;
-		}
-		res->total += (uint64_t)k;
-		EVP_DigestUpdate(md, chunk, (size_t)k);
-		if (res->out.len < STORE_OUTPUT_MAX)
-			(void)buf_put(&res->out, chunk,
-			              (size_t)k < STORE_OUTPUT_MAX - res->out.len ? (size_t)k
-			                                                         : STORE_OUTPUT_MAX - res->out.len);
-	}
-	close(p[0]);
-	/* nothing of this run may outlive it */
-	(void)kill(-pid, SIGKILL);
-	if (!done)
-		(void)waitpid(pid, &status, 0);
-	if (res->timed_out)
-		res->exit_code = 124;
-	else if (WIFEXITED(status))
-		res->exit_code = WEXITSTATUS(status);
-	else if (WIFSIGNALED(status))
-		res->exit_code = 128 + WTERMSIG(status);
-	else
-		res->exit_code = 1;
-	res->ran++;
-	return 0;
 }
 
 static int
-exec_local(const char *workdir, unsigned timeout, const store_request *r, exec_res *res)
+exec_request(wf *w, const broker_target *bt, unsigned timeout, const store_request *r,
+             exec_res *res)
 {
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	struct timespec t0, t1;
+	char rid[64];
+	const char *env[] = { rid, NULL };
+	broker_limits lim;
+	broker_result br;
 	unsigned int olen = 0;
-	int64_t deadline;
+	int64_t t0, deadline, now;
 	size_t i;
 	int rc = 0;
 
-	if (md == NULL || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
-		EVP_MD_CTX_free(md);
+	if (w->brk == NULL && (rc = broker_new(&w->brk)) != 0)
+		return rc;
+	if ((res->md = EVP_MD_CTX_new()) == NULL ||
+	    EVP_DigestInit_ex(res->md, EVP_sha256(), NULL) != 1)
 		return ESC_ENOMEM;
+	snprintf(rid, sizeof(rid), "ESCORT_REQUEST=%" PRId64, r->id);
+	memset(&lim, 0, sizeof(lim));
+	lim.out_max = 1; /* the callback keeps what we store */
+	lim.env = env;
+	lim.on_output = on_output;
+	lim.ctx = res;
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		t0 = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	deadline = (int64_t)t0.tv_sec * 1000 + t0.tv_nsec / 1000000 + (int64_t)timeout * 1000;
-	for (i = 0; i < r->ncmds && rc == 0; i++) {
-		rc = exec_one(workdir, &r->cmds[i], r->id, deadline, md, res);
+	deadline = t0 + (int64_t)timeout * 1000;
+	for (i = 0; i < r->ncmds; i++) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+		if (now >= deadline) {
+			res->timed_out = 1;
+			res->exit_code = BROKER_EXIT_TIMEOUT;
+			break;
+		}
+		lim.timeout_ms = (unsigned)(deadline - now);
+		rc = broker_run(w->brk, bt, r->cmds[i].bytes, r->cmds[i].len, &lim, &br, &res->error);
+		broker_result_free(&br);
+		if (rc) {
+			res->exit_code = 255;
+			break;
+		}
+		res->ran++;
+		res->exit_code = br.exit_code;
+		res->timed_out = br.timed_out;
 		if (res->exit_code != 0 || res->timed_out)
 			break; /* like set -e: a failed step stops the request */
 	}
-	EVP_DigestFinal_ex(md, res->sha, &olen);
-	EVP_MD_CTX_free(md);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	res->ms = ((int64_t)t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	EVP_DigestFinal_ex(res->md, res->sha, &olen);
+	{
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		res->ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - t0;
+	}
 	return rc;
+}
+
+/* Redaction summary as JSON: {"kind": count, ...} for the kinds found. */
+static json_t *
+redactions_json(const broker_redaction *c)
+{
+	json_t *o = json_object();
+	int k;
+
+	for (k = 0; o && k < BROKER_RK_COUNT; k++)
+		if (c->count[k])
+			json_object_set_new(o, broker_redact_kind_name(k), json_integer((json_int_t)c->count[k]));
+	return o;
+}
+
+/* Lines of an attestation diff as a JSON array. */
+static json_t *
+lines_json(const buf *text)
+{
+	json_t *a = json_array();
+	const char *p = buf_cstr(text), *nl;
+
+	while (a && *p) {
+		nl = strchr(p, '\n');
+		json_array_append_new(a, json_stringn(p, nl ? (size_t)(nl - p) : strlen(p)));
+		if (nl == NULL)
+			break;
+		p = nl + 1;
+	}
+	return a;
+}
+
+static json_t *
+attestation_json(const buf *diff, size_t nchanges, const buf *err)
+{
+	if (err->len)
+		return json_pack("{s:s}", "error", buf_cstr(err));
+	return json_pack("{s:I, s:o}", "changes", (json_int_t)nchanges, "diff", lines_json(diff));
 }
 
 int
@@ -1686,7 +1685,12 @@ wf_request_run(wf *w, const char *actor, int64_t id, int *state, buf *msg)
 	policy_decision d;
 	agg a;
 	exec_res res;
-	buf notes = BUF_INIT, missing = BUF_INIT;
+	broker_target bt;
+	broker_redaction redactions;
+	buf notes = BUF_INIT, missing = BUF_INIT, redacted = BUF_INIT, snap0 = BUF_INIT,
+	    snap1 = BUF_INIT, attest = BUF_INIT, attest_err = BUF_INIT;
+	char keypath[4096], rhex[2 * STORE_HASH_LEN + 1];
+	size_t nchanges = 0;
 	char hex[2 * STORE_HASH_LEN + 1];
 	unsigned char h[STORE_HASH_LEN];
 	int rc, st, met = 0, tampered = 0, expired, refused = 0, final;
@@ -1697,6 +1701,8 @@ wf_request_run(wf *w, const char *actor, int64_t id, int *state, buf *msg)
 	memset(&d, 0, sizeof(d));
 	memset(&a, 0, sizeof(a));
 	memset(&res, 0, sizeof(res));
+	memset(&bt, 0, sizeof(bt));
+	memset(&redactions, 0, sizeof(redactions));
 	buf_init(&res.out, STORE_OUTPUT_MAX);
 	if ((rc = need_policy(w, msg)) != 0)
 		goto out;
@@ -1740,9 +1746,11 @@ wf_request_run(wf *w, const char *actor, int64_t id, int *state, buf *msg)
 		refused = 1;
 		goto tx;
 	}
-	if (tg->transport == NULL || strcmp(tg->transport, "local") != 0) {
+	if (tg->transport == NULL ||
+	    (strcmp(tg->transport, "local") != 0 && strcmp(tg->transport, "ssh") != 0)) {
 		buf_printf(msg, "request %" PRId64 ": target %s uses transport %s, which this escort "
-		           "cannot run yet (only local)", id, r.target, tg->transport ? tg->transport : "?");
+		           "cannot run (only local and ssh)", id, r.target,
+		           tg->transport ? tg->transport : "?");
 		refused = 1;
 		goto tx;
 	}
@@ -1825,11 +1833,38 @@ tx:
 		goto out;
 
 	/* outside any lock: the command may take minutes */
-	rc = exec_local(tg->workdir ? tg->workdir : "/",
-	                tg->timeout_sec ? tg->timeout_sec : WF_RUN_TIMEOUT_DEFAULT, &r, &res);
+	broker_target_of(w, tg, &bt, keypath, sizeof(keypath));
+	/* what the target looked like before, through the same transport (ssh targets: a
+	 * local snapshot would look at escort's own host) */
+	if (w->brk == NULL && broker_new(&w->brk) != 0) {
+		buf_printf(msg, "request %" PRId64 ": out of memory", id);
+		res.exit_code = 255;
+	} else if (bt.transport == BROKER_SSH &&
+	           broker_attest(w->brk, &bt, NULL, &snap0, &attest_err) != 0 &&
+	           attest_err.len == 0) {
+		buf_puts(&attest_err, "cannot take the snapshot");
+	}
+	rc = exec_request(w, &bt, tg->timeout_sec ? tg->timeout_sec : WF_RUN_TIMEOUT_DEFAULT, &r,
+	                  &res);
 	if (rc) {
-		buf_printf(msg, "request %" PRId64 ": cannot start bash: %s", id, strerror(errno));
-		res.exit_code = 127;
+		buf_printf(msg, "request %" PRId64 ": %s", id,
+		           res.error.len ? buf_cstr(&res.error) : esc_strerror(rc));
+		res.exit_code = res.exit_code ? res.exit_code : 255;
+	}
+	if (bt.transport == BROKER_SSH && attest_err.len == 0 && w->brk) {
+		if (broker_attest(w->brk, &bt, NULL, &snap1, &attest_err) == 0)
+			(void)broker_attest_diff((const char *)snap0.data, snap0.len,
+			                         (const char *)snap1.data, snap1.len, &attest, &nchanges);
+		else if (attest_err.len == 0)
+			buf_puts(&attest_err, "cannot take the snapshot");
+	}
+	/* what an operator will be shown, and its hash for the log */
+	(void)broker_redact(res.out.data, res.out.len, &redacted, &redactions);
+	{
+		unsigned char rh[STORE_HASH_LEN];
+
+		sha256(redacted.data ? (const void *)redacted.data : "", redacted.len, rh);
+		hexify(rh, sizeof(rh), rhex);
 	}
 	final = (rc == 0 && res.exit_code == 0 && !res.timed_out) ? WF_SUCCEEDED : WF_FAILED;
 
@@ -1848,10 +1883,17 @@ tx:
 	r.output_len = res.out.len;
 	r.output = (unsigned char *)buf_steal(&res.out, NULL);
 	{
-		json_t *j = json_pack("{s:b, s:b, s:I, s:i, s:I}", "timed_out", res.timed_out,
-		                      "truncated", res.total > STORE_OUTPUT_MAX, "output_bytes",
-		                      (json_int_t)res.total, "commands_run", (int)res.ran,
-		                      "duration_ms", (json_int_t)res.ms);
+		json_t *j = json_pack("{s:b, s:b, s:I, s:i, s:I, s:s, s:s, s:o}", "timed_out",
+		                      res.timed_out, "truncated", res.total > STORE_OUTPUT_MAX,
+		                      "output_bytes", (json_int_t)res.total, "commands_run",
+		                      (int)res.ran, "duration_ms", (json_int_t)res.ms, "transport",
+		                      tg->transport, "output_redacted_sha256", rhex, "redactions",
+		                      redactions_json(&redactions));
+
+		if (j && res.error.len)
+			json_object_set_new(j, "error", json_string(buf_cstr(&res.error)));
+		if (j && bt.transport == BROKER_SSH)
+			json_object_set_new(j, "attestation", attestation_json(&attest, nchanges, &attest_err));
 
 		free(r.result);
 		r.result = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
@@ -1861,12 +1903,21 @@ tx:
 		buf_printf(msg, "store: %s", store_error(w->st));
 		goto tx2;
 	}
-	rc = wf_audit(w, "execution.end", actor,
-	              json_pack("{s:I, s:s, s:i, s:s, s:I, s:b, s:I}", "request", (json_int_t)id,
-	                        "state", wf_state_name(final), "exit", res.exit_code,
-	                        "output_sha256", hex, "output_bytes", (json_int_t)res.total,
-	                        "timed_out", res.timed_out, "duration_ms", (json_int_t)res.ms),
-	              msg);
+	{
+		json_t *ev = json_pack("{s:I, s:s, s:i, s:s, s:I, s:b, s:I, s:s, s:o}", "request",
+		                       (json_int_t)id, "state", wf_state_name(final), "exit",
+		                       res.exit_code, "output_sha256", hex, "output_bytes",
+		                       (json_int_t)res.total, "timed_out", res.timed_out,
+		                       "duration_ms", (json_int_t)res.ms, "output_redacted_sha256",
+		                       rhex, "redactions", redactions_json(&redactions));
+
+		if (ev && res.error.len)
+			json_object_set_new(ev, "error", json_string(buf_cstr(&res.error)));
+		if (ev && bt.transport == BROKER_SSH)
+			json_object_set_new(ev, "attestation",
+			                    attestation_json(&attest, nchanges, &attest_err));
+		rc = wf_audit(w, "execution.end", actor, ev, msg);
+	}
 	if (rc) {
 		/* it ran: hiding the result would be worse than an unlogged record of it */
 		(void)audit_end(w, NULL);
@@ -1881,6 +1932,13 @@ tx2:
 		*state = final;
 out:
 	buf_free(&res.out);
+	buf_free(&res.error);
+	EVP_MD_CTX_free(res.md);
+	buf_free(&redacted);
+	buf_free(&snap0);
+	buf_free(&snap1);
+	buf_free(&attest);
+	buf_free(&attest_err);
 	buf_free(&notes);
 	buf_free(&missing);
 	agg_free(&a);
@@ -1925,6 +1983,18 @@ wf_request_get(wf *w, const char *actor, int64_t id, store_request *r, store_app
 		buf_printf(msg, "%s may not see request %" PRId64 ": operators see only their own",
 		           actor, id);
 		rc = WF_EREFUSED;
+	}
+	/* operators see output with secrets masked; escorts, reviewers, auditors see it all
+	 * (the log holds the hashes of both views) */
+	if (rc == 0 && !may_see_all(who) && r->output_len) {
+		buf red = BUF_INIT;
+
+		if ((rc = broker_redact(r->output, r->output_len, &red, NULL)) == 0) {
+			free(r->output);
+			r->output_len = red.len;
+			r->output = red.len ? (unsigned char *)buf_steal(&red, NULL) : NULL;
+		}
+		buf_free(&red);
 	}
 	if (rc) {
 		store_request_clear(r);

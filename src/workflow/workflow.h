@@ -1,7 +1,8 @@
 /* workflow.h — the change-request lifecycle: create (lockbox analyzes, policy decides),
  * approve/deny (approvals bound to the exact bytes), cancel, expire, and run exactly the
- * approved bytes on a local target, with every step in the audit log (fail closed).
- * It orchestrates lockbox, policy and audit over the store; it never prints. */
+ * approved bytes on the target through the broker (local or ssh), with every step in the
+ * audit log (fail closed). It orchestrates lockbox, policy, broker and audit over the
+ * store; it never prints. */
 #ifndef ESCORT_WORKFLOW_WORKFLOW_H
 #define ESCORT_WORKFLOW_WORKFLOW_H
 
@@ -113,10 +114,15 @@ int wf_request_approve(wf *w, const char *actor, int64_t id, const char *comment
 int wf_request_deny(wf *w, const char *actor, int64_t id, const char *comment, buf *msg);
 int wf_request_cancel(wf *w, const char *actor, int64_t id, buf *msg);
 /* Re-checks everything with the current policy, claims the request (approved -> running,
- * at most once), runs it, records the result. *state: succeeded or failed. */
+ * at most once), runs it through the broker, records the result. *state: succeeded or
+ * failed. ssh targets use escort's key DATA/keys/<target> and the pinned host key; before
+ * and after the run the target is snapshotted and the difference goes into the result and
+ * the execution.end event (result.attestation). The result also carries the redaction
+ * counts and the SHA-256 of the operator's (redacted) view next to the full output's. */
 int wf_request_run(wf *w, const char *actor, int64_t id, int *state, buf *msg);
 
-/* Reads a request with its approvals, if actor may see it. */
+/* Reads a request with its approvals, if actor may see it. Operators (who are not also
+ * escorts, reviewers, auditors or admins) get the output with secrets redacted. */
 int wf_request_get(wf *w, const char *actor, int64_t id, store_request *r,
                    store_approval **apv, size_t *napv, buf *msg);
 /* Lists requests actor may see (operators: their own). */

@@ -1,0 +1,141 @@
+/* broker.h — runs exactly the approved bytes on a target (local or ssh), captures stdout
+ * and stderr separately with a size cap and a hash of everything, enforces a time limit
+ * that kills the whole process group, redacts output for operators and attests what
+ * changed on the target. A peer of lockbox, policy and audit: it knows none of them; the
+ * workflow describes a target to it in the plain structs below. */
+#ifndef ESCORT_BROKER_BROKER_H
+#define ESCORT_BROKER_BROKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+#define BROKER_HASH_LEN 32
+#define BROKER_OUT_MAX ((size_t)1 << 20)   /* bytes kept per stream by default */
+#define BROKER_TIMEOUT_DEFAULT_MS 600000u   /* when the caller gives none */
+#define BROKER_EXIT_TIMEOUT 124             /* exit_code of a run that was killed on time */
+#define BROKER_CONNECT_TIMEOUT_SEC 10
+#define BROKER_KEEPALIVE_SEC 30
+
+/* Beyond ESC_E*: the target could not be reached or refused us (message says why). */
+#define BROKER_ECONNECT (-110)
+/* The target's host key is unknown or differs from the pinned one: nothing was sent. */
+#define BROKER_EHOSTKEY (-111)
+/* Authentication with the configured key failed. */
+#define BROKER_EAUTH (-112)
+
+enum broker_transport { BROKER_LOCAL = 0, BROKER_SSH = 1 };
+enum broker_stream { BROKER_STDOUT = 1, BROKER_STDERR = 2 };
+
+/* What the workflow knows about a target, as plain strings (all borrowed). */
+typedef struct broker_target {
+	const char *name; /* for messages */
+	int transport;    /* BROKER_LOCAL or BROKER_SSH */
+	const char *workdir; /* NULL: "/" locally, the login directory over ssh */
+	/* local: the user to become when escort runs as root (NULL: stay who we are) */
+	const char *run_as;
+	/* ssh */
+	const char *host;
+	unsigned port;           /* 0: 22 */
+	const char *user;        /* NULL: the current user name */
+	const char *host_key;    /* pinned "SHA256:<base64>" (required: none refuses) */
+	const char *key_file;    /* private key (kept by escort, never shown to operators) */
+	unsigned keepalive_sec;  /* 0: BROKER_KEEPALIVE_SEC */
+	unsigned connect_timeout_sec; /* 0: BROKER_CONNECT_TIMEOUT_SEC */
+} broker_target;
+
+/* Called for every chunk of output in arrival order (stream: BROKER_STDOUT/STDERR), before
+ * the cap applies: the caller can hash or stream everything. */
+typedef void (*broker_output_fn)(void *ctx, int stream, const unsigned char *p, size_t n);
+
+typedef struct broker_limits {
+	unsigned timeout_ms; /* 0: BROKER_TIMEOUT_DEFAULT_MS */
+	size_t out_max;      /* bytes kept per stream; 0: BROKER_OUT_MAX */
+	/* local resource limits (0: leave as is); core dumps are always off */
+	uint64_t cpu_sec;
+	uint64_t as_bytes;
+	uint64_t fsize_bytes;
+	uint64_t nproc;
+	const char *const *env; /* extra "NAME=value" entries (NULL-terminated) or NULL */
+	broker_output_fn on_output;
+	void *ctx;
+} broker_limits;
+
+typedef struct broker_result {
+	int exit_code; /* 0..255; 128+N when killed by signal N; 124 on time-out; 255 unknown */
+	int timed_out;
+	buf out, err;  /* the first out_max bytes of each stream */
+	uint64_t out_total, err_total;
+	unsigned char out_sha[BROKER_HASH_LEN], err_sha[BROKER_HASH_LEN]; /* of the full streams */
+	int64_t connect_ms; /* 0 when a connection was reused */
+	int64_t run_ms;
+	int reused;         /* 1: an open ssh connection was reused */
+} broker_result;
+
+typedef struct broker broker;
+
+/* A broker keeps ssh connections open for reuse within this process (one thread). */
+int broker_new(broker **out);
+void broker_free(broker *b); /* NULL-safe; closes every connection */
+
+/* Runs `len` exact bytes as one `bash --noprofile --norc -c BYTES` on the target with a
+ * scrubbed environment. The bytes must not contain NUL (ESC_EINVAL). Returns 0 when the
+ * command ran (whatever its exit status, also on time-out), else a negative code with the
+ * reason in msg; res is initialized either way (broker_result_free it). */
+int broker_run(broker *b, const broker_target *t, const unsigned char *cmd, size_t len,
+               const broker_limits *lim, broker_result *res, buf *msg);
+void broker_result_free(broker_result *res); /* NULL-safe */
+
+/* Closes a cached connection to t (e.g. after an error), if any. */
+void broker_disconnect(broker *b, const broker_target *t);
+
+/* The server's host key fingerprint ("SHA256:<base64>") without authenticating; for
+ * admins pinning a new target. */
+int broker_ssh_fingerprint(const broker_target *t, char *out, size_t outlen, buf *msg);
+
+/* Quotes bytes for a POSIX shell (single quotes; ' becomes '\''). */
+int broker_shell_quote(buf *out, const unsigned char *p, size_t n);
+
+/* ---- redaction (what an operator may see) ---- */
+
+enum broker_redact_kind {
+	BROKER_RK_PRIVATE_KEY = 0, /* PEM / OpenSSH / PGP private key blocks */
+	BROKER_RK_PASSWORD_HASH,   /* crypt(3) hashes: $1$ $2b$ $5$ $6$ $y$ ... */
+	BROKER_RK_AWS_ACCESS_KEY,  /* AKIA... / ASIA... */
+	BROKER_RK_AWS_SECRET_KEY,  /* 40 characters after an aws secret key name */
+	BROKER_RK_JWT,
+	BROKER_RK_GITHUB_TOKEN,
+	BROKER_RK_GITLAB_TOKEN,
+	BROKER_RK_ASSIGNED_SECRET, /* password=/secret=/token= values */
+	BROKER_RK_KEYTAB,          /* base64 of a Kerberos keytab (0x0502 magic) */
+	BROKER_RK_COUNT
+};
+
+typedef struct broker_redaction {
+	size_t count[BROKER_RK_COUNT];
+	size_t total;
+} broker_redaction;
+
+/* Appends in[0..n) to out with every secret replaced by "[REDACTED:<kind>]"; counts what
+ * was replaced (counts may be NULL; they are added to, not reset). Never fails on odd
+ * input; ESC_ENOMEM / ESC_ETOOBIG from out only. Redacting redacted text changes nothing. */
+int broker_redact(const unsigned char *in, size_t n, buf *out, broker_redaction *counts);
+const char *broker_redact_kind_name(int kind); /* "private-key"...; "?" out of range */
+/* "2 password hashes, 1 private key" ("" when nothing was redacted). */
+int broker_redaction_summary(const broker_redaction *c, buf *out);
+
+/* ---- attestation (what changed on the target) ---- */
+
+/* A read-only snapshot of sensitive state, as sorted lines "KIND\tNAME\tVALUE\n":
+ * file hashes and metadata, authorized_keys/crontab lines (hashed), listening sockets,
+ * setuid/setgid files, kernel modules. root (NULL or "/" for the real one) prefixes every
+ * file path, for tests; sockets and modules are always the live ones. */
+int broker_attest(broker *b, const broker_target *t, const char *root, buf *snapshot,
+                  buf *msg);
+/* Plain-words lines, one per change ("added 1 key to /root/.ssh/authorized_keys",
+ * "new listening port tcp 4444"); *nchanges counts them (0: nothing changed). */
+int broker_attest_diff(const char *before, size_t blen, const char *after, size_t alen,
+                       buf *text, size_t *nchanges);
+
+#endif
