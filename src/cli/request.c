@@ -733,6 +733,55 @@ do_show(struct ctx *c, int64_t id)
 	return rc ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }
 
+/* After a run, tells the person at the terminal what the broker knows besides the output:
+ * why it failed, what was redacted from their view, and what changed on the target. */
+static void
+print_run_summary(const char *result)
+{
+	json_t *j, *v;
+	const char *k;
+
+	if (result == NULL || (j = json_loads(result, 0, NULL)) == NULL)
+		return;
+	if ((v = json_object_get(j, "error")) && json_is_string(v) && *json_string_value(v))
+		cli_warnx(SUB, "broker: %s", json_string_value(v));
+	if ((v = json_object_get(j, "redactions")) && json_is_object(v) && json_object_size(v)) {
+		json_t *n;
+		int first = 1;
+
+		fprintf(stderr, "redacted from your view:");
+		json_object_foreach(v, k, n) {
+			fprintf(stderr, "%s %" JSON_INTEGER_FORMAT " %s", first ? "" : ",",
+			        json_integer_value(n), k);
+			first = 0;
+		}
+		fputc('\n', stderr);
+	}
+	if ((v = json_object_get(j, "attestation")) && json_is_object(v)) {
+		json_t *diff = json_object_get(v, "diff"), *e = json_object_get(v, "error"), *line;
+		size_t i;
+
+		if (e && json_is_string(e))
+			fprintf(stderr, "attestation failed: %s\n", json_string_value(e));
+		else if (json_array_size(diff) == 0)
+			fprintf(stderr, "attestation: no change to sensitive state on the target\n");
+		else {
+			fprintf(stderr, "attestation: what changed on the target:\n");
+			json_array_foreach(diff, i, line) {
+				buf esc = BUF_INIT;
+
+				if (!json_is_string(line))
+					continue;
+				cli_escape(&esc, (const unsigned char *)json_string_value(line),
+				           json_string_length(line), 0);
+				fprintf(stderr, "  %s\n", buf_cstr(&esc));
+				buf_free(&esc);
+			}
+		}
+	}
+	json_decref(j);
+}
+
 static int
 do_run(struct ctx *c, int64_t id)
 {
@@ -757,6 +806,8 @@ do_run(struct ctx *c, int64_t id)
 			buf_putc(&out, '\n');
 		rc = write_out(&out);
 	}
+	if (!c->json)
+		print_run_summary(r.result);
 	if (state == WF_FAILED)
 		cli_warnx(SUB, "request %" PRId64 " ran and failed: exit status %d%s", id, r.exit_code,
 		          r.result && strstr(r.result, "\"timed_out\":true") ? " (time limit)" : "");

@@ -179,6 +179,8 @@ approve($rr);
 ok($s == 0 && $o =~ /root:\[REDACTED:password-hash\]:19000/ && $o =~ /\[REDACTED:aws-access-key\]/ &&
    $o =~ /DB_PASSWORD=\[REDACTED:assigned-secret\]/ && $o !~ /hunter2|Qx6\.d0f8|AKIAIOSFODNN7EXAMPLE/,
    'the operator sees the output redacted') or print "# $o\n";
+ok($e =~ /redacted from your view: .*password-hash/ && $e =~ /attestation: /,
+   'request run tells the operator what was redacted and what changed') or print "# $e\n";
 my $full = show('aud-1', $rr);
 ok(index($full->{execution}{output}, $secret) >= 0 && $full->{execution}{output} =~ /hunter2/,
    'the auditor sees the full output');
