@@ -24,6 +24,9 @@ struct lb_arena {
 	arena_block *first; /* kept across resets */
 	size_t total;       /* bytes of block storage currently held */
 	size_t next_size;   /* size of the next block to allocate */
+	size_t max;         /* cap on total (lb_arena_set_max); kept across resets */
+	size_t used;        /* bytes handed out since the last reset, padding included */
+	int capped;         /* an allocation failed because of max since the last reset */
 };
 
 static arena_block *block_new(size_t cap)
@@ -50,6 +53,7 @@ lb_arena *lb_arena_new(void)
 	a->head = a->first;
 	a->total = ARENA_FIRST_BLOCK;
 	a->next_size = ARENA_FIRST_BLOCK * 2;
+	a->max = LB_ARENA_MAX;
 	return a;
 }
 
@@ -81,46 +85,113 @@ void lb_arena_reset(lb_arena *a)
 	a->first->used = 0;
 	a->total = a->first->cap;
 	a->next_size = ARENA_FIRST_BLOCK * 2;
+	a->used = 0;
+	a->capped = 0;
+}
+
+void lb_arena_set_max(lb_arena *a, size_t max)
+{
+	if (!a)
+		return;
+	a->max = max == 0 || max > LB_ARENA_MAX ? LB_ARENA_MAX : max;
+}
+
+size_t lb_arena_used(const lb_arena *a)
+{
+	return a ? a->used : 0;
+}
+
+int lb_arena_capped(const lb_arena *a)
+{
+	return a ? a->capped : 0;
+}
+
+/* Slow path: a new block that holds at least n bytes (the block sizes double up to
+ * ARENA_MAX_BLOCK, but never past the cap, so a small cap is usable to the byte). */
+static arena_block *arena_grow(lb_arena *a, size_t n)
+{
+	size_t cap = a->next_size;
+	if (cap < n)
+		cap = n;
+	if (a->total > a->max || a->max - a->total < cap) {
+		if (a->total > a->max || a->max - a->total < n) {
+			a->capped = 1;
+			return NULL;
+		}
+		cap = a->max - a->total;
+	}
+	arena_block *nb = block_new(cap);
+	if (!nb)
+		return NULL;
+	/* newest block first; the first block stays reachable through the chain */
+	nb->next = a->head;
+	a->head = nb;
+	a->total += cap;
+	if (a->next_size < ARENA_MAX_BLOCK)
+		a->next_size *= 2;
+	return nb;
+}
+
+/* Takes n bytes at offset-alignment align from the head block, or from a new block.
+ * Inlined into both allocators so the common case is a handful of instructions. */
+static inline void *arena_take(lb_arena *a, size_t n, size_t align)
+{
+	arena_block *b = a->head;
+	size_t off = (b->used + (align - 1)) & ~(align - 1);
+	if (__builtin_expect(off > b->cap || b->cap - off < n, 0)) {
+		/* fresh blocks start 16-byte aligned, so no padding is needed there */
+		b = arena_grow(a, n);
+		if (!b)
+			return NULL;
+		off = 0;
+	}
+	a->used += off - b->used + n;
+	b->used = off + n;
+	return b->data + off;
+}
+
+void *lb_arena_alloc_raw(lb_arena *a, size_t n, size_t align)
+{
+	if (!a || n > LB_ARENA_MAX)
+		return NULL;
+	if (align == 0 || align > ARENA_ALIGN || (align & (align - 1)))
+		align = ARENA_ALIGN;
+	if (n == 0)
+		n = 1;
+	return arena_take(a, n, align);
 }
 
 void *lb_arena_alloc(lb_arena *a, size_t n)
 {
-	if (!a)
+	if (!a || n > LB_ARENA_MAX)
 		return NULL;
 	if (n == 0)
 		n = 1;
-	if (n > LB_ARENA_MAX)
-		return NULL;
 	n = (n + (ARENA_ALIGN - 1)) & ~(size_t)(ARENA_ALIGN - 1);
-	arena_block *b = a->head;
-	if (b->cap - b->used < n) {
-		size_t cap = a->next_size;
-		if (cap < n)
-			cap = n;
-		if (a->total + cap > LB_ARENA_MAX)
-			return NULL;
-		arena_block *nb = block_new(cap);
-		if (!nb)
-			return NULL;
-		/* newest block first; the first block stays reachable through the chain */
-		nb->next = b;
-		a->head = nb;
-		a->total += cap;
-		if (a->next_size < ARENA_MAX_BLOCK)
-			a->next_size *= 2;
-		b = nb;
-	}
-	void *p = b->data + b->used;
-	b->used += n;
-	memset(p, 0, n);
+	void *p = arena_take(a, n, ARENA_ALIGN);
+	if (p)
+		memset(p, 0, n);
 	return p;
+}
+
+void lb_arena_give_back(lb_arena *a, void *p, size_t n)
+{
+	if (!a || !p || !n)
+		return;
+	arena_block *b = a->head;
+	unsigned char *q = p;
+	if (q >= b->data && q <= b->data + b->used && (size_t)(b->data + b->used - q) == n) {
+		b->used -= n;
+		a->used -= n;
+	}
 }
 
 char *lb_arena_strndup(lb_arena *a, const char *s, size_t n)
 {
 	if (n == SIZE_MAX)
 		return NULL;
-	char *d = lb_arena_alloc(a, n + 1);
+	/* every byte is written below: no need to zero, and text needs no alignment */
+	char *d = lb_arena_alloc_raw(a, n + 1, 1);
 	if (!d)
 		return NULL;
 	if (n)

@@ -19,10 +19,26 @@ void lb_arena_free(lb_arena *a);
 /* Forgets all allocations but keeps the first block for reuse (fast per-record reset). */
 void lb_arena_reset(lb_arena *a);
 /* Zeroed, 16-byte aligned memory owned by the arena; NULL when out of memory or when the
- * arena's total exceeds its cap (LB_ARENA_MAX). */
+ * arena's total would exceed its cap (LB_ARENA_MAX, or lower with lb_arena_set_max). */
 void *lb_arena_alloc(lb_arena *a, size_t n);
 /* Copies n bytes into the arena and NUL-terminates them. */
 char *lb_arena_strndup(lb_arena *a, const char *s, size_t n);
+/* Like lb_arena_alloc but NOT zeroed and aligned to `align` (a power of two up to 16;
+ * anything else means 16): for buffers the caller fills completely, such as string
+ * copies, and for structs the caller clears itself. */
+void *lb_arena_alloc_raw(lb_arena *a, size_t n, size_t align);
+/* Returns the last n bytes of an allocation ending at p+n to the arena when nothing was
+ * allocated after them (else does nothing): for a caller that reserved more than it used. */
+void lb_arena_give_back(lb_arena *a, void *p, size_t n);
+/* Caps the arena's block storage at `max` bytes (0 or more than LB_ARENA_MAX means
+ * LB_ARENA_MAX, the default). The cap survives lb_arena_reset. An allocation that would
+ * pass it returns NULL and sets the flag lb_arena_capped reports; lb_parse then fails
+ * with ESC_ETOOBIG, so a caller can bound what one parse may cost. */
+void lb_arena_set_max(lb_arena *a, size_t max);
+/* Bytes handed out (alignment padding included) since creation or the last reset. */
+size_t lb_arena_used(const lb_arena *a);
+/* Nonzero when an allocation failed because of the cap since creation or the last reset. */
+int lb_arena_capped(const lb_arena *a);
 
 #define LB_ARENA_MAX ((size_t)512 * 1024 * 1024)
 
@@ -127,7 +143,9 @@ typedef struct lb_redir {
 	const char *fd_var;  /* {name}> form: the variable name, else NULL */
 	lb_word *target;     /* file, fd number, here-doc delimiter or here-string word */
 	/* here-documents only: */
-	const char *body;    /* raw body text (after <<- tab stripping), arena-owned */
+	const char *body;    /* raw body text (after <<- tab stripping); body_len bytes, NOT
+	                      * NUL-terminated: usually points into the parsed input (see
+	                      * lb_parse), else arena-owned */
 	size_t body_len;
 	lb_span body_span;
 	int body_quoted;     /* delimiter was quoted: body is literal */
@@ -225,7 +243,9 @@ typedef struct lb_parse_error {
 /* Parses src[0..len) as a bash script. On success returns 0 and sets *out to an
  * LB_N_SCRIPT allocated in `a`. On a syntax error returns ESC_EPARSE (or ESC_EDEPTH)
  * and fills *err; *out then holds whatever partial tree could be built (may be NULL).
- * ESC_ENOMEM / ESC_ETOOBIG when the arena is exhausted. Never reads past len; src need
+ * ESC_ENOMEM when memory runs out, ESC_ETOOBIG when the arena's cap (lb_arena_set_max)
+ * is reached. The tree may point into src (here-document bodies), so src must stay
+ * alive and unchanged as long as the tree is used. Never reads past len; src need
  * not be NUL-terminated and may contain NUL bytes (which are a syntax error, as bash
  * drops them with a warning we report instead). Reentrant: no global state. */
 int lb_parse(lb_arena *a, const char *src, size_t len, lb_node **out, lb_parse_error *err);

@@ -6,6 +6,8 @@
 #include "util/err.h"
 
 #include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* ---- tokens ------------------------------------------------------------------------ */
@@ -22,10 +24,6 @@ enum rw {
 	RW_BANG, RW_DLBRACK, RW_DRBRACK, RW_TIME, RW_IN
 };
 
-static const char *const rw_names[] = {
-	"", "if", "then", "else", "elif", "fi", "case", "esac", "for", "select", "while",
-	"until", "do", "done", "function", "coproc", "{", "}", "!", "[[", "]]", "time", "in"
-};
 
 /* lexing modes: the same bytes lex differently in these contexts */
 enum { M_NORMAL, M_ASSIGN, M_COND, M_REGEX };
@@ -81,7 +79,16 @@ typedef struct parser {
 	lb_node *top;              /* the input's own SCRIPT node */
 	int list_depth;            /* parse_list nesting */
 	int sub_list_depth;        /* list_depth of the innermost $( <( >( body */
+	/* bump region carved from the arena in chunks: a call into the arena per tree
+	 * struct costs more than the parse work around it */
+	uintptr_t bump, bump_end;
+	size_t chunk;              /* size of the next chunk */
+	struct hbuf *heap;         /* live growth buffers of nvec/opvec */
 } parser;
+
+#define CHUNK_MIN ((size_t)256)
+#define CHUNK_MAX ((size_t)32 * 1024)
+#define CHUNK_FIRST_MAX ((size_t)4 * 1024) /* a parse that fails early wastes little */
 
 #define RC_STOP 1 /* internal: bash stops reading here and accepts what came before */
 
@@ -90,17 +97,29 @@ typedef struct plist {
 	int has_open, has_close;
 } plist;
 
+/* Growing arrays (kids, operators) start in the struct, grow on the heap and are copied
+ * into the arena at their exact size when complete: growing them in the arena would
+ * leave every outgrown copy behind (three times the final size for a long pipeline). */
 typedef struct nvec {
 	lb_node **v;
 	size_t n, cap;
+	int heap; /* v is a heap buffer (registered in parser.heap) */
 	lb_node *inl[8];
 } nvec;
 
 typedef struct opvec {
 	lb_op *v;
 	size_t n, cap;
+	int heap;
 	lb_op inl[8];
 } opvec;
+
+/* Header of a heap buffer; every live one is on parser.heap so that lb_parse frees what
+ * an error path abandoned. */
+typedef struct hbuf {
+	struct hbuf *prev, *next;
+	_Alignas(16) unsigned char data[];
+} hbuf;
 
 /* ---- errors, memory, depth --------------------------------------------------------- */
 
@@ -116,19 +135,72 @@ static void fail(parser *p, int rc, size_t at, const char *msg)
 	p->err->depth_exceeded = rc == ESC_EDEPTH;
 }
 
-static void *alloc(parser *p, size_t n)
+static void alloc_failed(parser *p, size_t at)
 {
-	void *r = lb_arena_alloc(p->a, n);
-	if (!r)
-		fail(p, ESC_ENOMEM, p->pos, "out of memory");
+	if (lb_arena_capped(p->a))
+		fail(p, ESC_ETOOBIG, at, "syntax tree too large");
+	else
+		fail(p, ESC_ENOMEM, at, "out of memory");
+}
+
+/* Slow path of bump(): big requests go to the arena directly; small ones start a new
+ * chunk (the old chunk's tail is given up; chunks double so that waste stays small for
+ * short records and the number of chunks small for long ones). */
+static void *bump_refill(parser *p, size_t n, size_t align)
+{
+	if (n > p->chunk / 4) {
+		void *r = lb_arena_alloc_raw(p->a, n, align);
+		if (!r)
+			alloc_failed(p, p->pos);
+		return r;
+	}
+	void *c = lb_arena_alloc_raw(p->a, p->chunk, sizeof(void *));
+	if (!c) {
+		alloc_failed(p, p->pos);
+		return NULL;
+	}
+	p->bump = (uintptr_t)c + n;
+	p->bump_end = (uintptr_t)c + p->chunk;
+	if (p->chunk < CHUNK_MAX)
+		p->chunk *= 2;
+	return c;
+}
+
+static inline void *bump(parser *p, size_t n, size_t align)
+{
+	if (n == 0)
+		n = 1; /* never hand out the same address twice */
+	uintptr_t b = (p->bump + (align - 1)) & ~(uintptr_t)(align - 1);
+	if (b >= p->bump && b <= p->bump_end && n <= p->bump_end - b) {
+		p->bump = b + n;
+		return (void *)b;
+	}
+	return bump_refill(p, n, align);
+}
+
+/* Zeroed memory for tree structs. Nothing in the tree needs more than pointer alignment,
+ * and 8 instead of the arena's default 16 saves 8 bytes on most node kinds. */
+static inline void *alloc(parser *p, size_t n)
+{
+	void *r = bump(p, n, sizeof(void *));
+	if (r)
+		memset(r, 0, n);
 	return r;
+}
+
+/* Unzeroed bytes for text the caller writes completely (decoded literals, copies). */
+static inline char *alloc_text(parser *p, size_t n)
+{
+	return bump(p, n, 1);
 }
 
 static char *sdup(parser *p, size_t start, size_t end)
 {
-	char *r = lb_arena_strndup(p->a, p->s + start, end - start);
-	if (!r)
-		fail(p, ESC_ENOMEM, start, "out of memory");
+	char *r = alloc_text(p, end - start + 1);
+	if (r) {
+		memcpy(r, p->s + start, end - start);
+		r[end - start] = '\0';
+	}
 	return r;
 }
 
@@ -157,6 +229,52 @@ static lb_span sp(size_t a, size_t b)
 	return r;
 }
 
+static void *heap_new(parser *p, size_t n)
+{
+	hbuf *h = malloc(sizeof(*h) + n);
+	if (!h) {
+		fail(p, ESC_ENOMEM, p->pos, "out of memory");
+		return NULL;
+	}
+	h->prev = NULL;
+	h->next = p->heap;
+	if (p->heap)
+		p->heap->prev = h;
+	p->heap = h;
+	return h->data;
+}
+
+static void heap_del(parser *p, void *data)
+{
+	hbuf *h = (hbuf *)(void *)((unsigned char *)data - offsetof(hbuf, data));
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		p->heap = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	free(h);
+}
+
+/* Doubles a vector's storage (*vp holds n elements of size sz in *capp slots) on the heap. */
+static int vec_grow(parser *p, void **vp, size_t *capp, size_t n, size_t sz, int *heap)
+{
+	if (*capp > SIZE_MAX / 2 / sz) {
+		fail(p, ESC_ENOMEM, p->pos, "out of memory");
+		return -1;
+	}
+	void *nn = heap_new(p, 2 * *capp * sz);
+	if (!nn)
+		return -1;
+	memcpy(nn, *vp, n * sz);
+	if (*heap)
+		heap_del(p, *vp);
+	*vp = nn;
+	*capp *= 2;
+	*heap = 1;
+	return 0;
+}
+
 static int nv_push(parser *p, nvec *v, lb_node *x)
 {
 	if (!v->v) {
@@ -164,17 +282,17 @@ static int nv_push(parser *p, nvec *v, lb_node *x)
 		v->cap = 8;
 	}
 	if (v->n == v->cap) {
-		lb_node **nn = alloc(p, 2 * v->cap * sizeof(*nn));
-		if (!nn)
+		void *vv = v->v;
+		if (vec_grow(p, &vv, &v->cap, v->n, sizeof(*v->v), &v->heap))
 			return -1;
-		memcpy(nn, v->v, v->n * sizeof(*nn));
-		v->v = nn;
-		v->cap *= 2;
+		v->v = vv;
 	}
 	v->v[v->n++] = x;
 	return 0;
 }
 
+/* Stores the vector as node->kids (exact size, in the arena). The vector stays usable:
+ * it then reads from node->kids. */
 static int nv_store(parser *p, nvec *v, lb_node *node)
 {
 	node->nkids = v->n;
@@ -184,6 +302,11 @@ static int nv_store(parser *p, nvec *v, lb_node *node)
 	if (!node->kids)
 		return -1;
 	memcpy(node->kids, v->v, v->n * sizeof(*node->kids));
+	if (v->heap)
+		heap_del(p, v->v);
+	v->heap = 0;
+	v->v = node->kids;
+	v->cap = v->n;
 	return 0;
 }
 
@@ -194,15 +317,31 @@ static int op_push(parser *p, opvec *v, lb_op x)
 		v->cap = 8;
 	}
 	if (v->n == v->cap) {
-		lb_op *nn = alloc(p, 2 * v->cap * sizeof(*nn));
-		if (!nn)
+		void *vv = v->v;
+		if (vec_grow(p, &vv, &v->cap, v->n, sizeof(*v->v), &v->heap))
 			return -1;
-		memcpy(nn, v->v, v->n * sizeof(*nn));
-		v->v = nn;
-		v->cap *= 2;
+		v->v = vv;
 	}
 	v->v[v->n++] = x;
 	return 0;
+}
+
+/* The operators as an exact-size arena array for a node's ops. */
+static lb_op *op_store(parser *p, opvec *v)
+{
+	lb_op *o = bump(p, (v->n ? v->n : 1) * sizeof(*o), sizeof(void *));
+	if (!o) {
+		alloc_failed(p, p->pos);
+		return NULL;
+	}
+	if (v->n)
+		memcpy(o, v->v, v->n * sizeof(*o));
+	if (v->heap)
+		heap_del(p, v->v);
+	v->heap = 0;
+	v->v = o;
+	v->cap = v->n;
+	return o;
 }
 
 static lb_node *new_node(parser *p, lb_node_kind k, size_t start)
@@ -316,7 +455,7 @@ static unsigned parts_flags(const lb_part *x, int top)
 static lb_node *parse_list(parser *p);
 static lb_node *parse_command(parser *p);
 static int lex_parts(parser *p, plist *l, unsigned ctx);
-static tok *peek(parser *p, int mode);
+static inline tok *peek(parser *p, int mode);
 static void consume(parser *p);
 static lb_word *lex_word(parser *p, unsigned ctx);
 static void remap_node(lb_node *n, const uint32_t *map, size_t mlen);
@@ -364,25 +503,47 @@ static int lit_stop(parser *p, const plist *l, unsigned ctx, size_t i)
 
 /* End of the literal run starting at i (at least one byte; a backslash pair stays
  * together). */
+/* Bytes for which lit_stop may answer 1 (or that start a backslash pair), per context;
+ * every other byte continues the run, so runs of them are skipped without asking. */
+#define STOP_COMMON ['\\'] = 1, ['$'] = 1, ['`'] = 1, ['"'] = 1, ['\''] = 1, ['}'] = 1
+static const unsigned char stop_dq[256] = { STOP_COMMON };
+static const unsigned char stop_ibrace[256] = { STOP_COMMON, ['<'] = 1, ['>'] = 1 };
+static const unsigned char stop_plain[256] = {
+	STOP_COMMON, [' '] = 1, ['\t'] = 1, ['\n'] = 1, [';'] = 1, ['&'] = 1, ['|'] = 1,
+	['('] = 1, [')'] = 1, ['<'] = 1, ['>'] = 1, ['*'] = 1, ['?'] = 1, ['{'] = 1,
+	['['] = 1, [','] = 1, [':'] = 1, ['@'] = 1, ['+'] = 1, ['!'] = 1
+};
+
 static size_t lit_run_end(parser *p, const plist *l, unsigned ctx, size_t i)
 {
+	const unsigned char *tab = (ctx & (C_DQ | C_HEREDOC)) ? stop_dq
+	                         : (ctx & C_BRACE) ? stop_ibrace : stop_plain;
+	const unsigned char *s = (const unsigned char *)p->s;
 	size_t e = i;
 	do {
-		if (p->s[e] == '\\')
+		if (s[e] == '\\')
 			e += e + 1 < p->n ? 2 : 1;
 		else
 			e++;
-	} while (e < p->n && (p->s[e] == '\\' || !lit_stop(p, l, ctx, e)));
+		while (e < p->n && !tab[s[e]])
+			e++;
+	} while (e < p->n && (s[e] == '\\' || !lit_stop(p, l, ctx, e)));
 	return e;
 }
 
 /* Decodes a literal run [start, end) into the arena. */
 static lb_part *lit_part(parser *p, plist *l, unsigned ctx, size_t start, size_t end)
 {
-	char *d = alloc(p, end - start + 1);
+	char *d = alloc_text(p, end - start + 1);
 	if (!d)
 		return NULL;
 	size_t o = 0;
+	if (!(ctx & C_STRIP) && !memchr(p->s + start, '\\', end - start)) {
+		/* nothing to decode (the common case) */
+		o = end - start;
+		memcpy(d, p->s + start, o);
+		goto done;
+	}
 	int bol = (ctx & C_STRIP) && (start == p->hd_bstart || (start > 0 && p->s[start - 1] == '\n'));
 	for (size_t i = start; i < end; i++) {
 		char c = p->s[i];
@@ -415,6 +576,7 @@ static lb_part *lit_part(parser *p, plist *l, unsigned ctx, size_t start, size_t
 			bol = 1;
 		d[o++] = c;
 	}
+done:
 	d[o] = '\0';
 	lb_part *x = add_part(p, l, LB_P_LIT, start, end);
 	if (x) {
@@ -499,7 +661,7 @@ static int lex_ansic(parser *p, plist *l)
 		fail(p, ESC_EPARSE, start, "unterminated $'...'");
 		return -1;
 	}
-	char *d = alloc(p, end - start);
+	char *d = alloc_text(p, end - start);
 	if (!d)
 		return -1;
 	size_t o = 0;
@@ -1636,7 +1798,7 @@ static lb_part *relink(parser *p, lb_part **items, size_t k)
 			while (j < k && items[j]->kind == LB_P_LIT)
 				tot += items[j++]->len;
 			if (j > i + 1) {
-				char *d = alloc(p, tot + 1);
+				char *d = alloc_text(p, tot + 1);
 				lb_part *m = alloc(p, sizeof(*m));
 				if (!d || !m)
 					return NULL;
@@ -1817,10 +1979,56 @@ static int word_rw(parser *p, const lb_word *w)
 		return RW_NONE;
 	if (!raw_equals(p, w->span, x->text, x->len))
 		return RW_NONE;
-	for (int i = 1; i < (int)(sizeof(rw_names) / sizeof(rw_names[0])); i++)
-		if (strlen(rw_names[i]) == x->len && !memcmp(rw_names[i], x->text, x->len))
-			return i;
-	return RW_NONE;
+	/* dispatch on length and first byte: this runs for every word of every record */
+	const char *t = x->text;
+	int r = RW_NONE;
+	switch (x->len) {
+	case 1:
+		r = t[0] == '{' ? RW_LBRACE : t[0] == '}' ? RW_RBRACE : t[0] == '!' ? RW_BANG
+		  : RW_NONE;
+		return r;
+	case 2:
+		switch (t[0]) {
+		case 'i': r = t[1] == 'f' ? RW_IF : t[1] == 'n' ? RW_IN : RW_NONE; break;
+		case 'f': r = t[1] == 'i' ? RW_FI : RW_NONE; break;
+		case 'd': r = t[1] == 'o' ? RW_DO : RW_NONE; break;
+		case '[': r = t[1] == '[' ? RW_DLBRACK : RW_NONE; break;
+		case ']': r = t[1] == ']' ? RW_DRBRACK : RW_NONE; break;
+		default: break;
+		}
+		return r;
+	case 3:
+		return t[0] == 'f' && t[1] == 'o' && t[2] == 'r' ? RW_FOR : RW_NONE;
+	case 4:
+		switch (t[0]) {
+		case 't': r = !memcmp(t, "then", 4) ? RW_THEN : !memcmp(t, "time", 4) ? RW_TIME
+		            : RW_NONE; break;
+		case 'e': r = !memcmp(t, "else", 4) ? RW_ELSE : !memcmp(t, "elif", 4) ? RW_ELIF
+		            : !memcmp(t, "esac", 4) ? RW_ESAC : RW_NONE; break;
+		case 'c': r = !memcmp(t, "case", 4) ? RW_CASE : RW_NONE; break;
+		case 'd': r = !memcmp(t, "done", 4) ? RW_DONE : RW_NONE; break;
+		default: break;
+		}
+		return r;
+	case 5:
+		switch (t[0]) {
+		case 'w': r = !memcmp(t, "while", 5) ? RW_WHILE : RW_NONE; break;
+		case 'u': r = !memcmp(t, "until", 5) ? RW_UNTIL : RW_NONE; break;
+		default: break;
+		}
+		return r;
+	case 6:
+		switch (t[0]) {
+		case 's': r = !memcmp(t, "select", 6) ? RW_SELECT : RW_NONE; break;
+		case 'c': r = !memcmp(t, "coproc", 6) ? RW_COPROC : RW_NONE; break;
+		default: break;
+		}
+		return r;
+	case 8:
+		return !memcmp(t, "function", 8) ? RW_FUNCTION : RW_NONE;
+	default:
+		return RW_NONE;
+	}
 }
 
 static void skip_blanks(parser *p)
@@ -2205,11 +2413,11 @@ static int mode_compatible(const tok *t, int had, int want)
 	return !(t->kind == TK_WORD && t->asg_sensitive);
 }
 
-static tok *peek(parser *p, int mode)
+/* Lexes the next token (peek's slow path, kept out of line so the common call, which
+ * returns the token already there, stays a few instructions). */
+static __attribute__((noinline)) tok *peek_lex(parser *p, int mode)
 {
 	if (p->have) {
-		if (mode_compatible(&p->t, p->have_mode, mode))
-			return &p->t;
 		/* relexing in another mode redoes the token's work: bound the total */
 		if (charge(p, p->t.span.end - p->t.span.start + 1))
 			return &p->t;
@@ -2233,6 +2441,13 @@ static tok *peek(parser *p, int mode)
 	p->have = 1;
 	p->have_mode = mode;
 	return &p->t;
+}
+
+static inline tok *peek(parser *p, int mode)
+{
+	if (p->have && (p->have_mode == mode || mode_compatible(&p->t, p->have_mode, mode)))
+		return &p->t;
+	return peek_lex(p, mode);
 }
 
 static void read_heredocs(parser *p);
@@ -2331,8 +2546,12 @@ static void read_heredocs(parser *p)
 		if (ls >= p->n)
 			be = next = p->n;
 		r->body_span = sp(bs, be);
-		if (h->strip) {
-			char *d = alloc(p, be - bs + 1);
+		int tabs = 0;
+		if (h->strip)
+			for (size_t i = bs; i < be && !tabs; i++)
+				tabs = p->s[i] == '\t' && (i == bs || p->s[i - 1] == '\n');
+		if (tabs) {
+			char *d = alloc_text(p, be - bs + 1);
 			if (!d)
 				return;
 			size_t o = 0;
@@ -2347,7 +2566,9 @@ static void read_heredocs(parser *p)
 			r->body = d;
 			r->body_len = o;
 		} else {
-			r->body = sdup(p, bs, be);
+			/* the body as written: point into the input instead of copying it (ast.h:
+			 * the tree borrows the input's bytes; not NUL-terminated) */
+			r->body = p->s + bs;
 			r->body_len = be - bs;
 		}
 		if (!r->body)
@@ -2630,11 +2851,13 @@ static int parse_trailing_redirs(parser *p, lb_node *n)
 
 static int is_decl_word(const char *t, size_t n)
 {
-	static const char *const dw[] = { "declare", "typeset", "local", "export", "readonly" };
-	for (size_t i = 0; i < sizeof(dw) / sizeof(dw[0]); i++)
-		if (strlen(dw[i]) == n && !memcmp(dw[i], t, n))
-			return 1;
-	return 0;
+	switch (n) {
+	case 5: return !memcmp(t, "local", 5);
+	case 6: return !memcmp(t, "export", 6);
+	case 7: return !memcmp(t, "declare", 7) || !memcmp(t, "typeset", 7);
+	case 8: return !memcmp(t, "readonly", 8);
+	default: return 0;
+	}
 }
 
 static int is_compound_start(const tok *t)
@@ -3547,10 +3770,9 @@ static lb_node *parse_pipeline(parser *p)
 	if (nv_store(p, &kids, pl))
 		return NULL;
 	if (ops.n) {
-		pl->ops = alloc(p, ops.n * sizeof(*pl->ops));
+		pl->ops = op_store(p, &ops);
 		if (!pl->ops)
 			return NULL;
-		memcpy(pl->ops, ops.v, ops.n * sizeof(*pl->ops));
 	}
 	pl->span.end = kids.v[kids.n - 1]->span.end;
 	return pl;
@@ -3581,10 +3803,9 @@ static lb_node *parse_andor(parser *p)
 	lb_node *n = new_node(p, LB_N_ANDOR, start);
 	if (!n || nv_store(p, &kids, n))
 		return NULL;
-	n->ops = alloc(p, ops.n * sizeof(*n->ops));
+	n->ops = op_store(p, &ops);
 	if (!n->ops)
 		return NULL;
-	memcpy(n->ops, ops.v, ops.n * sizeof(*n->ops));
 	n->span.end = kids.v[kids.n - 1]->span.end;
 	return n;
 }
@@ -3677,6 +3898,11 @@ int lb_parse(lb_arena *a, const char *src, size_t len, lb_node **out, lb_parse_e
 	p.total = len;
 	p.err = err;
 	p.work_max = 8 * len + 8192;
+	/* the first chunk fits the tree of a typical record of this length (about 25 bytes
+	 * of tree per input byte) so one-liners waste little */
+	p.chunk = CHUNK_MIN;
+	while (p.chunk < CHUNK_FIRST_MAX && p.chunk < 16 * len)
+		p.chunk *= 2;
 	const char *nul = len ? memchr(p.s, '\0', len) : NULL;
 	if (nul) {
 		fail(&p, ESC_EPARSE, (size_t)(nul - p.s), "NUL byte in input");
@@ -3688,6 +3914,12 @@ int lb_parse(lb_arena *a, const char *src, size_t len, lb_node **out, lb_parse_e
 		if (t->kind != TK_EOF)
 			unexpected(&p, t);
 	}
+	while (p.heap) /* growth buffers an error path left behind */
+		heap_del(&p, p.heap->data);
+	/* the unused end of the last chunk goes back: callers parse many strings into one
+	 * arena (the analyzer, line by line, for a record that does not parse whole) */
+	if (p.bump_end > p.bump)
+		lb_arena_give_back(a, (void *)p.bump, p.bump_end - p.bump);
 	if (s)
 		s->span = sp(0, len);
 	*out = s;

@@ -2,11 +2,14 @@
  * with -0) and prints one line per record: `ok` or `err <offset> <message>`.
  * --dump also prints the tree under each `ok` (debugging); --bench N times N passes;
  * --argv prints, for a record that is one simple command of static words, the words'
- * values in hex (`argv HEX HEX ...`), else `-` (to compare with what bash passes). */
+ * values in hex (`argv HEX HEX ...`), else `-` (to compare with what bash passes).
+ * --mem prints `mem IN_BYTES ARENA_BYTES RATIO` per record (arena bytes the parse used);
+ * --max BYTES caps the arena (lb_arena_set_max) to try the ESC_ETOOBIG path. */
 #include "lockbox/ast.h"
 #include "util/buf.h"
 #include "util/err.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -145,7 +148,8 @@ static void print_argv(lb_arena *a, const lb_node *root)
 
 int main(int argc, char **argv)
 {
-	int nul = 0, dump = 0, av = 0;
+	int nul = 0, dump = 0, av = 0, mem = 0;
+	size_t max = 0;
 	long bench = 0;
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "-0"))
@@ -154,10 +158,14 @@ int main(int argc, char **argv)
 			dump = 1;
 		else if (!strcmp(argv[i], "--argv"))
 			av = 1;
+		else if (!strcmp(argv[i], "--mem"))
+			mem = 1;
+		else if (!strcmp(argv[i], "--max") && i + 1 < argc)
+			max = (size_t)strtoull(argv[++i], NULL, 10);
 		else if (!strcmp(argv[i], "--bench") && i + 1 < argc)
 			bench = atol(argv[++i]);
 		else {
-			fprintf(stderr, "usage: lb_parsecheck [-0] [--dump|--argv] [--bench N] < records\n");
+			fprintf(stderr, "usage: lb_parsecheck [-0] [--dump|--argv|--mem] [--max BYTES] [--bench N] < records\n");
 			return 2;
 		}
 	}
@@ -171,6 +179,7 @@ int main(int argc, char **argv)
 		buf_free(&in);
 		return 1;
 	}
+	lb_arena_set_max(a, max);
 	const char *s = (const char *)in.data;
 	size_t len = in.len;
 	char sep = nul ? '\0' : '\n';
@@ -208,7 +217,11 @@ int main(int argc, char **argv)
 		lb_parse_error err;
 		lb_arena_reset(a);
 		int rc = lb_parse(a, s + off, rl, &root, &err);
-		if (av) {
+		if (mem) {
+			size_t used = lb_arena_used(a);
+			printf("mem %zu %zu %.1f rc=%d\n", rl, used, rl ? (double)used / (double)rl : 0.0,
+			       rc);
+		} else if (av) {
 			if (rc == 0)
 				print_argv(a, root);
 			else

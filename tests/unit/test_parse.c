@@ -105,6 +105,15 @@ static void assert_src(lb_span s, const char *want)
 		         (int)(s.end - s.start), SRC + s.start, want);
 }
 
+/* A here-doc body is body_len bytes, not NUL-terminated (it may point into the input). */
+static void assert_body(const lb_redir *r, const char *want)
+{
+	size_t n = strlen(want);
+	assert_non_null(r->body);
+	if (r->body_len != n || memcmp(r->body, want, n))
+		fail_msg("body is '%.*s', wanted '%s'", (int)r->body_len, r->body, want);
+}
+
 static lb_node *cmd0(const char *s)
 {
 	return kid(P(s), 0);
@@ -458,13 +467,15 @@ static void test_heredocs(void **state)
 	assert_int_equal(r->nkids, 3);
 	lb_redir *h = kid(r, 0)->redirs;
 	assert_int_equal(h->op, LB_R_HEREDOC);
-	assert_string_equal(h->body, "hello $USER\n");
+	assert_body(h, "hello $USER\n");
+	/* a body as written points into the input instead of being copied */
+	assert_ptr_equal(h->body, SRC + h->body_span.start);
 	assert_src(h->body_span, "hello $USER\n");
 	assert_false(h->body_quoted);
 	assert_non_null(h->body_word);
 	assert_int_equal(h->body_word->parts->next->kind, LB_P_PARAM);
 	lb_redir *q = kid(r, 1)->redirs;
-	assert_string_equal(q->body, "raw $x\n");
+	assert_body(q, "raw $x\n");
 	assert_true(q->body_quoted);
 	assert_null(q->body_word);
 	assert_string_equal(stat(word(kid(r, 2), 0)), "echo");
@@ -472,14 +483,21 @@ static void test_heredocs(void **state)
 	r = P("cat <<-E\n\t\tone\n\ttwo\n\tE\n");
 	h = kid(r, 0)->redirs;
 	assert_int_equal(h->op, LB_R_HEREDOC_TAB);
-	assert_string_equal(h->body, "one\ntwo\n");
+	assert_body(h, "one\ntwo\n");
 	assert_string_equal(h->body_word->parts->text, "one\ntwo\n");
 	/* inside a command substitution, and unterminated at end of input (bash: warning) */
 	r = P("x=$(cat <<E\na)b\nE\n)");
 	lb_node *sub = kid(r, 0)->assigns->value->parts->sub;
-	assert_string_equal(kid(sub, 0)->redirs->body, "a)b\n");
+	assert_body(kid(sub, 0)->redirs, "a)b\n");
 	r = P("cat <<EOF\nno end");
-	assert_string_equal(kid(r, 0)->redirs->body, "no end");
+	assert_body(kid(r, 0)->redirs, "no end");
+	/* <<- without leading tabs needs no copy either; with them the copy drops them */
+	r = P("cat <<-E\nx\ny\nE\n");
+	assert_body(kid(r, 0)->redirs, "x\ny\n");
+	assert_ptr_equal(kid(r, 0)->redirs->body, SRC + kid(r, 0)->redirs->body_span.start);
+	r = P("cat <<-E\nx\n\ty\nE\n");
+	assert_body(kid(r, 0)->redirs, "x\ny\n");
+	assert_int_equal(kid(r, 0)->redirs->body_span.end - kid(r, 0)->redirs->body_span.start, 5);
 	/* broken expansions in a body are runtime errors, not syntax errors */
 	P("cat <<EOF\n$(foo\nEOF\n");
 }
@@ -792,6 +810,122 @@ static double now(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+/* Every reserved word alone, and near misses, against what `bash -n -c WORD` says. */
+static void test_reserved_words(void **state)
+{
+	(void)state;
+	static const char *const bad[] = { "if", "then", "else", "elif", "fi", "case", "esac",
+	                                   "for", "select", "while", "until", "do", "done",
+	                                   "function", "coproc", "{", "}", "[[", "]]", "in" };
+	static const char *const good[] = { "!", "time", "iff", "thenx", "el", "fo", "whilee",
+	                                    "donee", "functio", "coproc_", "{{", "!!", "[[[",
+	                                    "tim", "Fi", "DONE", "esa", "selec", "untill" };
+	lb_parse_error e;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(PE(bad[i], &e), ESC_EPARSE);
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		P(good[i]);
+	/* as arguments they are plain words */
+	lb_node *c = cmd0("echo if then function coproc [[ ]] } in time");
+	assert_int_equal(c->kind, LB_N_SIMPLE);
+	assert_string_equal(stat(word(c, 9)), "time");
+	/* quoted or escaped, a reserved word is a plain command name */
+	assert_int_equal(cmd0("\\if")->kind, LB_N_SIMPLE);
+	assert_int_equal(cmd0("'done'")->kind, LB_N_SIMPLE);
+	assert_int_equal(kid(P("while x; do y; done"), 0)->kind, LB_N_WHILE);
+	assert_int_equal(kid(P("until x; do y; done"), 0)->kind, LB_N_UNTIL);
+	assert_int_equal(kid(P("select x in a; do y; done"), 0)->kind, LB_N_SELECT);
+	assert_int_equal(kid(P("coproc x"), 0)->kind, LB_N_COPROC);
+	assert_int_equal(kid(P("function f { x; }"), 0)->kind, LB_N_FUNCTION);
+	/* declaration builtins take array assignments as arguments; other commands do not */
+	static const char *const decl[] = { "declare", "typeset", "local", "export", "readonly" };
+	for (size_t i = 0; i < sizeof(decl) / sizeof(decl[0]); i++) {
+		char buf[64];
+		snprintf(buf, sizeof(buf), "%s a=(1 2)", decl[i]);
+		assert_int_equal(cmd0(buf)->kind, LB_N_SIMPLE);
+		snprintf(buf, sizeof(buf), "%.*s a=(1 2)", (int)strlen(decl[i]) - 1, decl[i]);
+		assert_int_equal(PE(buf, &e), ESC_EPARSE);
+	}
+	assert_int_equal(PE("echo a=(1 2)", &e), ESC_EPARSE);
+}
+
+/* The arena: raw allocations, accounting and the cap that turns into ESC_ETOOBIG. */
+static void test_arena_budget(void **state)
+{
+	(void)state;
+	lb_arena *a = lb_arena_new();
+	assert_non_null(a);
+	assert_int_equal(lb_arena_used(a), 0);
+	char *c = lb_arena_alloc_raw(a, 3, 1);
+	assert_non_null(c);
+	void *q = lb_arena_alloc_raw(a, 8, 8);
+	assert_int_equal((uintptr_t)q % 8, 0);
+	void *z = lb_arena_alloc(a, 40);
+	assert_int_equal((uintptr_t)z % 16, 0);
+	for (int i = 0; i < 40; i++)
+		assert_int_equal(((unsigned char *)z)[i], 0);
+	assert_true(lb_arena_used(a) >= 3 + 8 + 48);
+	assert_true(lb_arena_used(a) <= 16 + 16 + 48);
+	char *d = lb_arena_strndup(a, "abc", 2);
+	assert_string_equal(d, "ab");
+	/* give_back only takes back the most recent allocation's end */
+	size_t u0 = lb_arena_used(a);
+	char *big = lb_arena_alloc_raw(a, 100, 1);
+	assert_int_equal(lb_arena_used(a), u0 + 100);
+	lb_arena_give_back(a, big + 40, 60);
+	assert_int_equal(lb_arena_used(a), u0 + 40);
+	lb_arena_give_back(a, big, 10);
+	assert_int_equal(lb_arena_used(a), u0 + 40);
+	assert_ptr_equal(lb_arena_alloc_raw(a, 1, 1), big + 40);
+	/* a parse gives back the unused end of its last chunk */
+	lb_arena_reset(a);
+	lb_node *x = NULL;
+	lb_parse_error xe;
+	assert_int_equal(lb_parse(a, "x", 1, &x, &xe), 0);
+	assert_true(lb_arena_used(a) < 512);
+	assert_int_equal(lb_parse(a, "echo hi", 7, &x, &xe), 0);
+	assert_true(lb_arena_used(a) < 1024);
+	/* a 1 MiB pipeline needs far more than 1 MiB of tree: capped, it fails cleanly */
+	const size_t M = (size_t)1 << 20;
+	char *s = malloc(M);
+	assert_non_null(s);
+	for (size_t i = 0; i < M; i += 2) {
+		s[i] = 'a';
+		s[i + 1] = '|';
+	}
+	s[M - 1] = 'a';
+	lb_arena_set_max(a, M);
+	lb_node *root = NULL;
+	lb_parse_error e;
+	lb_arena_reset(a);
+	assert_false(lb_arena_capped(a));
+	assert_int_equal(lb_parse(a, s, M, &root, &e), ESC_ETOOBIG);
+	assert_true(lb_arena_capped(a));
+	assert_true(lb_arena_used(a) <= M);
+	/* the cap survives resets; a small input still fits */
+	lb_arena_reset(a);
+	assert_false(lb_arena_capped(a));
+	assert_int_equal(lb_parse(a, s, 99, &root, &e), 0);
+	assert_int_equal(root->kids[0]->nkids, 50);
+	/* without the cap the whole pipeline parses: 2^19 commands, exact-size arrays */
+	lb_arena_set_max(a, 0);
+	lb_arena_reset(a);
+	assert_int_equal(lb_parse(a, s, M - 1, &root, &e), 0);
+	lb_node *pl = root->kids[0];
+	assert_int_equal(pl->kind, LB_N_PIPELINE);
+	assert_int_equal(pl->nkids, M / 2);
+	assert_int_equal(pl->ops[M / 2 - 2], LB_OP_PIPE);
+	assert_int_equal(pl->kids[M / 2 - 1]->span.start, M - 2);
+	/* about 240 bytes of tree per command (node, word, part, text, kid, op) */
+	assert_true(lb_arena_used(a) < (M / 2) * 260);
+	/* an error deep in a long list leaves its growing arrays behind: freed (LeakSanitizer) */
+	lb_arena_reset(a);
+	memcpy(s + 4000, "a && (b; c | d | e | f | g | h | i | j | k | l | m | n | )", 59);
+	assert_int_equal(lb_parse(a, s, 4059, &root, &e), ESC_EPARSE);
+	free(s);
+	lb_arena_free(a);
+}
+
 static void test_pathological_1mib(void **state)
 {
 	(void)state;
@@ -968,6 +1102,8 @@ int main(void)
 		cmocka_unit_test(test_bash_quirks),
 		cmocka_unit_test(test_kind_names),
 		cmocka_unit_test(test_spans_within_input),
+		cmocka_unit_test(test_reserved_words),
+		cmocka_unit_test(test_arena_budget),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
