@@ -90,12 +90,23 @@ $(B)/tools/%: tests/tools/%.c $(B)/libescort.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< $(B)/libescort.a $(PKG_LIBS) -lm
 
-$(BF)/%: tests/fuzz/%.c $(LIB_SRC)
+# Fuzz targets link one coverage-instrumented copy of the library, built once.
+FUZZ_CFLAGS = -std=c17 -D_GNU_SOURCE $(WARN) -g -O1 -Isrc $(PKG_CFLAGS) \
+	  -DESCORT_VERSION='"$(VERSION)"' -DESCORT_DATADIR='"$(DATADIR)"' -fno-sanitize-recover=all
+LIB_OBJ_F  = $(LIB_SRC:%.c=$(BF)/obj/%.o)
+
+$(BF)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CLANG) -std=c17 -D_GNU_SOURCE $(WARN) -Wno-missing-prototypes -g -O1 -Isrc $(PKG_CFLAGS) \
-	  -DESCORT_VERSION='"$(VERSION)"' -DESCORT_DATADIR='"$(DATADIR)"' \
-	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	  -o $@ $< $(LIB_SRC) $(PKG_LIBS) -lm
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link,address,undefined -MMD -MP -c $< -o $@
+
+$(BF)/libescort.a: $(LIB_OBJ_F)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BF)/%: tests/fuzz/%.c $(BF)/libescort.a
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) -Wno-missing-prototypes -fsanitize=fuzzer,address,undefined \
+	  -o $@ $< $(BF)/libescort.a $(PKG_LIBS) -lm
 
 # The test suite: unit tests, integration tests, unit tests under ASan+UBSan, a short
 # libFuzzer run of every target. tests/harness ends with "N passed, N failed".
