@@ -17,6 +17,7 @@
 
 #include "audit/event.h"
 #include "audit/log.h"
+#include "util/cpu.h"
 #include "util/err.h"
 
 static void bad(audit_verify_result *r, uint64_t seq, const char *file, uint64_t off,
@@ -192,22 +193,10 @@ vr_release(struct vpool *v)
 	v->leaf = NULL;
 }
 
-/* Processors this process may run on (its affinity mask, e.g. under taskset or a
- * container's cpuset), else the online count. */
-static long
-usable_cpus(void)
-{
-	cpu_set_t set;
-
-	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
-		return CPU_COUNT(&set);
-	return sysconf(_SC_NPROCESSORS_ONLN);
-}
-
 static int
 vr_init(struct vpool *v)
 {
-	long ncpu = usable_cpus();
+	long ncpu = util_usable_cpus();
 	int want = ncpu > 1 ? (int)(ncpu - 1 > VR_THREADS ? VR_THREADS : ncpu - 1) : 0;
 
 	memset(v, 0, sizeof(*v));

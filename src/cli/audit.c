@@ -23,6 +23,7 @@
 #include "audit/sth.h"
 #include "audit/verify.h"
 #include "util/buf.h"
+#include "util/cpu.h"
 #include "util/err.h"
 
 #define SUB "audit"
@@ -2098,22 +2099,10 @@ rs_worker_main(void *arg)
 
 static struct rs_worker rs_workers[RS_MAX_THREADS];
 
-/* Processors this process may run on (its affinity mask, e.g. under taskset or a
- * container's cpuset), else the online count. */
-static long
-usable_cpus(void)
-{
-	cpu_set_t set;
-
-	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
-		return CPU_COUNT(&set);
-	return sysconf(_SC_NPROCESSORS_ONLN);
-}
-
 static void
 rs_pool_start(struct rs_pool *p, const lockbox *lb)
 {
-	long ncpu = usable_cpus();
+	long ncpu = util_usable_cpus();
 	int want = ncpu > 1 ? (int)(ncpu - 1 > RS_MAX_THREADS ? RS_MAX_THREADS : ncpu - 1) : 0;
 
 	memset(p, 0, sizeof(*p));
