@@ -481,6 +481,9 @@ main(int argc, char **argv)
 			return 3;
 		}
 		e = run_threads(0, n, log, NULL);
+		if (getenv("AUDIT_BENCH_VERBOSE"))
+			fprintf(stderr, "# %d appenders: %.0f appends/s, %llu group fdatasyncs in %.0f s\n",
+			        n, e, (unsigned long long)audit_log_syncs(log), secs);
 		audit_log_close(log, NULL, 0);
 		snprintf(db, sizeof(db), "%s/bench%d.db", base, n);
 		unlink(db);
