@@ -313,7 +313,9 @@ assigned_value(const unsigned char *p, size_t n, int spaced, size_t *start, size
 		for (j = i + 1; j < n && j - i < VALUE_MAX && p[j] != q && p[j] != '\n'; j++)
 			if (p[j] == '\\' && j + 1 < n && p[j + 1] != '\n')
 				j++;
-		if (j >= n || p[j] != q || j == i + 1)
+		/* an unterminated quote still holds a secret: mask to the end of the line
+		 * (a later redaction must not complete the quote and expose more) */
+		if (j == i + 1)
 			return 0;
 		*start = i + 1;
 		*end = j;

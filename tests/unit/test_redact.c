@@ -118,6 +118,9 @@ test_assigned(void **state)
 	      BROKER_RK_ASSIGNED_SECRET, 1);
 	check("mysql --password=p@ss -u root", "mysql --password=[REDACTED:assigned-secret] -u root",
 	      BROKER_RK_ASSIGNED_SECRET, 1);
+	/* an unterminated quote is masked to the end of its line (found by fuzz_redact) */
+	check("password: \"hunter2 and more\nnext line", "password: \"[REDACTED:assigned-secret]\nnext line",
+	      BROKER_RK_ASSIGNED_SECRET, 1);
 	/* no value, comparisons, other names */
 	check("password= token== user=bob passwords_ok", "password= token== user=bob passwords_ok",
 	      -1, 0);
