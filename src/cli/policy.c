@@ -54,14 +54,12 @@ policy_help(FILE *fp)
 
 /* Loads a policy file; prints the error and returns NULL on failure. */
 static policy *
-load_file(const char *path, int *toobig)
+load_file(const char *path)
 {
 	buf bytes = BUF_INIT, err = BUF_INIT;
 	policy *p = NULL;
 	int r;
 
-	if (toobig)
-		*toobig = 0;
 	buf_init(&bytes, READ_MAX);
 	if ((r = buf_read_file(&bytes, path)) != 0) {
 		if (r == ESC_ETOOBIG)
@@ -94,7 +92,7 @@ policy_check(int argc, char **argv)
 		return CLI_EXIT_USAGE;
 	}
 	for (i = 0; i < argc; i++) {
-		policy *p = load_file(argv[i], NULL);
+		policy *p = load_file(argv[i]);
 		if (p == NULL) {
 			rc = CLI_EXIT_FINDINGS;
 			continue;
@@ -175,7 +173,7 @@ policy_explain(int argc, char **argv)
 		buf_printf(&path, "%s/policy/current.yaml", cli_data_dir(dir));
 		pfile = buf_cstr(&path);
 	}
-	if ((p = load_file(pfile, NULL)) == NULL)
+	if ((p = load_file(pfile)) == NULL)
 		goto out;
 	if ((lb = cli_load_rules(SUB, rules, nrules)) == NULL)
 		goto out;
