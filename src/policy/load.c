@@ -752,7 +752,7 @@ env_cmp(const void *a, const void *b)
 }
 
 static int
-load_environments_(struct ctx *c, const struct ynode *sec, struct hset *names)
+load_environments(struct ctx *c, const struct ynode *sec, struct hset *names)
 {
 	static const char *const keys[] = {"name", "labels", "description", NULL};
 	policy *p = c->p;
@@ -813,17 +813,7 @@ load_environments_(struct ctx *c, const struct ynode *sec, struct hset *names)
 }
 
 static int
-load_environments(struct ctx *c, const struct ynode *sec)
-{
-	struct hset names = {NULL, NULL, 0, 0};
-	int r = load_environments_(c, sec, &names);
-
-	hset_free(&names);
-	return r;
-}
-
-static int
-load_identities_(struct ctx *c, const struct ynode *sec, struct hset *names)
+load_identities(struct ctx *c, const struct ynode *sec, struct hset *names)
 {
 	static const char *const keys[] = {"name",           "roles",
 	                                   "citizenship",    "location",
@@ -931,17 +921,7 @@ load_identities_(struct ctx *c, const struct ynode *sec, struct hset *names)
 }
 
 static int
-load_identities(struct ctx *c, const struct ynode *sec)
-{
-	struct hset names = {NULL, NULL, 0, 0};
-	int r = load_identities_(c, sec, &names);
-
-	hset_free(&names);
-	return r;
-}
-
-static int
-load_targets_(struct ctx *c, const struct ynode *sec, struct hset *names)
+load_targets(struct ctx *c, const struct ynode *sec, struct hset *names)
 {
 	static const char *const keys[] = {"name",     "environment", "transport",
 	                                   "settings", "description", NULL};
@@ -1053,16 +1033,6 @@ load_targets_(struct ctx *c, const struct ynode *sec, struct hset *names)
 		p->target_sorted[i] = &p->targets[i];
 	qsort(p->target_sorted, cnt, sizeof(*p->target_sorted), target_cmp);
 	return 0;
-}
-
-static int
-load_targets(struct ctx *c, const struct ynode *sec)
-{
-	struct hset names = {NULL, NULL, 0, 0};
-	int r = load_targets_(c, sec, &names);
-
-	hset_free(&names);
-	return r;
 }
 
 static int
@@ -1543,8 +1513,21 @@ resolve_rule(struct ctx *c, struct pol_rule *ru)
 	return 0;
 }
 
+/* Runs a section loader with a fresh set of the names it has seen (for duplicate
+ * detection), freed on every exit path. */
 static int
-load_rules_(struct ctx *c, const struct ynode *sec, struct hset *names)
+load_section(struct ctx *c, const struct ynode *sec,
+             int (*load)(struct ctx *, const struct ynode *, struct hset *))
+{
+	struct hset names = {NULL, NULL, 0, 0};
+	int r = load(c, sec, &names);
+
+	hset_free(&names);
+	return r;
+}
+
+static int
+load_rules(struct ctx *c, const struct ynode *sec, struct hset *names)
 {
 	static const char *const keys[] = {
 	    "name",         "description",       "match",  "deny", "approvals",
@@ -1643,16 +1626,6 @@ load_rules_(struct ctx *c, const struct ynode *sec, struct hset *names)
 	return 0;
 }
 
-static int
-load_rules(struct ctx *c, const struct ynode *sec)
-{
-	struct hset names = {NULL, NULL, 0, 0};
-	int r = load_rules_(c, sec, &names);
-
-	hset_free(&names);
-	return r;
-}
-
 int
 policy_load(policy **out, const char *bytes, size_t len, const char *filename, buf *err)
 {
@@ -1709,10 +1682,10 @@ policy_load(policy **out, const char *bytes, size_t len, const char *filename, b
 	    ((r = get_uint(&c, v, "version", 1, 1, &ver)) != 0))
 		goto out;
 	/* fixed order so references resolve regardless of the order in the file */
-	if ((r = load_environments(&c, map_get(root, "environments"))) != 0 ||
-	    (r = load_identities(&c, map_get(root, "identities"))) != 0 ||
-	    (r = load_targets(&c, map_get(root, "targets"))) != 0 ||
-	    (r = load_rules(&c, map_get(root, "rules"))) != 0)
+	if ((r = load_section(&c, map_get(root, "environments"), load_environments)) != 0 ||
+	    (r = load_section(&c, map_get(root, "identities"), load_identities)) != 0 ||
+	    (r = load_section(&c, map_get(root, "targets"), load_targets)) != 0 ||
+	    (r = load_section(&c, map_get(root, "rules"), load_rules)) != 0)
 		goto out;
 	*out = p;
 	p = NULL;
