@@ -11,7 +11,7 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 CC      ?= cc
 CLANG   ?= clang
-PKGS     = libcrypto libsodium sqlite3 yaml-0.1 jansson libssh
+PKGS     = libcrypto libsodium sqlite3 yaml-0.1 jansson libssh libmicrohttpd libcurl libpq libseccomp
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -23,7 +23,8 @@ ALL_CFLAGS = -std=c17 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Isrc $(PKG_CFLAGS) \
              -DESCORT_VERSION='"$(VERSION)"' -DESCORT_DATADIR='"$(DATADIR)"'
 SAN     = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
-LIB_SRC  = $(sort $(wildcard src/util/*.c src/lockbox/*.c src/audit/*.c src/policy/*.c src/store/*.c src/workflow/*.c src/broker/*.c))
+LIB_SRC  = $(sort $(wildcard src/util/*.c src/lockbox/*.c src/audit/*.c src/policy/*.c src/store/*.c src/workflow/*.c src/broker/*.c \
+                    src/session/*.c src/server/*.c))
 CLI_SRC  = $(sort $(wildcard src/cli/*.c))
 UNIT_SRC = $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRC = $(sort $(wildcard tests/fuzz/fuzz_*.c))

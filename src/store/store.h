@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 /* The schema this code writes; backends migrate older schemas up to it at open. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 4
 /* The layout of struct store_ops; a backend built for another layout is refused. */
 #define STORE_OPS_VERSION 1
 
@@ -123,6 +123,9 @@ typedef struct store_ops {
 
 	int (*approval_insert)(store *s, store_approval *a); /* assigns a->id */
 	int (*approval_list)(store *s, int64_t request_id, store_approval **out, size_t *n);
+	/* -- broker: egress accounting and the like (operations appended here) -- */
+	/* -- server: TOTP enrolment, console sessions (operations appended here) -- */
+	/* -- sessions: interactive sessions and recordings (operations appended here) -- */
 } store_ops;
 
 struct store {

@@ -203,6 +203,12 @@ static const char *const migrations[] = {
 	"  BEGIN SELECT RAISE(ABORT, 'approvals are append-only'); END;"
 	"CREATE TRIGGER approvals_no_delete BEFORE DELETE ON approvals"
 	"  BEGIN SELECT RAISE(ABORT, 'approvals are append-only'); END;",
+	/* 1 -> 2: broker (egress accounting, per-target settings) */
+	"SELECT 1",
+	/* 2 -> 3: server (TOTP enrolment, console sessions) */
+	"SELECT 1",
+	/* 3 -> 4: interactive sessions */
+	"SELECT 1",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
