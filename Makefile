@@ -165,6 +165,9 @@ install: all
 	for f in docs/*.5; do [ -e "$$f" ] && install -m 0644 "$$f" $(DESTDIR)$(MANDIR)/man5/; done; true
 	install -m 0644 rules/paths.yaml $(DESTDIR)$(DATADIR)/rules/
 	install -m 0644 rules/commands/*.yaml $(DESTDIR)$(DATADIR)/rules/commands/
+	if [ -d rules/windows ]; then install -d $(DESTDIR)$(DATADIR)/rules/windows && \
+	  install -m 0644 rules/windows/*.yaml $(DESTDIR)$(DATADIR)/rules/windows/; fi
+	if [ -d web ]; then cp -R web $(DESTDIR)$(DATADIR)/ && chmod -R a+rX $(DESTDIR)$(DATADIR)/web; fi
 
 clean:
 	rm -rf $(B)
