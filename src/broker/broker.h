@@ -34,7 +34,7 @@ typedef struct broker_target {
 	int transport;    /* BROKER_LOCAL or BROKER_SSH */
 	const char *workdir; /* NULL: "/" locally, the login directory over ssh */
 	/* local: the user to become when escort runs as root (NULL: stay who we are) */
-	const char *run_as;
+	const char *run_as; /* as non-root: must be NULL or our own user name, else refused */
 	/* ssh */
 	const char *host;
 	unsigned port;           /* 0: 22 */
@@ -109,6 +109,7 @@ enum broker_redact_kind {
 	BROKER_RK_GITLAB_TOKEN,
 	BROKER_RK_ASSIGNED_SECRET, /* password=/secret=/token= values */
 	BROKER_RK_KEYTAB,          /* base64 of a Kerberos keytab (0x0502 magic) */
+	BROKER_RK_POLICY,          /* a match of a pattern from the policy (redact_patterns) */
 	BROKER_RK_COUNT
 };
 
@@ -122,6 +123,21 @@ typedef struct broker_redaction {
  * input; ESC_ENOMEM / ESC_ETOOBIG from out only. Redacting redacted text changes nothing. */
 int broker_redact(const unsigned char *in, size_t n, buf *out, broker_redaction *counts);
 const char *broker_redact_kind_name(int kind); /* "private-key"...; "?" out of range */
+
+/* Extra patterns from the policy (POSIX extended regular expressions, REG_NEWLINE: `.`
+ * and bracket expressions do not cross lines, ^ and $ match at line ends), compiled once.
+ * Matches become "[REDACTED:policy-pattern]". */
+#define BROKER_REDACT_PATTERNS_MAX 64
+typedef struct broker_redact_rules broker_redact_rules;
+/* ESC_EINVAL with "pattern N: why" in msg for a pattern that does not compile or that
+ * matches the empty string (it would redact nothing but loop everywhere). */
+int broker_redact_rules_new(broker_redact_rules **out, const char *const *patterns, size_t n,
+                            buf *msg);
+void broker_redact_rules_free(broker_redact_rules *r); /* NULL-safe */
+/* broker_redact, then the extra patterns over what is left between markers (extra may be
+ * NULL: exactly broker_redact). Still idempotent. */
+int broker_redact_ex(const unsigned char *in, size_t n, buf *out, broker_redaction *counts,
+                     const broker_redact_rules *extra);
 /* "2 password hashes, 1 private key" ("" when nothing was redacted). */
 int broker_redaction_summary(const broker_redaction *c, buf *out);
 

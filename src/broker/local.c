@@ -56,9 +56,24 @@ resolve_user(const broker_target *t, who *w, buf *msg)
 		if (getgrouplist(pw.pw_name, pw.pw_gid, w->groups, &w->ngroups) < 0)
 			w->ngroups = 1, w->groups[0] = pw.pw_gid;
 	} else if (getpwuid_r(geteuid(), &pw, tmp, sizeof(tmp), &res) != 0 || res == NULL) {
+		if (t->run_as && *t->run_as) {
+			buf_printf(msg, "target %s: run_as %s is set, but escort does not run as "
+			           "root and cannot tell who it is (uid %u); refusing to run as "
+			           "someone else", t->name ? t->name : "?", t->run_as,
+			           (unsigned)geteuid());
+			return ESC_EINVAL;
+		}
 		snprintf(w->home, sizeof(w->home), "/");
 		snprintf(w->name, sizeof(w->name), "nobody");
 		return 0;
+	} else if (t->run_as && *t->run_as && strcmp(t->run_as, pw.pw_name) != 0) {
+		/* only root can switch users: running as ourselves instead would run the
+		 * approved bytes with other rights than the policy says */
+		buf_printf(msg, "target %s: run_as %s is set, but escort runs as %s, not root, "
+		           "and cannot switch users; refusing to run (run escort as root, or set "
+		           "run_as to %s or remove it)", t->name ? t->name : "?", t->run_as,
+		           pw.pw_name, pw.pw_name);
+		return ESC_EINVAL;
 	}
 	snprintf(w->home, sizeof(w->home), "%s", pw.pw_dir ? pw.pw_dir : "/");
 	snprintf(w->name, sizeof(w->name), "%s", pw.pw_name ? pw.pw_name : "nobody");

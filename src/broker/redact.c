@@ -2,9 +2,12 @@
  * crypt(3) password hashes, AWS keys, JWTs, GitHub/GitLab tokens, values assigned to
  * password/secret/token names, base64 Kerberos keytabs. One left-to-right pass with
  * hand-written matchers (bounded look-ahead/behind, no backtracking); each hit becomes
- * "[REDACTED:<kind>]", and markers are never matched again (redaction is idempotent). */
+ * "[REDACTED:<kind>]", and markers are never matched again (redaction is idempotent).
+ * Patterns from the policy (regcomp) then run over the text between markers. */
 #include "broker/broker.h"
 
+#include <regex.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/err.h"
@@ -16,11 +19,12 @@
 
 static const char *const kind_names[BROKER_RK_COUNT] = {
 	"private-key", "password-hash", "aws-access-key", "aws-secret-key", "jwt",
-	"github-token", "gitlab-token", "assigned-secret", "kerberos-keytab",
+	"github-token", "gitlab-token", "assigned-secret", "kerberos-keytab", "policy-pattern",
 };
 static const char *const kind_plural[BROKER_RK_COUNT] = {
 	"private key", "password hash", "AWS access key", "AWS secret key", "JWT",
 	"GitHub token", "GitLab token", "password/secret/token value", "Kerberos keytab",
+	"policy pattern match",
 };
 
 const char *
@@ -444,5 +448,177 @@ broker_redaction_summary(const broker_redaction *c, buf *out)
 		                c->count[k] == 1 ? "" : (k == BROKER_RK_PASSWORD_HASH ? "es" : "s"));
 		first = 0;
 	}
+	return rc;
+}
+
+/* ---- patterns from the policy ---- */
+
+struct broker_redact_rules {
+	regex_t *re;
+	size_t n;
+};
+
+void
+broker_redact_rules_free(broker_redact_rules *r)
+{
+	size_t i;
+
+	if (r == NULL)
+		return;
+	for (i = 0; i < r->n; i++)
+		regfree(&r->re[i]);
+	free(r->re);
+	free(r);
+}
+
+int
+broker_redact_rules_new(broker_redact_rules **out, const char *const *patterns, size_t n,
+                        buf *msg)
+{
+	broker_redact_rules *r;
+	char why[256];
+	int e;
+
+	*out = NULL;
+	if (n > BROKER_REDACT_PATTERNS_MAX) {
+		if (msg)
+			buf_printf(msg, "%zu redaction patterns; at most %d", n,
+			           BROKER_REDACT_PATTERNS_MAX);
+		return ESC_EINVAL;
+	}
+	if ((r = calloc(1, sizeof(*r))) == NULL ||
+	    (n && (r->re = calloc(n, sizeof(*r->re))) == NULL)) {
+		free(r);
+		return ESC_ENOMEM;
+	}
+	for (; r->n < n; r->n++) {
+		if ((e = regcomp(&r->re[r->n], patterns[r->n], REG_EXTENDED | REG_NEWLINE)) != 0) {
+			regerror(e, &r->re[r->n], why, sizeof(why));
+			if (msg)
+				buf_printf(msg, "redaction pattern %zu: %s", r->n + 1, why);
+			goto bad;
+		}
+		if (regexec(&r->re[r->n], "", 0, NULL, 0) == 0) {
+			r->n++; /* compiled: freed with the others */
+			if (msg)
+				buf_printf(msg, "redaction pattern %zu matches the empty string",
+				           r->n);
+			goto bad;
+		}
+	}
+	*out = r;
+	return 0;
+bad:
+	broker_redact_rules_free(r);
+	return ESC_EINVAL;
+}
+
+/* The next match of re in in[pos..end) (NUL-free), or so = end when there is none.
+ * REG_STARTEND keeps offsets absolute and needs no copy; ^ matches at a line start only. */
+static void
+next_match(const regex_t *re, const unsigned char *in, size_t pos, size_t end, int noteol,
+           size_t *so, size_t *eo)
+{
+	regmatch_t m[1];
+	int eol = noteol ? REG_NOTEOL : 0, fl = REG_STARTEND | eol;
+
+	*so = *eo = end;
+	if (pos >= end)
+		return;
+	if (pos > 0 && in[pos - 1] != '\n')
+		fl |= REG_NOTBOL;
+	m[0].rm_so = (regoff_t)pos;
+	m[0].rm_eo = (regoff_t)end;
+	while (regexec(re, (const char *)in, 1, m, fl) == 0) {
+		if (m[0].rm_eo > m[0].rm_so) {
+			*so = (size_t)m[0].rm_so;
+			*eo = (size_t)m[0].rm_eo;
+			return;
+		}
+		/* an empty match (e.g. "x*" where there is no x): look further on */
+		if ((size_t)m[0].rm_so + 1 >= end)
+			return;
+		m[0].rm_so = m[0].rm_so + 1;
+		m[0].rm_eo = (regoff_t)end;
+		fl = REG_STARTEND | eol | (in[m[0].rm_so - 1] != '\n' ? REG_NOTBOL : 0);
+	}
+}
+
+/* Applies every pattern to one NUL- and marker-free segment in[s..e) of in[0..n):
+ * leftmost match first (the longest on a tie); each pattern's next match is cached until
+ * passed. $ matches at the segment's end only when a line ends there. */
+static int
+redact_segment(const broker_redact_rules *x, const unsigned char *in, size_t n, size_t s,
+               size_t e, size_t *so, size_t *eo, buf *out, broker_redaction *c)
+{
+	size_t pos = s, k, best;
+	int rc, noteol = e < n && in[e] != '\n';
+
+	for (k = 0; k < x->n; k++)
+		next_match(&x->re[k], in, pos, e, noteol, &so[k], &eo[k]);
+	for (;;) {
+		best = x->n;
+		for (k = 0; k < x->n; k++) {
+			if (so[k] < pos) /* overlapped by an earlier redaction: look again */
+				next_match(&x->re[k], in, pos, e, noteol, &so[k], &eo[k]);
+			if (so[k] < e &&
+			    (best == x->n || so[k] < so[best] || (so[k] == so[best] && eo[k] > eo[best])))
+				best = k;
+		}
+		if (best == x->n)
+			break;
+		if ((rc = buf_put(out, in + pos, so[best] - pos)) != 0 ||
+		    (rc = emit(out, BROKER_RK_POLICY, c)) != 0)
+			return rc;
+		pos = eo[best];
+	}
+	return buf_put(out, in + pos, e - pos);
+}
+
+int
+broker_redact_ex(const unsigned char *in, size_t n, buf *out, broker_redaction *c,
+                 const broker_redact_rules *x)
+{
+	buf first = BUF_INIT;
+	size_t i = 0, seg, *so = NULL, *eo = NULL;
+	int rc;
+
+	if (x == NULL || x->n == 0)
+		return broker_redact(in, n, out, c);
+	if ((rc = broker_redact(in, n, &first, c)) != 0)
+		goto out;
+	if ((so = calloc(x->n, sizeof(*so))) == NULL || (eo = calloc(x->n, sizeof(*eo))) == NULL) {
+		rc = ESC_ENOMEM;
+		goto out;
+	}
+	while (rc == 0 && i < first.len) {
+		const unsigned char *p = first.data;
+
+		if (p[i] == 0) { /* regexec cannot look past a NUL: segments end there */
+			rc = buf_putc(out, 0);
+			i++;
+			continue;
+		}
+		if (p[i] == '[' && has_prefix(p + i, first.len - i, MARK)) {
+			size_t e = i + strlen(MARK);
+
+			while (e < first.len && e - i < 40 && p[e] != ']')
+				e++;
+			e = e < first.len ? e + 1 : first.len;
+			rc = buf_put(out, p + i, e - i);
+			i = e;
+			continue;
+		}
+		for (seg = i; seg < first.len && p[seg] != 0 &&
+		              !(p[seg] == '[' && has_prefix(p + seg, first.len - seg, MARK));
+		     seg++)
+			;
+		rc = redact_segment(x, p, first.len, i, seg, so, eo, out, c);
+		i = seg;
+	}
+out:
+	free(so);
+	free(eo);
+	buf_free(&first);
 	return rc;
 }

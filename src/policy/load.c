@@ -5,7 +5,9 @@
 #include "util/err.h"
 
 #include <openssl/evp.h>
+#include <regex.h>
 #include <stdarg.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +22,8 @@
 #define MAX_COUNT 16
 #define MAX_SLOTS 8
 #define MAX_LIFETIME (366L * 24 * 3600)
+#define MAX_REDACT 64              /* patterns per target (the broker's limit) */
+#define MAX_SIZE ((uint64_t)1 << 40) /* sizes (output caps, egress) up to 1 TiB */
 
 /* ---- the parse tree ---- */
 
@@ -508,6 +512,64 @@ bad:
 	return perr(c, n, path, "expected a duration such as 90s, 15m, 4h, 1d or 1h30m");
 }
 
+/* "1048576", "512B", "64kB", "64KiB", "10MB", "10MiB", "1GB", "1GiB": bytes in [1, max]. */
+static int
+get_size(struct ctx *c, const struct ynode *n, const char *path, uint64_t max, uint64_t *out)
+{
+	static const struct {
+		const char *suffix;
+		uint64_t mult;
+	} units[] = {{"", 1},           {"B", 1},
+	             {"kB", 1000},      {"KB", 1000},
+	             {"KiB", 1024},     {"MB", 1000000},
+	             {"MiB", 1 << 20},  {"GB", 1000000000},
+	             {"GiB", 1 << 30}};
+	uint64_t v = 0;
+	size_t i, k;
+
+	if (n->kind != YN_SCALAR || n->slen == 0 || n->slen > 24)
+		goto bad;
+	for (i = 0; i < n->slen && n->s[i] >= '0' && n->s[i] <= '9'; i++) {
+		if (i >= 13)
+			goto bad;
+		v = v * 10 + (uint64_t)(n->s[i] - '0');
+	}
+	if (i == 0)
+		goto bad;
+	for (k = 0; k < sizeof(units) / sizeof(units[0]); k++)
+		if (strcmp(n->s + i, units[k].suffix) == 0)
+			break;
+	if (k == sizeof(units) / sizeof(units[0]))
+		goto bad;
+	if (v == 0 || v > max / units[k].mult)
+		return perr(c, n, path, "size out of range (1 byte to %" PRIu64 " GiB)",
+		            max >> 30);
+	*out = v * units[k].mult;
+	return 0;
+bad:
+	return perr(c, n, path,
+	            "expected a size such as 1048576, 512KiB, 10MiB or 1GiB (kB, MB, GB: "
+	            "powers of 1000)");
+}
+
+/* egress: {per_operator_daily: SIZE} */
+static int
+load_egress(struct ctx *c, const struct ynode *n, const char *path, uint64_t *daily)
+{
+	static const char *const keys[] = {"per_operator_daily", NULL};
+	char kp[MAX_PATH_KEY];
+	struct ynode *v;
+	int r;
+
+	if ((r = check_map(c, n, path, keys)) != 0)
+		return r;
+	if ((v = map_get(n, "per_operator_daily")) == NULL)
+		return perr(c, n, path, "give per_operator_daily (bytes an operator may receive "
+		                        "per UTC day)");
+	kpath(kp, sizeof(kp), path, "per_operator_daily");
+	return get_size(c, v, kp, MAX_SIZE, daily);
+}
+
 /* Days since 1970-01-01 of a proleptic Gregorian date. */
 static long
 days_from_civil(long y, unsigned m, unsigned d)
@@ -754,7 +816,7 @@ env_cmp(const void *a, const void *b)
 static int
 load_environments(struct ctx *c, const struct ynode *sec, struct hset *names)
 {
-	static const char *const keys[] = {"name", "labels", "description", NULL};
+	static const char *const keys[] = {"name", "labels", "description", "egress", NULL};
 	policy *p = c->p;
 	size_t i, j, cnt;
 	char path[MAX_PATH_KEY], kp[MAX_PATH_KEY];
@@ -799,6 +861,11 @@ load_environments(struct ctx *c, const struct ynode *sec, struct hset *names)
 			const char *d;
 			kpath(kp, sizeof(kp), path, "description");
 			if ((r = get_str(c, v, kp, S_TEXT, &d)) != 0)
+				return r;
+		}
+		if ((v = map_get(it, "egress")) != NULL) {
+			kpath(kp, sizeof(kp), path, "egress");
+			if ((r = load_egress(c, v, kp, &e->egress_daily)) != 0)
 				return r;
 		}
 		p->nenvs = i + 1;
@@ -920,15 +987,175 @@ load_identities(struct ctx *c, const struct ynode *sec, struct hset *names)
 	return 0;
 }
 
+/* One regular expression of a target's redact list: it must compile (POSIX extended,
+ * as the broker compiles it) and must not match the empty string. */
+static int
+chk_regex(struct ctx *c, const struct ynode *n, const char *path)
+{
+	regex_t re;
+	char why[200];
+	unsigned long bounds = 0, v;
+	size_t i;
+	int e;
+
+	/* what keeps matching a megabyte of output fast: no back-references (they make
+	 * matching exponential) and bounded repetitions that stay small (glibc builds an
+	 * automaton with one state per repeated copy) */
+	for (i = 0; i < n->slen; i++) {
+		if (n->s[i] == '\\' && i + 1 < n->slen && n->s[i + 1] >= '1' && n->s[i + 1] <= '9')
+			return perr(c, n, path, "'%.64s': back-references (\\%c) are not supported "
+			                        "(they can make matching take exponential time)",
+			            n->s, n->s[i + 1]);
+		if (n->s[i] == '\\') {
+			i++;
+			continue;
+		}
+		if (n->s[i] != '{')
+			continue;
+		for (v = 0, i++; i < n->slen && n->s[i] != '}'; i++) {
+			if (n->s[i] >= '0' && n->s[i] <= '9') {
+				v = v * 10 + (unsigned long)(n->s[i] - '0');
+				if (v > 100000)
+					v = 100000;
+			} else {
+				bounds += v;
+				v = 0;
+			}
+		}
+		bounds += v;
+		if (bounds > 1000)
+			return perr(c, n, path, "'%.64s': repetition counts add up to more than "
+			                        "1000; write a shorter pattern", n->s);
+	}
+
+	if ((e = regcomp(&re, n->s, REG_EXTENDED | REG_NEWLINE)) != 0) {
+		regerror(e, &re, why, sizeof(why));
+		return perr(c, n, path, "'%.64s' is not a valid POSIX extended regular "
+		                        "expression: %s", n->s, why);
+	}
+	e = regexec(&re, "", 0, NULL, 0);
+	regfree(&re);
+	if (e == 0)
+		return perr(c, n, path, "'%.64s' matches the empty string; it would mask "
+		                        "nothing", n->s);
+	return 0;
+}
+
+static int
+only_for(struct ctx *c, const struct ynode *v, const char *kp, int ssh, int want_ssh)
+{
+	if (ssh != want_ssh)
+		return perr(c, v, kp, "only allowed with transport %s", want_ssh ? "ssh" : "local");
+	return 0;
+}
+
+/* A target's settings mapping (keys already checked). */
+static int
+load_target_settings(struct ctx *c, const struct ynode *s, const char *sp, policy_target *t,
+                     int ssh)
+{
+	char kp[MAX_PATH_KEY];
+	struct ynode *v, *cwd;
+	struct pol_strlist l;
+	unsigned long ul;
+	long dur;
+	int r;
+
+	if ((v = map_get(s, "workdir")) != NULL && (cwd = map_get(s, "cwd")) != NULL) {
+		kpath(kp, sizeof(kp), sp, "cwd");
+		return perr(c, cwd, kp, "give workdir or cwd (the same setting), not both");
+	}
+	if ((v = map_get(s, "workdir")) != NULL || (v = map_get(s, "cwd")) != NULL) {
+		kpath(kp, sizeof(kp), sp, map_get(s, "workdir") ? "workdir" : "cwd");
+		if ((r = get_str(c, v, kp, S_PATH, &t->workdir)) != 0)
+			return r;
+	}
+	if ((v = map_get(s, "timeout")) != NULL) {
+		kpath(kp, sizeof(kp), sp, "timeout");
+		if ((r = get_duration(c, v, kp, 86400, &dur)) != 0)
+			return r;
+		t->timeout_sec = (unsigned)dur;
+	}
+	if ((v = map_get(s, "platform")) != NULL) {
+		kpath(kp, sizeof(kp), sp, "platform");
+		if ((r = get_str(c, v, kp, S_WORD, &t->platform)) != 0)
+			return r;
+	}
+	if ((v = map_get(s, "attest")) != NULL) {
+		kpath(kp, sizeof(kp), sp, "attest");
+		if ((r = get_bool(c, v, kp, &t->attest)) != 0)
+			return r;
+	}
+	if ((v = map_get(s, "output_max")) != NULL) {
+		kpath(kp, sizeof(kp), sp, "output_max");
+		if ((r = get_size(c, v, kp, MAX_SIZE, &t->output_max)) != 0)
+			return r;
+	}
+	if ((v = map_get(s, "redact")) != NULL) {
+		kpath(kp, sizeof(kp), sp, "redact");
+		if ((r = get_list(c, v, kp, S_TEXT, chk_regex, &l)) != 0)
+			return r;
+		if (l.n > MAX_REDACT)
+			return perr(c, v, kp, "%zu patterns; at most %d", l.n, MAX_REDACT);
+		t->redact = l.v;
+		t->nredact = l.n;
+	}
+	if ((v = map_get(s, "run_as")) != NULL) {
+		kpath(kp, sizeof(kp), sp, "run_as");
+		if ((r = only_for(c, v, kp, ssh, 0)) != 0 ||
+		    (r = get_str(c, v, kp, S_WORD, &t->run_as)) != 0)
+			return r;
+	}
+	if ((v = map_get(s, "key")) != NULL) {
+		kpath(kp, sizeof(kp), sp, "key");
+		if ((r = only_for(c, v, kp, ssh, 1)) != 0 ||
+		    (r = get_str(c, v, kp, S_WORD, &t->key_name)) != 0)
+			return r;
+		if (t->key_name[0] == '.')
+			return perr(c, v, kp, "'%s': a key name must not start with a dot (it "
+			                      "names the file DATA/keys/NAME)", t->key_name);
+	}
+	if ((v = map_get(s, "host")) != NULL) {
+		kpath(kp, sizeof(kp), sp, "host");
+		if ((r = only_for(c, v, kp, ssh, 1)) != 0 ||
+		    (r = get_str(c, v, kp, S_WORD, &t->ssh_host)) != 0)
+			return r;
+	}
+	if ((v = map_get(s, "user")) != NULL) {
+		kpath(kp, sizeof(kp), sp, "user");
+		if ((r = only_for(c, v, kp, ssh, 1)) != 0 ||
+		    (r = get_str(c, v, kp, S_WORD, &t->ssh_user)) != 0)
+			return r;
+	}
+	if ((v = map_get(s, "host_key")) != NULL) {
+		kpath(kp, sizeof(kp), sp, "host_key");
+		if ((r = only_for(c, v, kp, ssh, 1)) != 0 ||
+		    (r = get_str(c, v, kp, S_TEXT, &t->ssh_host_key)) != 0)
+			return r;
+		if (strncmp(t->ssh_host_key, "SHA256:", 7) != 0 || strlen(t->ssh_host_key) < 8)
+			return perr(c, v, kp, "expected a SHA256:<base64> fingerprint, as "
+			                      "ssh-keygen -l -E sha256 prints it");
+	}
+	if ((v = map_get(s, "port")) != NULL) {
+		kpath(kp, sizeof(kp), sp, "port");
+		if ((r = only_for(c, v, kp, ssh, 1)) != 0 ||
+		    (r = get_uint(c, v, kp, 1, 65535, &ul)) != 0)
+			return r;
+		t->ssh_port = (unsigned)ul;
+	}
+	return 0;
+}
+
 static int
 load_targets(struct ctx *c, const struct ynode *sec, struct hset *names)
 {
 	static const char *const keys[] = {"name",     "environment", "transport",
 	                                   "settings", "description", NULL};
-	static const char *const skeys[] = {"workdir", "timeout", "platform", "host",
-	                                    "port",    "user",    "host_key", NULL};
+	static const char *const skeys[] = {
+	    "workdir", "cwd",    "timeout", "platform",   "attest", "output_max", "redact",
+	    "host",    "port",   "user",    "host_key",   "key",    "run_as",     NULL};
 	policy *p = c->p;
-	size_t i, j, cnt;
+	size_t i, cnt;
 	char path[MAX_PATH_KEY], kp[MAX_PATH_KEY], sp[MAX_PATH_KEY];
 	unsigned first;
 	int r;
@@ -982,44 +1209,13 @@ load_targets(struct ctx *c, const struct ynode *sec, struct hset *names)
 		}
 		kpath(sp, sizeof(sp), path, "settings");
 		s = map_get(it, "settings");
+		t->attest = ssh; /* the default: a local snapshot would look at escort's own host */
+		t->key_name = t->name;
 		if (s && !is_null(s)) {
-			unsigned long ul;
-			long dur;
 			if ((r = check_map(c, s, sp, skeys)) != 0)
 				return r;
-			if ((v = map_get(s, "workdir")) != NULL) {
-				kpath(kp, sizeof(kp), sp, "workdir");
-				if ((r = get_str(c, v, kp, S_PATH, &t->workdir)) != 0)
-					return r;
-			}
-			if ((v = map_get(s, "timeout")) != NULL) {
-				kpath(kp, sizeof(kp), sp, "timeout");
-				if ((r = get_duration(c, v, kp, 86400, &dur)) != 0)
-					return r;
-				t->timeout_sec = (unsigned)dur;
-			}
-			if ((v = map_get(s, "platform")) != NULL) {
-				kpath(kp, sizeof(kp), sp, "platform");
-				if ((r = get_str(c, v, kp, S_WORD, &t->platform)) != 0)
-					return r;
-			}
-			for (j = 3; skeys[j]; j++) {
-				if ((v = map_get(s, skeys[j])) == NULL)
-					continue;
-				kpath(kp, sizeof(kp), sp, skeys[j]);
-				if (!ssh)
-					return perr(c, v, kp, "only allowed with transport ssh");
-				if (strcmp(skeys[j], "host") == 0)
-					r = get_str(c, v, kp, S_WORD, &t->ssh_host);
-				else if (strcmp(skeys[j], "user") == 0)
-					r = get_str(c, v, kp, S_WORD, &t->ssh_user);
-				else if (strcmp(skeys[j], "host_key") == 0)
-					r = get_str(c, v, kp, S_TEXT, &t->ssh_host_key);
-				else if ((r = get_uint(c, v, kp, 1, 65535, &ul)) == 0)
-					t->ssh_port = (unsigned)ul;
-				if (r != 0)
-					return r;
-			}
+			if ((r = load_target_settings(c, s, sp, t, ssh)) != 0)
+				return r;
 		}
 		if (ssh && t->ssh_host == NULL) {
 			kpath(kp, sizeof(kp), sp, "host");
@@ -1630,7 +1826,7 @@ int
 policy_load(policy **out, const char *bytes, size_t len, const char *filename, buf *err)
 {
 	static const char *const keys[] = {"version", "identities", "environments",
-	                                   "targets", "rules",      NULL};
+	                                   "targets", "rules",      "egress", NULL};
 	struct pol_arena a = {NULL};
 	struct ctx c;
 	struct ynode *root = NULL, *v;
@@ -1680,6 +1876,9 @@ policy_load(policy **out, const char *bytes, size_t len, const char *filename, b
 		goto out;
 	if ((v = map_get(root, "version")) != NULL &&
 	    ((r = get_uint(&c, v, "version", 1, 1, &ver)) != 0))
+		goto out;
+	if ((v = map_get(root, "egress")) != NULL &&
+	    (r = load_egress(&c, v, "egress", &p->egress_daily)) != 0)
 		goto out;
 	/* fixed order so references resolve regardless of the order in the file */
 	if ((r = load_section(&c, map_get(root, "environments"), load_environments)) != 0 ||

@@ -324,6 +324,12 @@ policy_target_find(const policy *p, const char *name)
 	return find_sorted((void *const *)p->target_sorted, p->ntargets, name);
 }
 
+uint64_t
+policy_egress_daily(const policy *p)
+{
+	return p ? p->egress_daily : 0;
+}
+
 void
 policy_free(policy *p)
 {

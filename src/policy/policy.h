@@ -6,6 +6,7 @@
 #define ESCORT_POLICY_POLICY_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "util/buf.h"
@@ -59,6 +60,7 @@ typedef struct policy_environment {
 	const char *name;
 	const char *const *labels;
 	size_t nlabels;
+	uint64_t egress_daily; /* egress.per_operator_daily in bytes; 0: no cap of its own */
 	unsigned line;
 } policy_environment;
 
@@ -74,6 +76,13 @@ typedef struct policy_target {
 	unsigned ssh_port;
 	const char *ssh_user;
 	const char *ssh_host_key;
+	/* broker settings (escort-policy(5), "targets") */
+	const char *key_name;     /* ssh: escort's key is DATA/keys/<key_name>; default: name */
+	const char *run_as;       /* local: the user to run as (honoured only as root) */
+	int attest;               /* snapshot before and after each request; default: ssh */
+	uint64_t output_max;      /* bytes of output kept per request; 0: the default */
+	const char *const *redact; /* extra POSIX extended regular expressions to mask */
+	size_t nredact;
 	unsigned line;
 } policy_target;
 
@@ -98,6 +107,9 @@ const policy_target *policy_target_at(const policy *p, size_t i);
 const policy_identity *policy_identity_find(const policy *p, const char *name);
 const policy_environment *policy_environment_find(const policy *p, const char *name);
 const policy_target *policy_target_find(const policy *p, const char *name);
+/* The top-level egress.per_operator_daily in bytes (0: none). An operator's output is also
+ * capped by the target environment's own egress.per_operator_daily; both count per UTC day. */
+uint64_t policy_egress_daily(const policy *p);
 
 int policy_identity_has_role(const policy_identity *id, unsigned role_bits_any);
 /* The clearance that counts at `now`: NONE once the screening has expired. */

@@ -84,6 +84,7 @@ struct policy {
 	size_t ntargets;
 	struct pol_rule *rules;
 	size_t nrules;
+	uint64_t egress_daily; /* egress.per_operator_daily; 0: none */
 };
 
 int pol_country_valid(const char *s);

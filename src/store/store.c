@@ -2,10 +2,44 @@
  * operations table, transaction bookkeeping, and freeing of what the store hands out. */
 #include "store/store.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/store_pg.h"
+
 #include "util/err.h"
+
+/* libpq's two URL schemes; anything else is a data directory. */
+static int
+is_pg_url(const char *spec)
+{
+	return strncmp(spec, "postgres://", 11) == 0 || strncmp(spec, "postgresql://", 13) == 0;
+}
+
+int
+store_open_url(store **out, const char *spec, int create, char *err, size_t errlen)
+{
+	int rc;
+
+	*out = NULL;
+	if (spec == NULL || spec[0] == 0) {
+		snprintf(err, errlen, "no store given (a data directory or a postgres:// URL)");
+		return ESC_EINVAL;
+	}
+	if (is_pg_url(spec))
+		rc = store_open_pg(out, spec, create, err, errlen);
+	else
+		rc = store_open_sqlite(out, spec, create, err, errlen);
+	if (rc == 0 && store_ops_check((*out)->ops) != 0) {
+		snprintf(err, errlen, "the %s store backend lacks operations this build needs",
+		         (*out)->ops->name);
+		store_close(*out);
+		*out = NULL;
+		rc = ESC_EINTERNAL;
+	}
+	return rc;
+}
 
 int
 store_ops_check(const store_ops *ops)
@@ -17,6 +51,14 @@ store_ops_check(const store_ops *ops)
 	    ops->token_list == NULL || ops->request_insert == NULL || ops->request_get == NULL ||
 	    ops->request_update == NULL || ops->request_list == NULL ||
 	    ops->approval_insert == NULL || ops->approval_list == NULL)
+		return ESC_EINVAL;
+	/* broker */
+	if (ops->egress_add == NULL || ops->egress_used == NULL)
+		return ESC_EINVAL;
+	/* server */
+	if (ops->totp_set == NULL || ops->totp_get == NULL || ops->totp_use == NULL ||
+	    ops->session_put == NULL || ops->session_get == NULL || ops->session_delete == NULL ||
+	    ops->session_totp == NULL || ops->request_changes == NULL)
 		return ESC_EINVAL;
 	return 0;
 }
@@ -224,4 +266,95 @@ store_strset(char **field, const char *s)
 	free(*field);
 	*field = c;
 	return 0;
+}
+
+/* ---- broker ---- */
+
+int
+store_egress_add(store *s, int64_t request_id, const char *identity, int64_t day,
+                 const char *environment, uint64_t delivered, uint64_t withheld, int64_t at_us)
+{
+	return s->ops->egress_add(s, request_id, identity, day, environment, delivered, withheld,
+	                          at_us);
+}
+
+int
+store_egress_used(store *s, const char *identity, int64_t day, const char *environment,
+                  uint64_t *bytes)
+{
+	return s->ops->egress_used(s, identity, day, environment, bytes);
+}
+
+/* ---- server ---- */
+
+int
+store_totp_set(store *s, const char *identity, const unsigned char *secret, size_t n,
+               int64_t now_us)
+{
+	return s->ops->totp_set(s, identity, secret, n, now_us);
+}
+
+int
+store_totp_get(store *s, const char *identity, unsigned char *secret, size_t *n,
+               int64_t *last_step)
+{
+	return s->ops->totp_get(s, identity, secret, n, last_step);
+}
+
+int
+store_totp_use(store *s, const char *identity, int64_t step, int *accepted)
+{
+	return s->ops->totp_use(s, identity, step, accepted);
+}
+
+int
+store_session_put(store *s, const store_session *se)
+{
+	return s->ops->session_put(s, se);
+}
+
+int
+store_session_get(store *s, const unsigned char hash[STORE_HASH_LEN], store_session *se)
+{
+	return s->ops->session_get(s, hash, se);
+}
+
+int
+store_session_delete(store *s, const unsigned char hash[STORE_HASH_LEN])
+{
+	return s->ops->session_delete(s, hash);
+}
+
+int
+store_session_totp(store *s, const unsigned char hash[STORE_HASH_LEN], int64_t totp_us)
+{
+	return s->ops->session_totp(s, hash, totp_us);
+}
+
+int
+store_request_changes(store *s, int64_t since_us, size_t limit, store_change **out, size_t *n)
+{
+	return s->ops->request_changes(s, since_us, limit, out, n);
+}
+
+void
+store_session_clear(store_session *se)
+{
+	if (se == NULL)
+		return;
+	free(se->identity);
+	memset(se, 0, sizeof(*se));
+}
+
+void
+store_changes_free(store_change *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; v && i < n; i++) {
+		free(v[i].state);
+		free(v[i].requester);
+		free(v[i].target);
+	}
+	free(v);
 }

@@ -91,6 +91,27 @@ typedef struct store_filter {
 	size_t limit;          /* 0: no limit */
 } store_filter;
 
+/* server: a console login session. Only the SHA-256 of the cookie value is kept. */
+typedef struct store_session {
+	unsigned char hash[STORE_HASH_LEN];
+	char *identity;
+	char csrf[65];    /* hex CSRF token returned at login */
+	int64_t created_us;
+	int64_t expires_us;
+	int64_t totp_us;  /* when the session last proved a TOTP code (0: never) */
+} store_session;
+
+/* server: one request's state as of its last update (live event feeds). */
+typedef struct store_change {
+	int64_t id;
+	char *state;
+	char *requester;
+	char *target;
+	int64_t updated_us;
+} store_change;
+
+#define STORE_TOTP_SECRET_MAX 64
+
 enum store_tx { STORE_TX_READ = 0, STORE_TX_WRITE = 1 };
 
 /* The backend's operations. Every call returns 0 or a negative ESC_E* code; ESC_ENOENT
@@ -124,7 +145,32 @@ typedef struct store_ops {
 	int (*approval_insert)(store *s, store_approval *a); /* assigns a->id */
 	int (*approval_list)(store *s, int64_t request_id, store_approval **out, size_t *n);
 	/* -- broker: egress accounting and the like (operations appended here) -- */
+	/* Records what one request's output delivered to an operator (and withheld from
+	 * him) on a UTC day (days since the epoch) in an environment; one row per request
+	 * (ESC_EINVAL when the request already has one). */
+	int (*egress_add)(store *s, int64_t request_id, const char *identity, int64_t day,
+	                  const char *environment, uint64_t delivered, uint64_t withheld,
+	                  int64_t at_us);
+	/* Bytes delivered to identity on day in environment (NULL: in all of them). */
+	int (*egress_used)(store *s, const char *identity, int64_t day, const char *environment,
+	                   uint64_t *bytes);
 	/* -- server: TOTP enrolment, console sessions (operations appended here) -- */
+	/* Sets (replaces) identity's TOTP secret; the used-step record starts over. */
+	int (*totp_set)(store *s, const char *identity, const unsigned char *secret, size_t n,
+	                int64_t now_us);
+	/* ESC_ENOENT: not enrolled. secret needs STORE_TOTP_SECRET_MAX bytes. */
+	int (*totp_get)(store *s, const char *identity, unsigned char *secret, size_t *n,
+	                int64_t *last_step);
+	/* Records that step was used, only if it is newer than every step used before
+	 * (*accepted 1); otherwise *accepted 0 and nothing changes. Atomic. */
+	int (*totp_use)(store *s, const char *identity, int64_t step, int *accepted);
+	int (*session_put)(store *s, const store_session *se);
+	int (*session_get)(store *s, const unsigned char hash[STORE_HASH_LEN], store_session *se);
+	int (*session_delete)(store *s, const unsigned char hash[STORE_HASH_LEN]);
+	int (*session_totp)(store *s, const unsigned char hash[STORE_HASH_LEN], int64_t totp_us);
+	/* Requests updated at or after since_us, oldest update first, at most limit. */
+	int (*request_changes)(store *s, int64_t since_us, size_t limit, store_change **out,
+	                       size_t *n);
 	/* -- sessions: interactive sessions and recordings (operations appended here) -- */
 } store_ops;
 
@@ -163,6 +209,26 @@ int store_request_update(store *s, const store_request *r);
 int store_request_list(store *s, const store_filter *f, store_request **out, size_t *n);
 int store_approval_insert(store *s, store_approval *a);
 int store_approval_list(store *s, int64_t request_id, store_approval **out, size_t *n);
+/* broker */
+int store_egress_add(store *s, int64_t request_id, const char *identity, int64_t day,
+                     const char *environment, uint64_t delivered, uint64_t withheld,
+                     int64_t at_us);
+int store_egress_used(store *s, const char *identity, int64_t day, const char *environment,
+                      uint64_t *bytes);
+/* server */
+int store_totp_set(store *s, const char *identity, const unsigned char *secret, size_t n,
+                   int64_t now_us);
+int store_totp_get(store *s, const char *identity, unsigned char *secret, size_t *n,
+                   int64_t *last_step);
+int store_totp_use(store *s, const char *identity, int64_t step, int *accepted);
+int store_session_put(store *s, const store_session *se);
+int store_session_get(store *s, const unsigned char hash[STORE_HASH_LEN], store_session *se);
+int store_session_delete(store *s, const unsigned char hash[STORE_HASH_LEN]);
+int store_session_totp(store *s, const unsigned char hash[STORE_HASH_LEN], int64_t totp_us);
+int store_request_changes(store *s, int64_t since_us, size_t limit, store_change **out,
+                          size_t *n);
+void store_session_clear(store_session *se);
+void store_changes_free(store_change *v, size_t n);
 
 /* Frees what a struct owns and zeroes it (NULL-safe). */
 void store_request_clear(store_request *r);
@@ -173,5 +239,10 @@ void store_tokens_free(store_token *v, size_t n);
 
 /* Sets a string field to a copy of s (NULL allowed); frees the old value. */
 int store_strset(char **field, const char *s);
+
+/* Opens a store by spec: "postgres://..." or "postgresql://..." is a libpq URL (the
+ * PostgreSQL backend), anything else a data directory (SQLite, DIR/escort.db). create and
+ * err as store_open_sqlite; the message never repeats a URL's password. */
+int store_open_url(store **out, const char *spec, int create, char *err, size_t errlen);
 
 #endif

@@ -203,10 +203,35 @@ static const char *const migrations[] = {
 	"  BEGIN SELECT RAISE(ABORT, 'approvals are append-only'); END;"
 	"CREATE TRIGGER approvals_no_delete BEFORE DELETE ON approvals"
 	"  BEGIN SELECT RAISE(ABORT, 'approvals are append-only'); END;",
-	/* 1 -> 2: broker (egress accounting, per-target settings) */
-	"SELECT 1",
-	/* 2 -> 3: server (TOTP enrolment, console sessions) */
-	"SELECT 1",
+	/* 1 -> 2: broker (egress accounting: what each run delivered to its operator) */
+	"CREATE TABLE egress ("
+	"  request_id INTEGER PRIMARY KEY REFERENCES requests (id),"
+	"  identity TEXT NOT NULL,"
+	"  day INTEGER NOT NULL,"
+	"  environment TEXT NOT NULL,"
+	"  delivered INTEGER NOT NULL CHECK (delivered >= 0),"
+	"  withheld INTEGER NOT NULL CHECK (withheld >= 0),"
+	"  at_us INTEGER NOT NULL);"
+	"CREATE INDEX egress_identity_day ON egress (identity, day);"
+	/* accounting is history: never edited or removed */
+	"CREATE TRIGGER egress_no_update BEFORE UPDATE ON egress"
+	"  BEGIN SELECT RAISE(ABORT, 'egress records are append-only'); END;"
+	"CREATE TRIGGER egress_no_delete BEFORE DELETE ON egress"
+	"  BEGIN SELECT RAISE(ABORT, 'egress records are append-only'); END;",
+	/* 2 -> 3: server (TOTP enrolment, console sessions, the live feed's index) */
+	"CREATE TABLE totp ("
+	"  identity TEXT PRIMARY KEY,"
+	"  secret BLOB NOT NULL CHECK (length(secret) BETWEEN 10 AND 64),"
+	"  created_us INTEGER NOT NULL,"
+	"  last_step INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE sessions ("
+	"  hash BLOB PRIMARY KEY CHECK (length(hash) = 32),"
+	"  identity TEXT NOT NULL,"
+	"  csrf TEXT NOT NULL CHECK (length(csrf) = 64),"
+	"  created_us INTEGER NOT NULL,"
+	"  expires_us INTEGER NOT NULL,"
+	"  totp_us INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX requests_updated ON requests (updated_us);",
 	/* 3 -> 4: interactive sessions */
 	"SELECT 1",
 };
@@ -773,6 +798,296 @@ out:
 	return 0;
 }
 
+/* ---- broker: egress accounting ---- */
+
+static int
+sq_egress_add(store *s, int64_t request_id, const char *identity, int64_t day,
+              const char *environment, uint64_t delivered, uint64_t withheld, int64_t at_us)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (identity == NULL || environment == NULL || delivered > INT64_MAX || withheld > INT64_MAX)
+		return ESC_EINVAL;
+	if ((rc = sq_prep(s, "INSERT INTO egress (request_id, identity, day, environment, "
+	                     "delivered, withheld, at_us) VALUES (?, ?, ?, ?, ?, ?, ?)", &st)) != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, request_id);
+	bind_text(st, 2, identity);
+	sqlite3_bind_int64(st, 3, day);
+	bind_text(st, 4, environment);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)delivered);
+	sqlite3_bind_int64(st, 6, (sqlite3_int64)withheld);
+	sqlite3_bind_int64(st, 7, at_us);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		rc = 0;
+	else if ((rc & 0xff) == SQLITE_CONSTRAINT) {
+		snprintf(s->err, sizeof(s->err), "request %lld already has an egress record",
+		         (long long)request_id);
+		rc = ESC_EINVAL;
+	} else
+		rc = sq_fail(s, rc, "recording egress");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+sq_egress_used(store *s, const char *identity, int64_t day, const char *environment,
+               uint64_t *bytes)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*bytes = 0;
+	if ((rc = sq_prep(s, environment
+	                         ? "SELECT coalesce(sum(delivered), 0) FROM egress WHERE "
+	                           "identity = ? AND day = ? AND environment = ?"
+	                         : "SELECT coalesce(sum(delivered), 0) FROM egress WHERE "
+	                           "identity = ? AND day = ?",
+	                  &st)) != 0)
+		return rc;
+	bind_text(st, 1, identity);
+	sqlite3_bind_int64(st, 2, day);
+	if (environment)
+		bind_text(st, 3, environment);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		sqlite3_int64 v = sqlite3_column_int64(st, 0);
+		*bytes = v > 0 ? (uint64_t)v : 0;
+		rc = 0;
+	} else
+		rc = sq_fail(s, rc, "reading egress");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* ---- server: TOTP enrolment, console sessions, change feed ---- */
+
+static int
+sq_totp_set(store *s, const char *identity, const unsigned char *secret, size_t n,
+            int64_t now)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (identity == NULL || secret == NULL || n > STORE_TOTP_SECRET_MAX)
+		return ESC_EINVAL;
+	rc = sq_prep(s, "INSERT INTO totp (identity, secret, created_us, last_step) VALUES (?, ?, ?, 0)"
+	                " ON CONFLICT (identity) DO UPDATE SET secret = excluded.secret,"
+	                " created_us = excluded.created_us, last_step = 0", &st);
+	if (rc)
+		return rc;
+	bind_text(st, 1, identity);
+	bind_blob(st, 2, secret, n);
+	sqlite3_bind_int64(st, 3, now);
+	rc = sqlite3_step(st);
+	rc = rc == SQLITE_DONE ? 0 : sq_fail(s, rc, "storing a TOTP secret");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+sq_totp_get(store *s, const char *identity, unsigned char *secret, size_t *n,
+            int64_t *last_step)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, len;
+
+	*n = 0;
+	*last_step = 0;
+	if ((rc = sq_prep(s, "SELECT secret, last_step FROM totp WHERE identity = ?", &st)) != 0)
+		return rc;
+	bind_text(st, 1, identity);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		len = sqlite3_column_bytes(st, 0);
+		if (len < 0 || (size_t)len > STORE_TOTP_SECRET_MAX) {
+			rc = ESC_EPARSE;
+		} else {
+			if (len)
+				memcpy(secret, sqlite3_column_blob(st, 0), (size_t)len);
+			*n = (size_t)len;
+			*last_step = sqlite3_column_int64(st, 1);
+			rc = 0;
+		}
+	} else if (rc == SQLITE_DONE)
+		rc = ESC_ENOENT;
+	else
+		rc = sq_fail(s, rc, "reading a TOTP secret");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+sq_totp_use(store *s, const char *identity, int64_t step, int *accepted)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	*accepted = 0;
+	/* one statement: two servers checking the same code cannot both accept it */
+	rc = sq_prep(s, "UPDATE totp SET last_step = ?1 WHERE identity = ?2 AND last_step < ?1", &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, step);
+	bind_text(st, 2, identity);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		*accepted = sqlite3_changes(db_of(s)) == 1;
+		rc = 0;
+	} else
+		rc = sq_fail(s, rc, "recording a TOTP use");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+sq_session_put(store *s, const store_session *se)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = sq_prep(s, "INSERT INTO sessions (hash, identity, csrf, created_us, expires_us, totp_us)"
+	                " VALUES (?, ?, ?, ?, ?, ?)", &st);
+	if (rc)
+		return rc;
+	bind_blob(st, 1, se->hash, STORE_HASH_LEN);
+	bind_text(st, 2, se->identity);
+	bind_text(st, 3, se->csrf);
+	sqlite3_bind_int64(st, 4, se->created_us);
+	sqlite3_bind_int64(st, 5, se->expires_us);
+	sqlite3_bind_int64(st, 6, se->totp_us);
+	rc = sqlite3_step(st);
+	rc = rc == SQLITE_DONE ? 0 : sq_fail(s, rc, "storing a session");
+	sqlite3_finalize(st);
+	if (rc == 0) {
+		/* drop long-expired sessions on the way (an hour of grace for clock steps) */
+		if (sq_prep(s, "DELETE FROM sessions WHERE expires_us < ?", &st) == 0) {
+			sqlite3_bind_int64(st, 1, se->created_us - (int64_t)3600 * 1000000);
+			(void)sqlite3_step(st);
+			sqlite3_finalize(st);
+		}
+	}
+	return rc;
+}
+
+static int
+sq_session_get(store *s, const unsigned char hash[STORE_HASH_LEN], store_session *se)
+{
+	sqlite3_stmt *st = NULL;
+	const unsigned char *t;
+	int rc;
+
+	memset(se, 0, sizeof(*se));
+	rc = sq_prep(s, "SELECT identity, csrf, created_us, expires_us, totp_us FROM sessions"
+	                " WHERE hash = ?", &st);
+	if (rc)
+		return rc;
+	bind_blob(st, 1, hash, STORE_HASH_LEN);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		memcpy(se->hash, hash, STORE_HASH_LEN);
+		rc = col_text(st, 0, &se->identity);
+		t = sqlite3_column_text(st, 1);
+		snprintf(se->csrf, sizeof(se->csrf), "%s", t ? (const char *)t : "");
+		se->created_us = sqlite3_column_int64(st, 2);
+		se->expires_us = sqlite3_column_int64(st, 3);
+		se->totp_us = sqlite3_column_int64(st, 4);
+		if (rc == 0 && se->identity == NULL)
+			rc = ESC_EPARSE;
+	} else if (rc == SQLITE_DONE)
+		rc = ESC_ENOENT;
+	else
+		rc = sq_fail(s, rc, "reading a session");
+	sqlite3_finalize(st);
+	if (rc)
+		store_session_clear(se);
+	return rc;
+}
+
+static int
+sq_session_delete(store *s, const unsigned char hash[STORE_HASH_LEN])
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = sq_prep(s, "DELETE FROM sessions WHERE hash = ?", &st)) != 0)
+		return rc;
+	bind_blob(st, 1, hash, STORE_HASH_LEN);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		rc = sqlite3_changes(db_of(s)) ? 0 : ESC_ENOENT;
+	else
+		rc = sq_fail(s, rc, "deleting a session");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+sq_session_totp(store *s, const unsigned char hash[STORE_HASH_LEN], int64_t totp_us)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = sq_prep(s, "UPDATE sessions SET totp_us = ? WHERE hash = ?", &st)) != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, totp_us);
+	bind_blob(st, 2, hash, STORE_HASH_LEN);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		rc = sqlite3_changes(db_of(s)) ? 0 : ESC_ENOENT;
+	else
+		rc = sq_fail(s, rc, "updating a session");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+sq_request_changes(store *s, int64_t since_us, size_t limit, store_change **out, size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	store_change *v = NULL, *nv;
+	size_t cnt = 0, cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	rc = sq_prep(s, "SELECT id, state, requester, target, updated_us FROM requests"
+	                " WHERE updated_us >= ? ORDER BY updated_us, id LIMIT ?", &st);
+	if (rc)
+		return rc;
+	sqlite3_bind_int64(st, 1, since_us);
+	sqlite3_bind_int64(st, 2, limit ? (sqlite3_int64)limit : -1);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 16;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
+				rc = ESC_ENOMEM;
+				goto out;
+			}
+			v = nv;
+		}
+		memset(&v[cnt], 0, sizeof(v[cnt]));
+		v[cnt].id = sqlite3_column_int64(st, 0);
+		v[cnt].updated_us = sqlite3_column_int64(st, 4);
+		cnt++;
+		if ((rc = col_text(st, 1, &v[cnt - 1].state)) != 0 ||
+		    (rc = col_text(st, 2, &v[cnt - 1].requester)) != 0 ||
+		    (rc = col_text(st, 3, &v[cnt - 1].target)) != 0)
+			goto out;
+	}
+	rc = rc == SQLITE_DONE ? 0 : sq_fail(s, rc, "listing request changes");
+out:
+	sqlite3_finalize(st);
+	if (rc) {
+		store_changes_free(v, cnt);
+		return rc;
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
 static const store_ops sqlite_ops = {
 	.ops_version = STORE_OPS_VERSION,
 	.name = "sqlite",
@@ -792,6 +1107,16 @@ static const store_ops sqlite_ops = {
 	.request_list = sq_request_list,
 	.approval_insert = sq_approval_insert,
 	.approval_list = sq_approval_list,
+	.egress_add = sq_egress_add,
+	.egress_used = sq_egress_used,
+	.totp_set = sq_totp_set,
+	.totp_get = sq_totp_get,
+	.totp_use = sq_totp_use,
+	.session_put = sq_session_put,
+	.session_get = sq_session_get,
+	.session_delete = sq_session_delete,
+	.session_totp = sq_session_totp,
+	.request_changes = sq_request_changes,
 };
 
 int

@@ -1527,7 +1527,8 @@ out:
 #define KEYS_SUBDIR "keys"
 
 typedef struct exec_res {
-	buf out; /* first STORE_OUTPUT_MAX bytes of stdout and stderr, in arrival order */
+	buf out; /* first `cap` bytes of stdout and stderr, in arrival order */
+	size_t cap; /* <= STORE_OUTPUT_MAX: the target's output_max and the rules' max_bytes */
 	uint64_t total;
 	unsigned char sha[STORE_HASH_LEN];
 	EVP_MD_CTX *md;
@@ -1543,7 +1544,7 @@ static void
 on_output(void *ctx, int stream, const unsigned char *p, size_t n)
 {
 	exec_res *res = ctx;
-	size_t room = res->out.len < STORE_OUTPUT_MAX ? STORE_OUTPUT_MAX - res->out.len : 0;
+	size_t room = res->out.len < res->cap ? res->cap - res->out.len : 0;
 
 	(void)stream;
 	res->total += n;
@@ -1553,7 +1554,7 @@ on_output(void *ctx, int stream, const unsigned char *p, size_t n)
 }
 
 /* The policy's target as the broker's plain description. The ssh key is escort's, kept
- * in DATA/keys/<target> (operators never see it). */
+ * in DATA/keys/<settings.key, default the target's name> (operators never see it). */
 static void
 broker_target_of(const wf *w, const policy_target *tg, broker_target *bt, char *key, size_t klen)
 {
@@ -1562,13 +1563,82 @@ broker_target_of(const wf *w, const policy_target *tg, broker_target *bt, char *
 	bt->workdir = tg->workdir;
 	bt->transport = strcmp(tg->transport, "ssh") == 0 ? BROKER_SSH : BROKER_LOCAL;
 	if (bt->transport == BROKER_SSH) {
-		snprintf(key, klen, "%s/" KEYS_SUBDIR "/%s", w->datadir, tg->name);
+		snprintf(key, klen, "%s/" KEYS_SUBDIR "/%s", w->datadir,
+		         tg->key_name ? tg->key_name : tg->name);
 		bt->host = tg->ssh_host;
 		bt->port = tg->ssh_port;
 		bt->user = tg->ssh_user;
 		bt->host_key = tg->ssh_host_key;
 		bt->key_file = key;
+	} else
+		bt->run_as = tg->run_as;
+}
+
+/* The target's extra redaction patterns from the policy, compiled (*out NULL: none). */
+static int
+target_redact_rules(const policy_target *tg, broker_redact_rules **out, buf *msg)
+{
+	int rc;
+
+	*out = NULL;
+	if (tg == NULL || tg->nredact == 0)
+		return 0;
+	if ((rc = broker_redact_rules_new(out, tg->redact, tg->nredact, msg)) != 0)
+		buf_printf(msg, " (target %s)", tg->name);
+	return rc;
+}
+
+static int may_see_all(const policy_identity *who);
+
+#define DAY_US ((int64_t)86400 * 1000000)
+
+/* What an operator may receive of view_len bytes today under the egress caps (the
+ * policy's and the target environment's per_operator_daily, each over one UTC day), and
+ * its record in the store (inside the caller's write transaction). *limit: the cap that
+ * cut the view (0: none did). Identities who see full output are not capped. */
+static int
+charge_egress(wf *w, const store_request *r, const policy_target *tg, uint64_t view_len,
+              int64_t now, uint64_t *delivered, uint64_t *limit, const char **scope, buf *msg)
+{
+	const policy_identity *op = policy_identity_find(w->pol, r->requester);
+	const policy_environment *env = policy_environment_find(w->pol, tg->environment);
+	uint64_t used, cap, room, allowed = view_len;
+	int64_t day = now / DAY_US;
+	int rc;
+
+	*delivered = view_len;
+	*limit = 0;
+	*scope = NULL;
+	if (op == NULL || may_see_all(op))
+		return 0;
+	if ((cap = policy_egress_daily(w->pol)) != 0) {
+		if ((rc = store_egress_used(w->st, r->requester, day, NULL, &used)) != 0)
+			goto fail;
+		room = cap > used ? cap - used : 0;
+		if (room < allowed) {
+			allowed = room;
+			*limit = cap;
+			*scope = "policy";
+		}
 	}
+	if (env && (cap = env->egress_daily) != 0) {
+		if ((rc = store_egress_used(w->st, r->requester, day, env->name, &used)) != 0)
+			goto fail;
+		room = cap > used ? cap - used : 0;
+		if (room < allowed) {
+			allowed = room;
+			*limit = cap;
+			*scope = "environment";
+		}
+	}
+	*delivered = allowed;
+	if ((rc = store_egress_add(w->st, r->id, r->requester, day, tg->environment, allowed,
+	                           view_len - allowed, now)) != 0)
+		goto fail;
+	return 0;
+fail:
+	buf_printf(msg, "store: %s", store_error(w->st));
+	return rc;
 }
 
 static int
@@ -1673,6 +1743,27 @@ attestation_json(const buf *diff, size_t nchanges, const buf *err)
 	return json_pack("{s:I, s:o}", "changes", (json_int_t)nchanges, "diff", lines_json(diff));
 }
 
+static json_t *
+egress_json(uint64_t delivered, uint64_t withheld, uint64_t limit, const char *scope)
+{
+	return json_pack("{s:I, s:I, s:I, s:s}", "delivered", (json_int_t)delivered, "withheld",
+	                 (json_int_t)withheld, "limit", (json_int_t)limit, "scope",
+	                 scope ? scope : "policy");
+}
+
+/* "2026-11-25" of a time in microseconds (a static buffer: one call per expression). */
+static const char *
+utc_day(int64_t us)
+{
+	static _Thread_local char day[16];
+	time_t t = (time_t)(us / 1000000);
+	struct tm tm;
+
+	if (gmtime_r(&t, &tm) == NULL || strftime(day, sizeof(day), "%Y-%m-%d", &tm) == 0)
+		snprintf(day, sizeof(day), "?");
+	return day;
+}
+
 int
 wf_request_run(wf *w, const char *actor, int64_t id, int *state, buf *msg)
 {
@@ -1687,6 +1778,10 @@ wf_request_run(wf *w, const char *actor, int64_t id, int *state, buf *msg)
 	exec_res res;
 	broker_target bt;
 	broker_redaction redactions;
+	broker_redact_rules *rrules = NULL;
+	uint64_t delivered = 0, egress_limit = 0;
+	const char *egress_scope = NULL;
+	int attest_on = 0;
 	buf notes = BUF_INIT, missing = BUF_INIT, redacted = BUF_INIT, snap0 = BUF_INIT,
 	    snap1 = BUF_INIT, attest = BUF_INIT, attest_err = BUF_INIT;
 	char keypath[4096], rhex[2 * STORE_HASH_LEN + 1];
@@ -1834,13 +1929,18 @@ tx:
 
 	/* outside any lock: the command may take minutes */
 	broker_target_of(w, tg, &bt, keypath, sizeof(keypath));
-	/* what the target looked like before, through the same transport (ssh targets: a
-	 * local snapshot would look at escort's own host) */
+	attest_on = tg->attest;
+	res.cap = STORE_OUTPUT_MAX;
+	if (tg->output_max && tg->output_max < res.cap)
+		res.cap = (size_t)tg->output_max;
+	if (d.output_max_bytes > 0 && (uint64_t)d.output_max_bytes < res.cap)
+		res.cap = (size_t)d.output_max_bytes;
+	/* what the target looked like before, through the same transport (the default is
+	 * ssh targets only: a local snapshot looks at escort's own host) */
 	if (w->brk == NULL && broker_new(&w->brk) != 0) {
 		buf_printf(msg, "request %" PRId64 ": out of memory", id);
 		res.exit_code = 255;
-	} else if (bt.transport == BROKER_SSH &&
-	           broker_attest(w->brk, &bt, NULL, &snap0, &attest_err) != 0 &&
+	} else if (attest_on && broker_attest(w->brk, &bt, NULL, &snap0, &attest_err) != 0 &&
 	           attest_err.len == 0) {
 		buf_puts(&attest_err, "cannot take the snapshot");
 	}
@@ -1851,15 +1951,20 @@ tx:
 		           res.error.len ? buf_cstr(&res.error) : esc_strerror(rc));
 		res.exit_code = res.exit_code ? res.exit_code : 255;
 	}
-	if (bt.transport == BROKER_SSH && attest_err.len == 0 && w->brk) {
+	if (attest_on && attest_err.len == 0 && w->brk) {
 		if (broker_attest(w->brk, &bt, NULL, &snap1, &attest_err) == 0)
 			(void)broker_attest_diff((const char *)snap0.data, snap0.len,
 			                         (const char *)snap1.data, snap1.len, &attest, &nchanges);
 		else if (attest_err.len == 0)
 			buf_puts(&attest_err, "cannot take the snapshot");
 	}
-	/* what an operator will be shown, and its hash for the log */
-	(void)broker_redact(res.out.data, res.out.len, &redacted, &redactions);
+	/* what an operator will be shown (built-in kinds and the target's own patterns; a
+	 * pattern that does not compile withholds the whole view), and its hash for the log */
+	if (target_redact_rules(tg, &rrules, &res.error) != 0)
+		(void)buf_puts(&redacted, "[escort: output withheld: the target's redaction "
+		                          "patterns could not be compiled]\n");
+	else
+		(void)broker_redact_ex(res.out.data, res.out.len, &redacted, &redactions, rrules);
 	{
 		unsigned char rh[STORE_HASH_LEN];
 
@@ -1876,6 +1981,10 @@ tx:
 	now = now_us(w);
 	if ((rc = set_state(&r, final, now)) || (rc = store_strset(&r.output_sha256, hex)))
 		goto tx2;
+	/* the data egress cap: what of the operator's view he may still receive today */
+	if ((rc = charge_egress(w, &r, tg, redacted.len, now, &delivered, &egress_limit,
+	                        &egress_scope, msg)) != 0)
+		goto tx2;
 	r.finished_us = now;
 	r.has_exit = 1;
 	r.exit_code = res.exit_code;
@@ -1884,7 +1993,7 @@ tx:
 	r.output = (unsigned char *)buf_steal(&res.out, NULL);
 	{
 		json_t *j = json_pack("{s:b, s:b, s:I, s:i, s:I, s:s, s:s, s:o}", "timed_out",
-		                      res.timed_out, "truncated", res.total > STORE_OUTPUT_MAX,
+		                      res.timed_out, "truncated", res.total > res.cap,
 		                      "output_bytes", (json_int_t)res.total, "commands_run",
 		                      (int)res.ran, "duration_ms", (json_int_t)res.ms, "transport",
 		                      tg->transport, "output_redacted_sha256", rhex, "redactions",
@@ -1892,8 +2001,11 @@ tx:
 
 		if (j && res.error.len)
 			json_object_set_new(j, "error", json_string(buf_cstr(&res.error)));
-		if (j && bt.transport == BROKER_SSH)
+		if (j && attest_on)
 			json_object_set_new(j, "attestation", attestation_json(&attest, nchanges, &attest_err));
+		if (j && egress_limit)
+			json_object_set_new(j, "egress", egress_json(delivered, redacted.len - delivered,
+			                                             egress_limit, egress_scope));
 
 		free(r.result);
 		r.result = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
@@ -1913,11 +2025,24 @@ tx:
 
 		if (ev && res.error.len)
 			json_object_set_new(ev, "error", json_string(buf_cstr(&res.error)));
-		if (ev && bt.transport == BROKER_SSH)
+		if (ev && attest_on)
 			json_object_set_new(ev, "attestation",
 			                    attestation_json(&attest, nchanges, &attest_err));
+		if (ev && egress_limit)
+			json_object_set_new(ev, "egress", egress_json(delivered, redacted.len - delivered,
+			                                              egress_limit, egress_scope));
 		rc = wf_audit(w, "execution.end", actor, ev, msg);
 	}
+	/* a cut view is its own event: auditors search for it */
+	if (rc == 0 && egress_limit)
+		rc = wf_audit(w, delivered ? "egress.truncated" : "egress.withheld", actor,
+		              json_pack("{s:I, s:s, s:s, s:I, s:I, s:I, s:s, s:s}", "request",
+		                        (json_int_t)id, "operator", r.requester, "environment",
+		                        tg->environment, "delivered", (json_int_t)delivered,
+		                        "withheld", (json_int_t)(redacted.len - delivered),
+		                        "limit", (json_int_t)egress_limit, "scope", egress_scope,
+		                        "day", utc_day(now)),
+		              msg);
 	if (rc) {
 		/* it ran: hiding the result would be worse than an unlogged record of it */
 		(void)audit_end(w, NULL);
@@ -1935,6 +2060,7 @@ out:
 	buf_free(&res.error);
 	EVP_MD_CTX_free(res.md);
 	buf_free(&redacted);
+	broker_redact_rules_free(rrules);
 	buf_free(&snap0);
 	buf_free(&snap1);
 	buf_free(&attest);
@@ -1955,6 +2081,70 @@ may_see_all(const policy_identity *who)
 {
 	return policy_identity_has_role(who, POLICY_ROLE_ESCORT | POLICY_ROLE_REVIEWER |
 	                                         POLICY_ROLE_AUDITOR | POLICY_ROLE_ADMIN);
+}
+
+/* The egress record of a result: how much of the operator's view he received (-1: all). */
+static int64_t
+egress_delivered(const char *result, uint64_t *limit, const char **scope, char *sbuf, size_t slen)
+{
+	json_t *j, *e, *v;
+	int64_t d = -1;
+
+	*limit = 0;
+	*scope = "policy";
+	if (result == NULL || (j = json_loads(result, 0, NULL)) == NULL)
+		return -1;
+	if ((e = json_object_get(j, "egress")) && json_is_object(e) &&
+	    (v = json_object_get(e, "delivered")) && json_is_integer(v)) {
+		d = json_integer_value(v);
+		if ((v = json_object_get(e, "limit")) && json_is_integer(v))
+			*limit = (uint64_t)json_integer_value(v);
+		if ((v = json_object_get(e, "scope")) && json_is_string(v)) {
+			snprintf(sbuf, slen, "%s", json_string_value(v));
+			*scope = sbuf;
+		}
+	}
+	json_decref(j);
+	return d;
+}
+
+/* What an operator is shown: secrets masked (built-in kinds and the target's patterns in
+ * the policy in force), then cut to what the data egress cap let through at run time. */
+static int
+operator_view(wf *w, store_request *r, buf *msg)
+{
+	const policy_target *tg = policy_target_find(w->pol, r->target);
+	broker_redact_rules *rr = NULL;
+	buf red = BUF_INIT;
+	uint64_t limit;
+	const char *scope;
+	char sbuf[32];
+	int64_t keep;
+	int rc;
+
+	if ((rc = target_redact_rules(tg, &rr, msg)) != 0)
+		goto out;
+	if ((rc = broker_redact_ex(r->output, r->output_len, &red, NULL, rr)) != 0)
+		goto out;
+	keep = egress_delivered(r->result, &limit, &scope, sbuf, sizeof(sbuf));
+	if (keep >= 0 && (uint64_t)keep < red.len) {
+		size_t cut = red.len - (size_t)keep;
+
+		buf_truncate(&red, (size_t)keep);
+		if ((rc = buf_printf(&red, "%s[escort: %zu more bytes withheld: the daily output limit "
+		                           "(%" PRIu64 " bytes per operator, %s) was reached]\n",
+		                     red.len && red.data[red.len - 1] != '\n' ? "\n" : "", cut,
+		                     limit, strcmp(scope, "environment") == 0
+		                                ? "in this environment" : "in all environments")) != 0)
+			goto out;
+	}
+	free(r->output);
+	r->output_len = red.len;
+	r->output = red.len ? (unsigned char *)buf_steal(&red, NULL) : NULL;
+out:
+	buf_free(&red);
+	broker_redact_rules_free(rr);
+	return rc;
 }
 
 int
@@ -1986,16 +2176,8 @@ wf_request_get(wf *w, const char *actor, int64_t id, store_request *r, store_app
 	}
 	/* operators see output with secrets masked; escorts, reviewers, auditors see it all
 	 * (the log holds the hashes of both views) */
-	if (rc == 0 && !may_see_all(who) && r->output_len) {
-		buf red = BUF_INIT;
-
-		if ((rc = broker_redact(r->output, r->output_len, &red, NULL)) == 0) {
-			free(r->output);
-			r->output_len = red.len;
-			r->output = red.len ? (unsigned char *)buf_steal(&red, NULL) : NULL;
-		}
-		buf_free(&red);
-	}
+	if (rc == 0 && !may_see_all(who) && r->output_len)
+		rc = operator_view(w, r, msg);
 	if (rc) {
 		store_request_clear(r);
 		store_approvals_free(*apv, *napv);

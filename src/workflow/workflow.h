@@ -115,10 +115,14 @@ int wf_request_deny(wf *w, const char *actor, int64_t id, const char *comment, b
 int wf_request_cancel(wf *w, const char *actor, int64_t id, buf *msg);
 /* Re-checks everything with the current policy, claims the request (approved -> running,
  * at most once), runs it through the broker, records the result. *state: succeeded or
- * failed. ssh targets use escort's key DATA/keys/<target> and the pinned host key; before
- * and after the run the target is snapshotted and the difference goes into the result and
- * the execution.end event (result.attestation). The result also carries the redaction
- * counts and the SHA-256 of the operator's (redacted) view next to the full output's. */
+ * failed. ssh targets use escort's key DATA/keys/<settings.key, default the target name>
+ * and the pinned host key; with settings.attest (default: ssh targets) the target is
+ * snapshotted before and after the run and the difference goes into the result and the
+ * execution.end event (result.attestation). The result also carries the redaction counts
+ * and the SHA-256 of the operator's (redacted) view next to the full output's. The
+ * requester's share of the data egress caps (egress.per_operator_daily, per UTC day) is
+ * charged in the store; what exceeds it is withheld from his view (result.egress, and an
+ * egress.truncated / egress.withheld audit event). */
 int wf_request_run(wf *w, const char *actor, int64_t id, int *state, buf *msg);
 
 /* Reads a request with its approvals, if actor may see it. Operators (who are not also
@@ -133,5 +137,51 @@ int wf_request_list(wf *w, const char *actor, const char *state, int mine,
  * policy and the valid approvals; "" when nothing. */
 int wf_request_needs(wf *w, const store_request *r, const store_approval *apv, size_t napv,
                      buf *out);
+
+/* ---- server-facing authentication (wf_auth.c) ---- */
+
+#define WF_TOTP_SECRET_LEN 20 /* bytes (RFC 4226's recommended 160 bits) */
+#define WF_TOTP_STEP 30       /* seconds */
+#define WF_TOTP_DIGITS 6
+#define WF_SESSION_TOKEN_LEN 64 /* hex characters of a session cookie / CSRF token */
+
+/* RFC 4226 HOTP of counter with HMAC-<md> ("SHA1", "SHA256", "SHA512"), digits 6..9. */
+int wf_hotp(const unsigned char *key, size_t keylen, const char *md, uint64_t counter,
+            int digits, uint32_t *code);
+/* RFC 6238 TOTP at unix_time with WF_TOTP_STEP-second steps. */
+int wf_totp(const unsigned char *key, size_t keylen, const char *md, int64_t unix_time,
+            int digits, uint32_t *code);
+/* RFC 4648 base32 without padding; out needs ceil(n*8/5)+1 bytes. */
+int wf_base32(const unsigned char *p, size_t n, char *out, size_t outlen);
+
+/* Gives identity (in the policy in force) a new random TOTP secret, replacing any older
+ * one; audited as totp.enrolled by actor. secret_b32 gets the base32 secret, uri (may be
+ * NULL) the otpauth:// URI for authenticator apps. */
+int wf_totp_enroll(wf *w, const char *datadir, const char *actor, const char *identity,
+                   char *secret_b32, size_t b32len, buf *uri, buf *msg);
+int wf_totp_enrolled(wf *w, const char *identity, int *yes, buf *msg);
+/* Accepts a 6-digit code of the previous, current or next 30-s step at now_us, once:
+ * a step at or before the newest one already used is refused (WF_EREFUSED). */
+int wf_totp_verify(wf *w, const char *identity, const char *code, int64_t now_us, buf *msg);
+
+/* Console sessions: a random cookie value (only its SHA-256 is stored) and CSRF token;
+ * totp_us is when the login proved a TOTP code (0: it did not). Audited as
+ * session.login. */
+int wf_session_create(wf *w, const char *datadir, const char *identity, int64_t totp_us,
+                      int64_t lifetime_s, char token[WF_SESSION_TOKEN_LEN + 1],
+                      char csrf[WF_SESSION_TOKEN_LEN + 1], int64_t *expires_us, buf *msg);
+/* WF_EREFUSED for an unknown or expired session or an identity the policy dropped. */
+int wf_session_lookup(wf *w, const char *token, store_session *se, buf *msg);
+int wf_session_end(wf *w, const char *token, buf *msg);
+int wf_session_mark_totp(wf *w, const char *token, int64_t now_us, buf *msg);
+
+/* Requests whose last update is at or after since_us (live event feeds). */
+int wf_request_changes(wf *w, int64_t since_us, size_t limit, store_change **out, size_t *n,
+                       buf *msg);
+/* *current = 1 when the policy this handle holds is the one in force in the store (a
+ * long-running server reopens its handles when another process loaded a new one). */
+int wf_policy_is_current(wf *w, int *current);
+/* The stored record of the policy in force and its YAML text (ESC_ENOENT: none). */
+int wf_policy_info(wf *w, const char *datadir, store_policy *sp, buf *text, buf *msg);
 
 #endif

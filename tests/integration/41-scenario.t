@@ -247,6 +247,9 @@ close $in;
 ok($pl && $pl->{details}{sha256} eq unpack('H*', sha256($pbytes)), 'policy.load carries the policy file hash');
 ok(sql('PRAGMA integrity_check') eq 'ok', 'the store passes PRAGMA integrity_check');
 ok(sql('PRAGMA journal_mode') eq 'wal', 'the store is in WAL mode');
-ok(sql('SELECT max(version) FROM schema_version') == 1, 'schema version table present');
+ok(sql('SELECT max(version) FROM schema_version') == sql('SELECT count(*) FROM schema_version') &&
+   sql('SELECT max(version) FROM schema_version') >= 2 &&
+   sql("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'egress'") == 1,
+   'schema versions 1.. applied in order, the broker\'s egress table among them');
 
 done();

@@ -152,8 +152,10 @@ ok(substr($out, 0, 64) eq sha256_hex($cmd), 'the target\'s bash received exactly
 ok($out =~ /^user=\Q$user\E pwd=\S+ tk=\[\] req=$rx$/m, 'scrubbed environment on the target, ESCORT_REQUEST set') or print "# $out\n";
 my $res = $j ? $j->{execution}{result} : {};
 ok($res->{transport} eq 'ssh', 'the result names the ssh transport');
-ok(ref $res->{attestation} eq 'HASH' && $res->{attestation}{changes} == 0,
-   'a read-only command: the attestation shows no change') or print "# " . encode_json($res->{attestation} // {}) . "\n";
+# (listening sockets of tests running in parallel may come and go meanwhile)
+ok(ref $res->{attestation} eq 'HASH' && !exists $res->{attestation}{error} &&
+   !grep({ !/listening port/ } @{$res->{attestation}{diff} // []}),
+   'a read-only command: the attestation shows no file change') or print "# " . encode_json($res->{attestation} // {}) . "\n";
 
 # 3. the time limit (3 s) kills the remote process group
 ($s, $j, $e) = create('op-in', 'dod-ssh', 'echo $$; sleep 100 & sleep 100');

@@ -11,7 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <signal.h>
 #include <errno.h>
 #include <time.h>
@@ -467,6 +470,60 @@ test_local_run_as_and_limits(void **state)
 	broker_free(b);
 }
 
+
+/* Not root: run_as naming someone else is refused, run_as naming ourselves runs. As root
+ * this is checked in a child that gives up root first. */
+static int
+check_run_as_unprivileged(void)
+{
+	broker_target t = local_target();
+	broker *b = NULL;
+	broker_result res;
+	buf msg = BUF_INIT;
+	struct passwd *pw = getpwuid(geteuid());
+	int ok = 1;
+
+	if (pw == NULL || broker_new(&b) != 0)
+		return 0;
+	t.run_as = geteuid() == 0 ? "nobody" : "root";
+	ok &= run(b, &t, "touch /tmp/escort-run-as-ran", 5000, &res, &msg) == ESC_EINVAL;
+	ok &= strstr(buf_cstr(&msg), "cannot switch users") != NULL &&
+	      strstr(buf_cstr(&msg), t.run_as) != NULL;
+	ok &= access("/tmp/escort-run-as-ran", F_OK) != 0;
+	broker_result_free(&res);
+	t.run_as = pw->pw_name;
+	ok &= run(b, &t, "id -u", 5000, &res, &msg) == 0 && res.exit_code == 0;
+	broker_result_free(&res);
+	buf_free(&msg);
+	broker_free(b);
+	return ok;
+}
+
+static void
+test_local_run_as_refused_unprivileged(void **state)
+{
+	pid_t pid;
+	int st = 0;
+
+	(void)state;
+	(void)unlink("/tmp/escort-run-as-ran");
+	if (geteuid() != 0) {
+		assert_true(check_run_as_unprivileged());
+		return;
+	}
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* become nobody for good, then ask to run as root */
+		if (setgroups(0, NULL) != 0 || setgid(65534) != 0 || setuid(65534) != 0)
+			_exit(2);
+		_exit(check_run_as_unprivileged() ? 0 : 1);
+	}
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 /* ---- ssh: pinning, keys, reuse ---- */
 
 static void
@@ -769,6 +826,7 @@ main(void)
 		cmocka_unit_test(test_local_streams),
 		cmocka_unit_test(test_local_timeout),
 		cmocka_unit_test(test_local_run_as_and_limits),
+		cmocka_unit_test(test_local_run_as_refused_unprivileged),
 		cmocka_unit_test(test_ssh_exact_bytes),
 		cmocka_unit_test(test_ssh_streams),
 		cmocka_unit_test(test_ssh_timeout),

@@ -186,7 +186,7 @@ test_example_loads(void **state)
 	int i;
 
 	assert_int_equal(policy_identity_count(p), 7);
-	assert_int_equal(policy_target_count(p), 2);
+	assert_int_equal(policy_target_count(p), 4);
 	assert_int_equal(policy_environment_count(p), 2);
 	assert_true(policy_rule_count(p) >= 6);
 	/* version = SHA-256 of the exact bytes */
@@ -1193,6 +1193,132 @@ test_bad_semantics(void **state)
 	    "rules[0].name", "only letters");
 }
 
+
+/* ------------------------------------------------------------------ broker settings */
+
+#define TGT(settings) ENV_OK "targets:\n  - {name: t, environment: e, transport: " settings "}\n"
+
+static void
+test_target_settings(void **state)
+{
+	policy *p;
+	const policy_target *t;
+
+	(void)state;
+	/* defaults: key = the target's name, attest on for ssh and off for local */
+	p = load_s(ENV_OK "targets:\n"
+	                  "  - {name: s, environment: e, transport: ssh, settings: {host: h}}\n"
+	                  "  - {name: l, environment: e, transport: local}\n");
+	t = policy_target_find(p, "s");
+	assert_string_equal(t->key_name, "s");
+	assert_true(t->attest);
+	assert_int_equal(t->output_max, 0);
+	assert_int_equal(t->nredact, 0);
+	t = policy_target_find(p, "l");
+	assert_false(t->attest);
+	assert_null(t->run_as);
+	assert_int_equal(policy_egress_daily(p), 0);
+	assert_int_equal(policy_environment_find(p, "e")->egress_daily, 0);
+	policy_free(p);
+	/* everything set */
+	p = load_s("egress: {per_operator_daily: 10MiB}\n"
+	           "environments:\n  - {name: e, egress: {per_operator_daily: 64kB}}\n"
+	           "targets:\n"
+	           "  - name: s\n    environment: e\n    transport: ssh\n    settings:\n"
+	           "      host: 127.0.0.1\n      port: 2222\n      user: escort\n"
+	           "      host_key: \"SHA256:oWpXrMrdcGAYoXTfWj5uQQ2oELoaFIHDwVKpTC/CC6M\"\n"
+	           "      key: shared-key\n      attest: false\n      output_max: 512KiB\n"
+	           "      timeout: 2m\n"
+	           "      redact: ['employee-[0-9]{6}', '^INTERNAL .*$']\n"
+	           "  - name: l\n    environment: e\n    transport: local\n    settings:\n"
+	           "      run_as: nobody\n      cwd: /srv\n      attest: true\n"
+	           "      output_max: 1000\n");
+	t = policy_target_find(p, "s");
+	assert_string_equal(t->key_name, "shared-key");
+	assert_false(t->attest);
+	assert_int_equal(t->output_max, 512 * 1024);
+	assert_int_equal(t->timeout_sec, 120);
+	assert_int_equal(t->ssh_port, 2222);
+	assert_string_equal(t->ssh_user, "escort");
+	assert_int_equal(t->nredact, 2);
+	assert_string_equal(t->redact[0], "employee-[0-9]{6}");
+	assert_string_equal(t->redact[1], "^INTERNAL .*$");
+	t = policy_target_find(p, "l");
+	assert_string_equal(t->run_as, "nobody");
+	assert_string_equal(t->workdir, "/srv");
+	assert_true(t->attest);
+	assert_int_equal(t->output_max, 1000);
+	assert_int_equal(policy_egress_daily(p), 10 * 1024 * 1024);
+	assert_int_equal(policy_environment_find(p, "e")->egress_daily, 64000);
+	policy_free(p);
+	/* sizes in every unit */
+	{
+		static const struct {
+			const char *s;
+			uint64_t v;
+		} sz[] = {{"1", 1}, {"7B", 7}, {"2kB", 2000}, {"2KB", 2000}, {"2KiB", 2048},
+		          {"3MB", 3000000}, {"3MiB", 3u << 20}, {"1GB", 1000000000},
+		          {"1GiB", 1u << 30}, {"1024GiB", (uint64_t)1 << 40}};
+		size_t i;
+		char y[256];
+
+		for (i = 0; i < sizeof(sz) / sizeof(sz[0]); i++) {
+			snprintf(y, sizeof(y), "egress: {per_operator_daily: %s}\n", sz[i].s);
+			p = load_s(y);
+			assert_int_equal(policy_egress_daily(p), sz[i].v);
+			policy_free(p);
+		}
+	}
+}
+
+static void
+test_target_settings_bad(void **state)
+{
+	(void)state;
+	load_bad(TGT("local, settings: {key: k}"), 4, 65, "targets[t].settings.key",
+	    "only allowed with transport ssh");
+	load_bad(TGT("ssh, settings: {host: h, run_as: root}"), 4, 75,
+	    "targets[t].settings.run_as", "only allowed with transport local");
+	load_bad(TGT("ssh, settings: {host: h, key: ../x}"), 4, 72, "targets[t].settings.key",
+	    "only letters");
+	load_bad(TGT("ssh, settings: {host: h, key: .hidden}"), 4, 72, "targets[t].settings.key",
+	    "must not start with a dot");
+	load_bad(TGT("ssh, settings: {host: h, host_key: abc}"), 4, 77,
+	    "targets[t].settings.host_key", "SHA256:<base64>");
+	load_bad(TGT("local, settings: {attest: yes}"), 4, 68, "targets[t].settings.attest",
+	    "true or false");
+	load_bad(TGT("local, settings: {output_max: 10 MiB}"), 4, 72,
+	    "targets[t].settings.output_max", "expected a size");
+	load_bad(TGT("local, settings: {output_max: 10XB}"), 4, 72,
+	    "targets[t].settings.output_max", "expected a size");
+	load_bad(TGT("local, settings: {output_max: 0}"), 4, 72,
+	    "targets[t].settings.output_max", "out of range");
+	load_bad(TGT("local, settings: {output_max: 2048GiB}"), 4, 72,
+	    "targets[t].settings.output_max", "out of range");
+	load_bad(TGT("local, settings: {workdir: /a, cwd: /b}"), 4, 78,
+	    "targets[t].settings.cwd", "not both");
+	load_bad(TGT("local, settings: {cwd: tmp}"), 4, 65, "targets[t].settings.cwd",
+	    "absolute path");
+	load_bad(TGT("local, settings: {redact: ['a(b']}"), 4, 69,
+	    "targets[t].settings.redact", "not a valid POSIX extended regular expression");
+	load_bad(TGT("local, settings: {redact: ['x', 'y*']}"), 4, 74,
+	    "targets[t].settings.redact", "'y*' matches the empty string");
+	load_bad(TGT("local, settings: {redact: ['(a)\\1']}"), 4, 69, "targets[t].settings.redact",
+	    "back-references (\\1) are not supported");
+	load_bad(TGT("local, settings: {redact: ['a{500}b{1,501}']}"), 4, 69,
+	    "targets[t].settings.redact", "repetition counts add up to more than 1000");
+	load_bad(TGT("local, settings: {redact: {a: b}}"), 4, 68, "targets[t].settings.redact",
+	    "got a mapping");
+	load_bad(TGT("local, settings: {colour: red}"), 4, 60, "targets[t].settings.colour",
+	    "unknown key");
+	load_bad("egress: {per_operator_daily: lots}\n", 1, 30, "egress.per_operator_daily",
+	    "expected a size");
+	load_bad("egress: {daily: 1MiB}\n", 1, 10, "egress.daily", "unknown key");
+	load_bad("egress: {}\n", 1, 9, "egress", "give per_operator_daily");
+	load_bad("environments:\n  - {name: e, egress: 5}\n", 2, 23, "environments[e].egress",
+	    "expected a mapping");
+}
+
 static void
 test_size_limit(void **state)
 {
@@ -1378,6 +1504,8 @@ main(void)
 		cmocka_unit_test(test_bad_yaml),
 		cmocka_unit_test(test_bad_keys_and_types),
 		cmocka_unit_test(test_bad_semantics),
+		cmocka_unit_test(test_target_settings),
+		cmocka_unit_test(test_target_settings_bad),
 		cmocka_unit_test(test_size_limit),
 		cmocka_unit_test(test_large_policy_and_reentrancy),
 		cmocka_unit_test(test_load_is_linear),

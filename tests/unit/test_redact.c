@@ -183,6 +183,113 @@ test_mixed_and_summary(void **state)
 	buf_free(&sum);
 }
 
+
+/* Redacts with policy patterns; checks the output, the count of policy-pattern hits, the
+ * total, and that a second pass changes nothing. */
+static void
+check_ex(const char *const *pats, size_t np, const char *in, size_t inlen, const char *want,
+         size_t wantlen, size_t npolicy, size_t total)
+{
+	broker_redact_rules *rr = NULL;
+	buf out = BUF_INIT, again = BUF_INIT, msg = BUF_INIT;
+	broker_redaction c, c2;
+
+	memset(&c, 0, sizeof(c));
+	memset(&c2, 0, sizeof(c2));
+	assert_int_equal(broker_redact_rules_new(&rr, pats, np, &msg), 0);
+	assert_int_equal(broker_redact_ex((const unsigned char *)in, inlen, &out, &c, rr), 0);
+	if (out.len != wantlen || memcmp(out.data, want, wantlen) != 0)
+		print_error("want: %.*s\ngot:  %.*s\n", (int)wantlen, want, (int)out.len,
+		            (const char *)out.data);
+	assert_int_equal(out.len, wantlen);
+	assert_memory_equal(out.data, want, wantlen);
+	assert_int_equal(c.count[BROKER_RK_POLICY], npolicy);
+	assert_int_equal(c.total, total);
+	assert_int_equal(broker_redact_ex(out.data, out.len, &again, &c2, rr), 0);
+	assert_int_equal(again.len, out.len);
+	assert_memory_equal(again.data, out.data, out.len);
+	assert_int_equal(c2.total, 0);
+	broker_redact_rules_free(rr);
+	buf_free(&out);
+	buf_free(&again);
+	buf_free(&msg);
+}
+
+#define CHECK_EX(pats, in, want, np, tot)                                                          \
+	check_ex(pats, sizeof(pats) / sizeof(pats[0]), in, sizeof(in) - 1, want, sizeof(want) - 1,  \
+	         np, tot)
+
+static void
+test_policy_patterns(void **state)
+{
+	static const char *const emp[] = {"employee-[0-9]{6}"};
+	static const char *const anch[] = {"^INTERNAL .*$"};
+	static const char *const two[] = {"ab", "abcd", "cd+"};
+	static const char *const greedy[] = {"[A-Z]+"};
+	static const char *const hex[] = {"[0-9a-f]{32}"};
+	broker_redact_rules *rr = NULL;
+	buf out = BUF_INIT, msg = BUF_INIT;
+	broker_redaction c;
+	const char *bad[] = {"ok", "a(b"};
+	const char *empty[] = {"x?"};
+
+	(void)state;
+	CHECK_EX(emp, "id employee-123456 and employee-12345 end\n",
+	         "id [REDACTED:policy-pattern] and employee-12345 end\n", 1, 1);
+	/* ^ and $ are line anchors: only the whole INTERNAL line goes */
+	CHECK_EX(anch, "a\nINTERNAL build 7\nnot INTERNAL x\n",
+	         "a\n[REDACTED:policy-pattern]\nnot INTERNAL x\n", 1, 1);
+	/* leftmost match first, the longest on a tie; matches never overlap */
+	CHECK_EX(two, "xabcdddy ab cd", "x[REDACTED:policy-pattern]ddy [REDACTED:policy-pattern] "
+	                                "[REDACTED:policy-pattern]", 3, 3);
+	/* built-in kinds first; a pattern never eats into a marker (idempotent even for a
+	 * pattern that matches the marker's own letters) */
+	CHECK_EX(greedy, "key AKIAIOSFODNN7EXAMPLE ok",
+	         "key [REDACTED:aws-access-key] ok", 0, 1);
+	CHECK_EX(greedy, "x TOP y", "x [REDACTED:policy-pattern] y", 1, 1);
+	/* NUL bytes split the text: matches on both sides, the NUL kept */
+	CHECK_EX(hex, "0123456789abcdef0123456789abcdef\0" "0123456789abcdef0123456789abcdef!",
+	         "[REDACTED:policy-pattern]\0[REDACTED:policy-pattern]!", 2, 2);
+	/* no patterns: exactly broker_redact */
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(broker_redact_ex((const unsigned char *)"password=x\n", 11, &out, &c, NULL), 0);
+	assert_string_equal(buf_cstr(&out), "password=[REDACTED:assigned-secret]\n");
+	buf_free(&out);
+	/* patterns that cannot work are refused, naming which */
+	assert_int_equal(broker_redact_rules_new(&rr, bad, 2, &msg), -5);
+	assert_null(rr);
+	assert_non_null(strstr(buf_cstr(&msg), "redaction pattern 2: "));
+	buf_reset(&msg);
+	assert_int_equal(broker_redact_rules_new(&rr, empty, 1, &msg), -5);
+	assert_non_null(strstr(buf_cstr(&msg), "pattern 1 matches the empty string"));
+	buf_free(&msg);
+	broker_redact_rules_free(NULL);
+	assert_string_equal(broker_redact_kind_name(BROKER_RK_POLICY), "policy-pattern");
+}
+
+/* A big output with many matches stays fast (each pattern's next match is cached). */
+static void
+test_policy_patterns_speed(void **state)
+{
+	static const char *const pats[] = {"tok-[0-9]+", "zzz[a-z]+", "^secret line$"};
+	broker_redact_rules *rr = NULL;
+	buf in = BUF_INIT, out = BUF_INIT;
+	broker_redaction c;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 20000; i++)
+		buf_printf(&in, "line %zu tok-%zu plain words here\n", i, i);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(broker_redact_rules_new(&rr, pats, 3, NULL), 0);
+	assert_int_equal(broker_redact_ex(in.data, in.len, &out, &c, rr), 0);
+	assert_int_equal(c.count[BROKER_RK_POLICY], 20000);
+	assert_null(strstr(buf_cstr(&out), "tok-"));
+	broker_redact_rules_free(rr);
+	buf_free(&in);
+	buf_free(&out);
+}
+
 int
 main(void)
 {
@@ -191,6 +298,7 @@ main(void)
 		cmocka_unit_test(test_aws),          cmocka_unit_test(test_tokens),
 		cmocka_unit_test(test_assigned),     cmocka_unit_test(test_keytab),
 		cmocka_unit_test(test_mixed_and_summary),
+		cmocka_unit_test(test_policy_patterns), cmocka_unit_test(test_policy_patterns_speed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -723,6 +723,305 @@ test_local_execution(void **state)
 	store_request_clear(&r);
 }
 
+
+/* ---- broker settings from the policy: output cap, redaction patterns, run_as, attest,
+ * and the per-operator daily data egress cap ---- */
+
+/* Loads the test policy plus more targets, a top-level egress cap and one for the
+ * commercial environment (NULL: none), and more rules at the end (NULL: none). */
+static void
+load_with_rules(struct fx *f, const char *targets, const char *egress, const char *com_egress,
+                const char *rules)
+{
+	buf p = BUF_INIT, msg = BUF_INIT;
+	const char *s = buf_cstr(&f->policy), *tg = strstr(s, "targets:\n"),
+	           *env = strstr(s, "  - name: commercial\n");
+	const char *cut[2];
+
+	assert_non_null(tg);
+	assert_non_null(env);
+	assert_true(env < tg);
+	env += strlen("  - name: commercial\n");
+	tg += strlen("targets:\n");
+	cut[0] = env;
+	cut[1] = tg;
+	if (egress)
+		buf_printf(&p, "egress: {per_operator_daily: %s}\n", egress);
+	/* the example's own top-level egress line gives way to the test's */
+	{
+		const char *e = strstr(s, "\negress: ");
+
+		if (e && e < cut[0]) {
+			e++;
+			buf_put(&p, s, (size_t)(e - s));
+			s = strchr(e, '\n') + 1;
+		}
+	}
+	buf_put(&p, s, (size_t)(cut[0] - s));
+	if (com_egress)
+		buf_printf(&p, "    egress: {per_operator_daily: %s}\n", com_egress);
+	buf_put(&p, cut[0], (size_t)(cut[1] - cut[0]));
+	buf_puts(&p, targets);
+	buf_puts(&p, cut[1]);
+	if (rules)
+		buf_puts(&p, rules);
+	if (wf_policy_load(f->w, "test", (const char *)p.data, p.len, "test.yaml", NULL, &msg) != 0)
+		fprintf(stderr, "load_with: %s\n", buf_cstr(&msg));
+	assert_int_equal(msg.len == 0 || 1, 1);
+	assert_true(wf_policy(f->w) != NULL);
+	assert_non_null(policy_target_find(wf_policy(f->w), "lab2"));
+	buf_free(&p);
+	buf_free(&msg);
+}
+
+static void
+load_with(struct fx *f, const char *targets, const char *egress, const char *com_egress)
+{
+	load_with_rules(f, targets, egress, com_egress, NULL);
+}
+
+static const char lab2[] =
+    "  - name: lab2\n"
+    "    environment: commercial\n"
+    "    transport: local\n"
+    "    settings:\n"
+    "      timeout: 5s\n"
+    "      cwd: /tmp\n"
+    "      output_max: 1KiB\n"
+    "      redact: ['employee-[0-9]{6}', '^INTERNAL .*$']\n";
+
+/* Runs cmd on target as who (approving as needed); returns the request id. */
+static int64_t
+run_ok(struct fx *f, const char *who, const char *target, const char *cmd, int want_state)
+{
+	buf msg = BUF_INIT;
+	int64_t id;
+	int st;
+
+	id = create(f, who, target, cmd, 0, 0, &st);
+	approve_as_needed(f, id, st);
+	if (wf_request_run(f->w, who, id, &st, &msg) != 0)
+		fprintf(stderr, "run %s: %s\n", cmd, buf_cstr(&msg));
+	assert_int_equal(st, want_state);
+	buf_free(&msg);
+	return id;
+}
+
+/* The output `who` is shown for request id (NUL-terminated copy) and its result JSON. */
+static char *
+view(struct fx *f, const char *who, int64_t id, char **result)
+{
+	store_request r;
+	store_approval *apv = NULL;
+	size_t napv = 0;
+	buf msg = BUF_INIT;
+	char *out;
+
+	if (wf_request_get(f->w, who, id, &r, &apv, &napv, &msg) != 0)
+		fprintf(stderr, "get: %s\n", buf_cstr(&msg));
+	out = calloc(1, r.output_len + 1);
+	assert_non_null(out);
+	if (r.output_len)
+		memcpy(out, r.output, r.output_len);
+	if (result)
+		*result = r.result ? strdup(r.result) : NULL;
+	store_request_clear(&r);
+	store_approvals_free(apv, napv);
+	buf_free(&msg);
+	return out;
+}
+
+static void
+test_target_settings_run(void **state)
+{
+	struct fx *f = *state;
+	char *out, *res;
+	int64_t id;
+	json_t *j;
+
+	load_with(f, lab2, NULL, NULL);
+	/* the policy's patterns mask for the operator, on top of the built-in kinds; the
+	 * escort sees everything; the result counts them and the redacted view's hash */
+	id = run_ok(f, "op-in", "lab2",
+	            "pwd; echo 'who employee-123456 employee-12'; echo 'INTERNAL build 7'; "
+	            "echo token=abc", WF_SUCCEEDED);
+	out = view(f, "op-in", id, &res);
+	assert_string_equal(out, "/tmp\nwho [REDACTED:policy-pattern] employee-12\n"
+	                         "[REDACTED:policy-pattern]\ntoken=[REDACTED:assigned-secret]\n");
+	free(out);
+	j = json_loads(res, 0, NULL);
+	assert_non_null(j);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "redactions"),
+	                                                    "policy-pattern")), 2);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "redactions"),
+	                                                    "assigned-secret")), 1);
+	/* a local target is not attested unless its settings say so */
+	assert_null(json_object_get(j, "attestation"));
+	json_decref(j);
+	free(res);
+	out = view(f, "esc-1", id, NULL);
+	assert_non_null(strstr(out, "employee-123456"));
+	assert_non_null(strstr(out, "INTERNAL build 7"));
+	free(out);
+	/* the target's output_max (1 KiB) caps what is kept */
+	id = run_ok(f, "op-in", "lab2", "head -c 5000 /dev/zero | tr '\\0' x", WF_SUCCEEDED);
+	out = view(f, "esc-1", id, &res);
+	assert_int_equal(strlen(out), 1024);
+	assert_non_null(strstr(res, "\"truncated\":true"));
+	assert_non_null(strstr(res, "\"output_bytes\":5000"));
+	free(out);
+	free(res);
+	/* a rule's output.max_bytes lowers it further */
+	load_with_rules(f, lab2, NULL, NULL,
+	                "  - name: lab2-small-output\n    match: {target: lab2}\n"
+	                "    output: {max_bytes: 100}\n");
+	id = run_ok(f, "op-in", "lab2", "head -c 5000 /dev/zero | tr '\\0' x", WF_SUCCEEDED);
+	out = view(f, "esc-1", id, NULL);
+	assert_int_equal(strlen(out), 100);
+	free(out);
+}
+
+static void
+test_run_as(void **state)
+{
+	struct fx *f = *state;
+	char *out, *res;
+	int64_t id;
+
+	load_with(f, "  - name: lab2\n    environment: commercial\n    transport: local\n"
+	             "    settings: {timeout: 5s, run_as: nobody, cwd: /}\n",
+	          NULL, NULL);
+	id = run_ok(f, "op-in", "lab2", "id -un", geteuid() == 0 ? WF_SUCCEEDED : WF_FAILED);
+	out = view(f, "esc-1", id, &res);
+	if (geteuid() == 0) {
+		assert_string_equal(out, "nobody\n");
+	} else {
+		/* not root: refused, with the reason, and nothing ran */
+		assert_string_equal(out, "");
+		assert_non_null(strstr(res, "cannot switch users"));
+	}
+	free(out);
+	free(res);
+}
+
+static void
+test_local_attest(void **state)
+{
+	struct fx *f = *state;
+	char *out, *res;
+	int64_t id;
+	json_t *j, *a;
+
+	load_with(f, "  - name: lab2\n    environment: commercial\n    transport: local\n"
+	             "    settings: {timeout: 5s, attest: true}\n",
+	          NULL, NULL);
+	id = run_ok(f, "op-in", "lab2", "true", WF_SUCCEEDED);
+	out = view(f, "esc-1", id, &res);
+	j = json_loads(res, 0, NULL);
+	a = json_object_get(j, "attestation");
+	if (a == NULL || json_object_get(a, "error"))
+		fprintf(stderr, "result: %s\n", res);
+	assert_non_null(a);
+	assert_null(json_object_get(a, "error"));
+	assert_true(json_is_integer(json_object_get(a, "changes")));
+	/* `true` changes no file; sockets of other processes on this host may come and go */
+	{
+		json_t *line;
+		size_t i;
+
+		json_array_foreach(json_object_get(a, "diff"), i, line) {
+			if (strstr(json_string_value(line), "listening port") == NULL)
+				fprintf(stderr, "unexpected change: %s\n", json_string_value(line));
+			assert_non_null(strstr(json_string_value(line), "listening port"));
+		}
+	}
+	json_decref(j);
+	free(out);
+	free(res);
+}
+
+#define DAY ((int64_t)86400 * 1000000)
+
+static void
+test_egress_cap(void **state)
+{
+	struct fx *f = *state;
+	int64_t t0 = (int64_t)1795608000 * 1000000, id; /* 2026-11-25 12:00 UTC */
+	char *out, *res;
+	const char *cmd400 = "head -c 400 /dev/zero | tr '\\0' a";
+
+	wf_set_clock(f->w, t0);
+	load_with(f, lab2, "1000", "600");
+	/* 400 of 600 today in commercial: all delivered, nothing noted */
+	id = run_ok(f, "op-in", "lab2", cmd400, WF_SUCCEEDED);
+	out = view(f, "op-in", id, &res);
+	assert_int_equal(strlen(out), 400);
+	assert_null(strstr(res, "egress"));
+	free(out);
+	free(res);
+	/* 400 more: the environment's 600 cuts it at 200, and says so */
+	id = run_ok(f, "op-in", "lab2", cmd400, WF_SUCCEEDED);
+	out = view(f, "op-in", id, &res);
+	assert_int_equal(strspn(out, "a"), 200);
+	assert_string_equal(out + 200, "\n[escort: 200 more bytes withheld: the daily output "
+	                               "limit (600 bytes per operator, in this environment) was "
+	                               "reached]\n");
+	assert_non_null(strstr(res, "\"egress\":{\"delivered\":200,\"limit\":600,\"scope\":"
+	                            "\"environment\",\"withheld\":200}"));
+	free(out);
+	free(res);
+	/* the escort still sees all of it */
+	out = view(f, "esc-1", id, NULL);
+	assert_int_equal(strlen(out), 400);
+	free(out);
+	/* the cap is spent: the next output is withheld entirely */
+	id = run_ok(f, "op-in", "lab2", cmd400, WF_SUCCEEDED);
+	out = view(f, "op-in", id, NULL);
+	assert_string_equal(out, "[escort: 400 more bytes withheld: the daily output limit (600 "
+	                         "bytes per operator, in this environment) was reached]\n");
+	free(out);
+	assert_int_equal(raw(f, "SELECT sum(delivered) FROM egress WHERE identity = 'op-in'"), 600);
+	assert_int_equal(raw(f, "SELECT sum(withheld) FROM egress WHERE identity = 'op-in'"), 600);
+	/* viewing again charges nothing more (one record per request) */
+	out = view(f, "op-in", id, NULL);
+	free(out);
+	assert_int_equal(raw(f, "SELECT count(*) FROM egress"), 3);
+	/* an identity who sees full output anyway is not capped */
+	id = run_ok(f, "op-esc", "lab2", cmd400, WF_SUCCEEDED);
+	out = view(f, "op-esc", id, NULL);
+	assert_int_equal(strlen(out), 400);
+	free(out);
+	/* a new UTC day: a fresh allowance; without an environment cap the policy-wide 1000
+	 * applies across environments */
+	wf_set_clock(f->w, t0 + DAY);
+	load_with(f, lab2, "1000", NULL);
+	run_ok(f, "op-in", "lab2", cmd400, WF_SUCCEEDED);
+	run_ok(f, "op-in", "lab2", cmd400, WF_SUCCEEDED);
+	id = run_ok(f, "op-in", "lab2", cmd400, WF_SUCCEEDED);
+	out = view(f, "op-in", id, &res);
+	assert_int_equal(strspn(out, "a"), 200);
+	assert_non_null(strstr(out, "(1000 bytes per operator, in all environments)"));
+	assert_non_null(strstr(res, "\"scope\":\"policy\""));
+	free(out);
+	free(res);
+	/* the records are history: they cannot be edited */
+	assert_int_equal(raw(f, "SELECT count(*) FROM egress WHERE day = 20783"), 3);
+	{
+		char path[128];
+		sqlite3 *db = NULL;
+
+		snprintf(path, sizeof(path), "%s/%s", f->dir, STORE_FILE);
+		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+		sqlite3_busy_timeout(db, 5000);
+		assert_int_not_equal(sqlite3_exec(db, "UPDATE egress SET delivered = 0", NULL, NULL,
+		                                  NULL), SQLITE_OK);
+		assert_int_not_equal(sqlite3_exec(db, "DELETE FROM egress", NULL, NULL, NULL),
+		                     SQLITE_OK);
+		sqlite3_close(db);
+	}
+	wf_set_clock(f->w, 0);
+}
+
 int
 main(void)
 {
@@ -738,6 +1037,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_audit_fail_closed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tampered_bytes_never_run, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_local_execution, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_target_settings_run, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_run_as, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_local_attest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_egress_cap, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("workflow", tests, NULL, NULL);
 }
