@@ -126,7 +126,9 @@ check-run: check-build
 unit: $(UNIT_BIN)
 	@for t in $(UNIT_BIN); do $$t || exit 1; done
 
-demo: all
+demo:
+	@scripts/deps demo
+	@$(SUBMAKE) build-all
 	@ESCORT=$(CURDIR)/$(B)/escort ESCORT_RULES=$(CURDIR)/rules sh scripts/demo
 
 quality: all

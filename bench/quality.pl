@@ -17,6 +17,8 @@ my $TOP_PAGES = $ENV{QUALITY_TOP_PAGES} // 60;
 my $MAX_MISSES = $ENV{QUALITY_MAX_MISSES} // 60;    # GTFOBins misses printed (all go to a file)
 my $T_TLDR_CRIT = 1.0;                                # % of tldr rated critical, at most
 my $T_GTFO = 97.0;                                    # % of GTFOBins rows meeting the bar, at least
+my $T_TLDR_OBF = 1.0;                                 # % of tldr with obfuscation/opaque/display findings, below
+my $MAX_OBF = $ENV{QUALITY_MAX_OBF} // 200;           # such tldr examples printed (all go to a file)
 
 my @RISKS = qw(none low medium high critical);
 my %RANK = map { $RISKS[$_] => $_ } 0 .. $#RISKS;
@@ -194,6 +196,40 @@ sub tldr {
 		printf "  %-26s %-40s %s\n", text($c->[0]), '[' . cats($c->[2]) . ']', text($c->[1]);
 	}
 	print "\n";
+
+	# False alarms of the disguise detectors: benign examples with an obfuscation, opaque
+	# or display-deception finding. A syntax error (parse-error: mostly keystrokes such as
+	# "<Ctrl ]>" that bash refuses to run) is counted apart, as it says nothing about
+	# disguises.
+	my (@obf, %by_id, $syntax);
+	for my $i (0 .. $#$rows) {
+		my @f = grep { ($_->{category} // '') =~ /^(obfuscation|opaque|display-deception)$/ }
+		    @{ $res->[$i]{findings} // [] };
+		next unless @f;
+		my @ids = do { my %u; grep { !$u{$_}++ } map { $_->{id} } @f };
+		if (!grep { $_ ne 'parse-error' } @ids) {
+			$syntax++;
+			next;
+		}
+		$by_id{$_}++ for grep { $_ ne 'parse-error' } @ids;
+		push @obf, [ $rows->[$i][0], join(',', @ids), $rows->[$i][1] ];
+	}
+	my $of = "$BUILD/quality-tldr-disguise.tsv";
+	open($fh, '>:raw', $of) or die "$of: $!\n";
+	print $fh join("\t", qw(page findings command)), "\n";
+	print $fh join("\t", @$_), "\n" for @obf;
+	close $fh;
+	my $op = pct(scalar @obf, $n);
+	printf "tldr examples with obfuscation / opaque / display-deception findings: %d (%.2f%%), by finding: %s\n"
+	    . "(plus %d examples whose only such finding is a syntax error, parse-error: %.2f%% with them; all in %s)\n",
+	    scalar @obf, $op, join(', ', map { "$_ $by_id{$_}" } sort { $by_id{$b} <=> $by_id{$a} || $a cmp $b } keys %by_id),
+	    $syntax // 0, pct(@obf + ($syntax // 0), $n), $of;
+	for my $o (@obf[ 0 .. ($#obf < $MAX_OBF - 1 ? $#obf : $MAX_OBF - 1) ]) {
+		printf "  %-26s %-34s %s\n", text($o->[0]), '[' . $o->[1] . ']', text($o->[2]);
+	}
+	print "\n";
+	check_row('tldr obfuscation/opaque/display', sprintf('%.2f%% (%d of %d)', $op, scalar @obf, $n),
+	    "< $T_TLDR_OBF%", $op < $T_TLDR_OBF);
 }
 
 # ---------------------------------------------------------------- GTFOBins

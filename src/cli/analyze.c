@@ -31,11 +31,17 @@ common_opt(const char *sub, struct common_opts *o, int c, const char *arg)
 {
 	switch (c) {
 	case OPT_SHELL:
-		if (strcmp(arg, "bash") != 0 && strcmp(arg, "sh") != 0) {
-			cli_warnx(sub, "--shell %s: not supported yet (supported: bash)", arg);
+		if (strcmp(arg, "bash") == 0 || strcmp(arg, "sh") == 0) {
+			o->shell = "bash";
+		} else if (strcmp(arg, "powershell") == 0 || strcmp(arg, "pwsh") == 0) {
+			o->shell = "powershell";
+		} else if (strcmp(arg, "cmd") == 0) {
+			o->shell = "cmd";
+		} else {
+			cli_warnx(sub, "--shell %s: not supported (supported: bash, powershell, cmd)",
+			    arg);
 			return CLI_EXIT_USAGE;
 		}
-		o->shell = "bash";
 		return 0;
 	case OPT_RULES:
 		if (o->nrules == MAX_RULE_DIRS) {
@@ -59,13 +65,13 @@ static void
 analyze_help(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: escort analyze [--shell bash] [-0|--null] [--rules DIR]... [--fail-on RISK]\n"
+	    "usage: escort analyze [--shell SHELL] [-0|--null] [--rules DIR]... [--fail-on RISK]\n"
 	    "                      [FILE...]\n\n"
 	    "Reads command records from FILE (or standard input), one per line, or separated by\n"
 	    "NUL bytes with --null so a record can be a multi-line script, and writes one JSON\n"
 	    "object per record, in order, one per line: risk, score, categories, ATT&CK ids,\n"
 	    "whether the command is opaque, an explanation, the commands and the findings.\n\n"
-	    "  --shell bash      the records' shell (only bash for now)\n"
+	    "  --shell SHELL     the records' shell: bash (default), powershell (pwsh) or cmd\n"
 	    "  -0, --null        records are NUL-separated\n"
 	    "  --rules DIR       load extra rules from DIR (repeatable; later ones override)\n"
 	    "  --fail-on RISK    exit 1 if any record is rated RISK or higher\n"
@@ -262,14 +268,14 @@ static void
 explain_help(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: escort explain [--shell bash] [--rules DIR]... [--color WHEN] [--json]\n"
+	    "usage: escort explain [--shell SHELL] [--rules DIR]... [--color WHEN] [--json]\n"
 	    "                      [--fail-on RISK] [--] [COMMAND...]\n\n"
 	    "Explains one command in plain words for the person who must approve it: its\n"
 	    "risk, what each part does, and where in the text the danger is (underlined).\n"
 	    "Control, bidi and zero-width characters are shown escaped. The words of COMMAND\n"
 	    "are joined with spaces; without COMMAND the whole standard input is one record\n"
 	    "(a multi-line script is fine).\n\n"
-	    "  --shell bash      the command's shell (only bash for now)\n"
+	    "  --shell SHELL     the command's shell: bash (default), powershell (pwsh) or cmd\n"
 	    "  --rules DIR       load extra rules from DIR (repeatable)\n"
 	    "  --color WHEN      auto (default: when standard output is a terminal), always,\n"
 	    "                    never\n"

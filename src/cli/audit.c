@@ -4,6 +4,7 @@
  * (rescan: today's lockbox over every recorded command; the CLI orchestrates audit and
  * lockbox, which never call each other). */
 #include "cli/cli.h"
+#include "cli/remote.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -2586,6 +2587,10 @@ cli_audit(int argc, char **argv)
 	for (k = 0; k < sizeof(cmds) / sizeof(cmds[0]); k++) {
 		if (strcmp(argv[i], cmds[k].name) != 0)
 			continue;
+		if (cli_remote_active() && strcmp(argv[i], "check-proof") != 0 &&
+		    !(argc > i + 1 && (strcmp(argv[i + 1], "-h") == 0 ||
+		                       strcmp(argv[i + 1], "--help") == 0)))
+			return cli_remote_audit(argc - i, argv + i);
 		/* hand the command its own argv, with a leading -d DIR when given before it */
 		nsub = argc - i + (dir ? 2 : 0);
 		sub = calloc((size_t)nsub + 1, sizeof(*sub));

@@ -16,6 +16,7 @@ int cli_explain(int argc, char **argv);
 int cli_init(int argc, char **argv);  /* escort init: data directory and signing key */
 int cli_audit(int argc, char **argv); /* escort audit: the tamper-evident log */
 int cli_policy(int argc, char **argv); /* escort policy check|explain */
+int cli_serve(int argc, char **argv);  /* escort serve: escortd (src/server) */
 
 /* The data directory: the --data (alias -d, --data-dir) value if given, else $ESCORT_DATA,
  * else $ESCORT_DATA_DIR (older name), else ./escort-data. */

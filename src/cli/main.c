@@ -1,6 +1,7 @@
 /* main.c — `escort` entry point: git-style dispatch to subcommands, --help, --version.
  * Kept thin on purpose: every subcommand lives in its own file over libescort. */
 #include "cli/cli.h"
+#include "cli/remote.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@ static const struct subcommand subcommands[] = {
 	{ "request", cli_request, "create, approve, deny, cancel, run and show change requests" },
 	{ "user", cli_user, "issue and revoke identity tokens (data directory owner)" },
 	{ "policy", cli_policy, "check and load policies; explain a decision for a command" },
+	{ "serve", cli_serve, "run escortd: the HTTP JSON API and the web console" },
 };
 
 static void
@@ -27,11 +29,15 @@ usage(FILE *fp)
 {
 	size_t i;
 
-	fprintf(fp, "usage: escort [--version] [--help] <command> [<args>]\n\n"
+	fprintf(fp, "usage: escort [--version] [--help] [--server URL [--cacert FILE]] <command> "
+	            "[<args>]\n\n"
 	            "escort: escorted privileged access. Commands:\n");
 	for (i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++)
 		fprintf(fp, "  %-10s %s\n", subcommands[i].name, subcommands[i].summary);
-	fprintf(fp, "\nRun 'escort <command> --help' for a command's options; see escort(1).\n"
+	fprintf(fp, "\n--server URL (or $ESCORT_SERVER) sends request, policy explain and audit\n"
+	            "commands to 'escort serve' with the token of $ESCORT_TOKEN; --cacert FILE\n"
+	            "(or $ESCORT_CACERT) trusts a self-signed certificate.\n"
+	            "\nRun 'escort <command> --help' for a command's options; see escort(1).\n"
 	            "Exit status: 0 ok, 1 findings or refused, 2 usage error, 3 or more other "
 	            "errors.\n");
 }
@@ -53,6 +59,8 @@ main(int argc, char **argv)
 {
 	size_t i;
 
+	if (cli_remote_options(&argc, &argv) != 0) /* --server URL, --cacert FILE */
+		return CLI_EXIT_USAGE;
 	if (argc < 2) {
 		usage(stderr);
 		return CLI_EXIT_USAGE;

@@ -4,6 +4,7 @@
  * CLI is the top layer, so it may feed lockbox's result into the policy; the two libraries never
  * call each other. */
 #include "cli/cli.h"
+#include "cli/remote.h"
 #include "policy/policy.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -169,6 +170,13 @@ policy_explain(int argc, char **argv)
 			cli_warnx(SUB, "explain: command longer than %zu bytes", CMD_MAX);
 			goto out;
 		}
+	if (pfile == NULL && cli_remote_active()) { /* the server's policy in force */
+		rc = nrules ? CLI_EXIT_USAGE
+		            : cli_remote_policy_explain(op, target, buf_cstr(&cmd), cmd.len, json);
+		if (nrules)
+			cli_warnx(SUB, "explain: --rules is a local option; not with --server");
+		goto out;
+	}
 	if (pfile == NULL) {
 		buf_printf(&path, "%s/policy/current.yaml", cli_data_dir(dir));
 		pfile = buf_cstr(&path);

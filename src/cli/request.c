@@ -2,6 +2,7 @@
  * requests as the identity of ESCORT_TOKEN, plus the helpers the workflow commands share
  * (exit codes, data-directory ownership, safe display of untrusted bytes). */
 #include "cli/cli.h"
+#include "cli/remote.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -881,6 +882,11 @@ cli_request(int argc, char **argv)
 	}
 	if (rc)
 		return rc;
+	if (cli_remote_active()) {
+		struct cli_remote_req q = { cmd, id, o.target, o.ticket, o.just, o.file, o.state,
+			                    o.comment, o.mine, o.json, argc - o.first, argv + o.first };
+		return cli_remote_request(&q);
+	}
 	memset(&c, 0, sizeof(c));
 	c.dir = cli_data_dir(o.dir);
 	c.json = o.json;

@@ -1,6 +1,7 @@
-/* user.c — `escort user token NAME` and `escort user revoke NAME`: identity tokens, for
- * the owner of the data directory only. A token is printed once; the store keeps only
- * its SHA-256, so a lost token is replaced, never recovered. */
+/* user.c — `escort user token NAME`, `escort user revoke NAME` and `escort user totp NAME`:
+ * identity tokens and TOTP enrolment, for the owner of the data directory only. A token
+ * is printed once; the store keeps only its SHA-256, so a lost token is replaced, never
+ * recovered. */
 #include "cli/cli.h"
 
 #include <getopt.h>
@@ -21,11 +22,15 @@ user_help(FILE *fp)
 {
 	fprintf(fp,
 	    "usage: escort user token NAME [--data DIR] [--json]\n"
-	    "       escort user revoke NAME [--data DIR] [--json]\n\n"
+	    "       escort user revoke NAME [--data DIR] [--json]\n"
+	    "       escort user totp NAME [--data DIR] [--json]\n\n"
 	    "token   issues a new random token for identity NAME (which must exist in the\n"
 	    "        policy in force) and prints it once; any older token of NAME stops working.\n"
 	    "        NAME then authenticates with ESCORT_TOKEN=<token>.\n"
-	    "revoke  removes NAME's token.\n\n"
+	    "revoke  removes NAME's token.\n"
+	    "totp    gives NAME a new TOTP secret (RFC 6238: SHA-1, 30 s, 6 digits) for the\n"
+	    "        console login and approvals, and prints it with its otpauth:// URI once;\n"
+	    "        any older secret stops working.\n\n"
 	    "Only the owner of the data directory may do this.\n\n"
 	    "  --data DIR   data directory (also -d; default: $ESCORT_DATA, else ./escort-data)\n"
 	    "  --json       print {\"identity\": ..., \"token\": ...}\n"
@@ -58,8 +63,8 @@ cli_user(int argc, char **argv)
 		user_help(stdout);
 		return CLI_EXIT_OK;
 	}
-	if (strcmp(cmd, "token") != 0 && strcmp(cmd, "revoke") != 0) {
-		cli_warnx(SUB, "'%s' is not a user command (token, revoke); see --help", cmd);
+	if (strcmp(cmd, "token") != 0 && strcmp(cmd, "revoke") != 0 && strcmp(cmd, "totp") != 0) {
+		cli_warnx(SUB, "'%s' is not a user command (token, revoke, totp); see --help", cmd);
 		return CLI_EXIT_USAGE;
 	}
 	optind = 0;
@@ -89,7 +94,33 @@ cli_user(int argc, char **argv)
 		cli_warnx(SUB, "%s", err);
 		return CLI_EXIT_FAIL;
 	}
-	if (strcmp(cmd, "token") == 0) {
+	if (strcmp(cmd, "totp") == 0) {
+		char secret[64];
+		buf uri = BUF_INIT;
+
+		rc = wf_totp_enroll(w, dir, actor, name, secret, sizeof(secret), &uri, &msg);
+		if (rc == 0) {
+			if (json) {
+				json_t *j = json_pack("{s:s, s:s, s:s}", "identity", name, "secret", secret,
+				                      "uri", buf_cstr(&uri));
+				char *s = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+
+				if (s)
+					printf("%s\n", s);
+				free(s);
+				json_decref(j);
+			} else
+				printf("%s\n%s\n", secret, buf_cstr(&uri));
+			fflush(stdout);
+			if (!json)
+				fprintf(stderr, "TOTP secret for %s set; it is shown only this once (add it "
+				                "to an authenticator app)\n", name);
+		}
+		sodium_memzero(secret, sizeof(secret));
+		if (uri.data)
+			sodium_memzero(uri.data, uri.len);
+		buf_free(&uri);
+	} else if (strcmp(cmd, "token") == 0) {
 		rc = wf_token_issue(w, actor, name, token, sizeof(token), &msg);
 		if (rc == 0) {
 			if (json) {

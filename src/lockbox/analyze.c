@@ -4,6 +4,8 @@
  * operands into effects, sees through wrappers and nested shells, and recognizes the
  * cross-command patterns (download piped into a shell, reverse shells). */
 #include "lockbox/analyze_int.h"
+#include "lockbox/normalize.h"
+#include "lockbox/pwsh.h"
 #include "util/err.h"
 
 #include <stdarg.h>
@@ -38,6 +40,7 @@ typedef struct facts {
 	int nwritten;
 	int shell_content;   /* a file was given content that starts a shell */
 	const char *wrote_desc; /* description of the path do_redirs reported as written */
+	size_t norm_budget;  /* bytes the deobfuscator may still produce (LBX_NORM_BUDGET) */
 	/* scratch buffers reused for every sentence of the record (no malloc per command):
 	 * [0] template filling, [1] option phrases */
 	buf *tmp;
@@ -530,12 +533,38 @@ code_preview(actx *c, const char *code, size_t n)
 	return p;
 }
 
+/* Shell commands written literally in interpreter code (os.system("..."), also when
+ * base64-decoded in place) are analyzed as commands and listed as recovered text. */
+static void
+code_commands(actx *c, const char *prog, const char *code, size_t n, lb_span span)
+{
+	if (c->nest >= LBX_MAX_NEST || c->f->norm_budget == 0)
+		return;
+	lbx_layer *l = lbx_code_commands(c->a, prog, code, n, &c->f->norm_budget);
+	for (; l; l = l->next) {
+		lbx_deob *d = lbx_add_deob(c->r, l->text, l->len, l->via, span);
+		const char *cmdtext = shown(c, dup(c, l->text, l->len));
+		if (l->decoded)
+			finding(c, "inline-decoded-command", LOCKBOX_RISK_HIGH, KB_C_OBFUSCATION, span,
+			    FMT("%s code decodes hidden commands and runs them: %s", prog, cmdtext));
+		else
+			finding(c, "wrapped-shell-command", LOCKBOX_RISK_HIGH, KB_C_OBFUSCATION, span,
+			    FMT("%s code runs the shell command %s: wrapping a command in another "
+			        "language hides it from a quick review", prog, cmdtext));
+		attack(c, "T1027");
+		analyze_string(c, l->text, l->len, span, 0, NULL, NULL, "code");
+		if (d)
+			d->f1 = c->r->nfindings;
+	}
+}
+
 static void
 inline_code(cmdctx *cc, const char *code, size_t n, lb_span span)
 {
 	actx *c = cc->c;
 	unsigned f = lbx_scan_code(code, n);
 	lbx_add_effect(c->r, cc->cmd, "code-exec", shown(c, code));
+	code_commands(c, cc->prog, code, n, span);
 	cat(c, LOCKBOX_RISK_MEDIUM, KB_C_CODE_EXEC);
 	attack(c, "T1059");
 	if ((f & LBX_CODE_SHELL) && (f & LBX_CODE_SOCKET)) {
@@ -2833,13 +2862,7 @@ h_awk(cmdctx *cc, arg *v, const pres *p, int have_f)
 		    "awk runs shell commands");
 		sentence(c, 60, "Uses awk to run shell commands.");
 		/* system("...") with a literal: analyze it */
-		const char *q = memmem(s, n, "system(\"", 8);
-		if (q) {
-			const char *e = memchr(q + 8, '"', n - (size_t)(q + 8 - s));
-			if (e)
-				analyze_string(c, q + 8, (size_t)(e - q - 8), a->span, 0, NULL, NULL,
-				    "awk system");
-		}
+		code_commands(c, "awk", s, n, a->span);
 	} else if (net) {
 		finding(c, "awk-network", LOCKBOX_RISK_HIGH, KB_C_NETWORK_CONNECT, a->span,
 		    "awk opens a network connection");
@@ -3786,8 +3809,9 @@ analyze_argv(actx *c, arg *v, size_t n, const lb_node *node, const sin *in, sout
 		if (word_fetches(c, v[0].w)) {
 			download_exec(c, v[0].span, NULL, "as a command name");
 		} else {
-			finding(c, "dynamic-command", LOCKBOX_RISK_MEDIUM, KB_C_OPAQUE, v[0].span,
-			    FMT("The program to run is computed at run time: %s", shown(c, a0)));
+			finding(c, "dynamic-command", LOCKBOX_RISK_HIGH, KB_C_OPAQUE, v[0].span,
+			    FMT("The program to run is computed at run time from data lockbox cannot "
+			        "see: %s", shown(c, a0)));
 			sentence(c, 30, FMT("Runs a program whose name is only known at run time (%s).",
 			    shown(c, a0)));
 		}
@@ -4588,6 +4612,53 @@ wrap:;
 	}
 }
 
+/* ---- deobfuscation ------------------------------------------------------------------------ */
+
+/* Undoes disguises in the record (normalize.c): every disguise becomes an obfuscation
+ * finding, what cannot be decided an opaque one, and the recovered text is analyzed as
+ * commands of its own, so the record is at least as risky as what it hides. */
+static void
+deobfuscate(actx *c, const lb_node *root)
+{
+	lbx_norm nm;
+	lockbox_result *r = c->r;
+	lb_span whole = { 0, (uint32_t)c->len };
+	if (lbx_normalize(c->a, c->k, c->src, c->len, root, &c->f->norm_budget, &nm) != 0) {
+		r->oom = 1;
+		return;
+	}
+	int hidden = 0, word_level = 0;
+	for (lbx_note *x = nm.notes; x; x = x->next) {
+		lb_span sp = x->span.end ? map_span(c, x->span) : whole;
+		if (x->opaque) {
+			finding(c, x->id, LOCKBOX_RISK_HIGH, KB_C_OPAQUE, sp, x->msg);
+			r->opaque = 1;
+			continue;
+		}
+		finding(c, x->id, LOCKBOX_RISK_HIGH, KB_C_OBFUSCATION, sp, x->msg);
+		hidden = 1;
+		word_level |= strcmp(x->id, "decoded-payload") != 0;
+	}
+	if (hidden) {
+		attack(c, "T1027");
+		sentence(c, 85, "The command is written in a disguised form that hides what it "
+		    "runs; lockbox undid the disguise to show what actually runs.");
+	}
+	for (lbx_layer *l = nm.layers; l; l = l->next) {
+		lbx_deob *d = lbx_add_deob(r, l->text, l->len, l->via,
+		    l->span.end ? map_span(c, l->span) : whole);
+		analyze_string(c, l->text, l->len, whole, 0, NULL, NULL, "decoded");
+		if (d)
+			d->f1 = r->nfindings;
+	}
+	if (nm.text && word_level) {
+		lbx_deob *d = lbx_add_deob(r, nm.text, nm.len, nm.how, whole);
+		analyze_string(c, nm.text, nm.len, whole, 0, NULL, NULL, "deobfuscated");
+		if (d)
+			d->f1 = r->nfindings;
+	}
+}
+
 /* ---- entry point ------------------------------------------------------------------------- */
 
 int
@@ -4601,6 +4672,12 @@ lockbox_load(lockbox **out, const char *rules_dir, const char *const *extra, buf
 		free(lb);
 		return rc;
 	}
+	/* Windows rules (PowerShell, cmd.exe) live in rules_dir/windows/ */
+	if ((rc = winkb_load(&lb->wk, rules_dir, errbuf)) != 0) {
+		kb_free(lb->k);
+		free(lb);
+		return rc;
+	}
 	*out = lb;
 	return 0;
 }
@@ -4611,6 +4688,7 @@ lockbox_free(lockbox *lb)
 	if (lb == NULL)
 		return;
 	kb_free(lb->k);
+	winkb_free(lb->wk);
 	free(lb);
 }
 
@@ -4623,33 +4701,48 @@ lockbox_program_count(const lockbox *lb)
 static void
 text_findings(lockbox_result *r)
 {
-	lb_span first[7];
+	lb_span first[LBX_TXT_KINDS];
 	memset(first, 0, sizeof first);
 	unsigned t = lbx_scan_text(r->input, r->len, first);
-	if (t & LBX_TXT_BIDI)
-		lbx_add_finding(r, "bidi-control", LOCKBOX_RISK_HIGH, KB_C_DISPLAY_DECEPTION, first[1],
-		    "A bidirectional-text control character reorders what is displayed");
-	if (t & LBX_TXT_ZEROWIDTH)
-		lbx_add_finding(r, "zero-width", LOCKBOX_RISK_HIGH, KB_C_DISPLAY_DECEPTION, first[2],
-		    "An invisible zero-width character hides in the command");
-	if (t & LBX_TXT_CONTROL)
-		lbx_add_finding(r, "control-char", LOCKBOX_RISK_HIGH, KB_C_DISPLAY_DECEPTION, first[0],
-		    "A control character can change what a terminal shows");
-	if (t & LBX_TXT_CR)
-		lbx_add_finding(r, "carriage-return", LOCKBOX_RISK_HIGH, KB_C_DISPLAY_DECEPTION,
-		    first[5], "A carriage return can hide part of the line on a terminal");
-	if (t & LBX_TXT_BADUTF8) {
+	if (!(t & ~(unsigned)LBX_TXT_NUL))
+		return;
+	/* what the reviewer sees is not what runs: never less than critical */
+	static const struct {
+		unsigned bit;
+		int k;
+		const char *id;
+		int sev;
+		const char *msg;
+	} kinds[] = {
+		{ LBX_TXT_BIDI, 1, "bidi-control", LOCKBOX_RISK_CRITICAL,
+		  "A bidirectional-text control character reorders what is displayed" },
+		{ LBX_TXT_ZEROWIDTH, 2, "zero-width", LOCKBOX_RISK_CRITICAL,
+		  "An invisible character (zero-width, tag or filler) hides in the command" },
+		{ LBX_TXT_ANSI, 7, "terminal-escape", LOCKBOX_RISK_CRITICAL,
+		  "An ANSI/OSC terminal escape sequence can rewrite what the screen shows" },
+		{ LBX_TXT_CONTROL, 0, "control-char", LOCKBOX_RISK_CRITICAL,
+		  "A control character can change what a terminal shows" },
+		{ LBX_TXT_CR_OVER, 8, "carriage-return", LOCKBOX_RISK_CRITICAL,
+		  "A carriage return makes the text after it overwrite the start of the line on a "
+		  "terminal" },
+		{ LBX_TXT_CR, 5, "carriage-return", LOCKBOX_RISK_HIGH,
+		  "A carriage return at the end of a line (Windows line ending) becomes part of the "
+		  "last word" },
+		{ LBX_TXT_BADUTF8, 3, "invalid-utf8", LOCKBOX_RISK_CRITICAL,
+		  "Bytes that are not valid UTF-8 (shown as U+FFFD in JSON, \\xHH when explained)" },
+		{ LBX_TXT_HOMOGLYPH, 6, "homoglyph", LOCKBOX_RISK_CRITICAL,
+		  "A letter or sign that looks like an ASCII one but is not (look-alike character)" },
+		{ LBX_TXT_BLANKS, 9, "whitespace-run", LOCKBOX_RISK_CRITICAL,
+		  "A long run of blanks pushes the rest of the line off a normal screen" },
+	};
+	if (t & LBX_TXT_BADUTF8)
 		r->bad_utf8 = 1;
-		lbx_add_finding(r, "invalid-utf8", LOCKBOX_RISK_HIGH, KB_C_DISPLAY_DECEPTION, first[3],
-		    "Bytes that are not valid UTF-8 (shown as U+FFFD in JSON, \\xHH when explained)");
-	}
-	if (t & LBX_TXT_HOMOGLYPH)
-		lbx_add_finding(r, "homoglyph", LOCKBOX_RISK_HIGH, KB_C_DISPLAY_DECEPTION, first[6],
-		    "A letter that looks like an ASCII letter but is not (look-alike character)");
-	if (t & (LBX_TXT_BIDI | LBX_TXT_ZEROWIDTH | LBX_TXT_CONTROL | LBX_TXT_CR |
-	    LBX_TXT_BADUTF8 | LBX_TXT_HOMOGLYPH))
-		lbx_add_sentence(r, "The text contains hidden or look-alike characters, so what is "
-		    "displayed may not be what runs.", 99);
+	for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+		if ((t & kinds[i].bit) && !(kinds[i].bit == LBX_TXT_CR && (t & LBX_TXT_CR_OVER)))
+			lbx_add_finding(r, kinds[i].id, kinds[i].sev, KB_C_DISPLAY_DECEPTION,
+			    first[kinds[i].k], kinds[i].msg);
+	lbx_add_sentence(r, "The text contains hidden, look-alike or screen-control characters, "
+	    "so what is displayed may not be what runs.", 99);
 }
 
 /* Analyzes a record that does not parse as a whole one line at a time. Lines after an
@@ -4716,6 +4809,9 @@ lockbox_analyze(const lockbox *lb, const char *src, size_t len, const char *shel
 {
 	if (lb == NULL || out == NULL || (src == NULL && len))
 		return ESC_EINVAL;
+	if (shell && (!strcmp(shell, "powershell") || !strcmp(shell, "pwsh") ||
+	    !strcmp(shell, "cmd")))
+		return pwsh_analyze(lb->wk, src, len, shell, out);
 	if (shell && strcmp(shell, "bash") != 0 && strcmp(shell, "sh") != 0)
 		return ESC_EINVAL;
 	if (len > UINT32_MAX / 2)
@@ -4838,8 +4934,12 @@ lockbox_analyze(const lockbox *lb, const char *src, size_t len, const char *shel
 				unparsed_scan(&c, in + es.start, plen - es.start, es);
 		}
 	}
+	f.norm_budget = LBX_NORM_BUDGET;
 	if (root)
 		walk(&c, root, NULL, NULL);
+	/* the slow path only when the text could hold a disguise */
+	if (root && plen == len && lbx_norm_maybe(in, plen))
+		deobfuscate(&c, root);
 	/* reverse shell: /dev/tcp plus a shell (bash -i >& /dev/tcp/h/p 0>&1) */
 	if (f.devtcp && (f.shell_spawn || f.dyn_cmd) && !f.rshell_reported) {
 		lbx_add_finding(r, "reverse-shell", LOCKBOX_RISK_CRITICAL, KB_C_REVERSE_SHELL,

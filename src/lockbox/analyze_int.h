@@ -13,6 +13,7 @@
 
 struct lockbox {
 	kb *k;
+	struct winkb *wk; /* rules/windows (pwsh.h); NULL when absent */
 };
 
 typedef struct lbx_effect {
@@ -47,6 +48,17 @@ typedef struct lbx_sentence {
 	struct lbx_sentence *next;
 } lbx_sentence;
 
+/* What lockbox recovered from a disguised record: decoded text or the record with its
+ * disguises undone, how, and which findings came from analyzing it. */
+typedef struct lbx_deob {
+	const char *text;
+	size_t len;
+	const char *via;    /* steps, " | "-separated ("echo | base64 -d | sh") */
+	lb_span span;
+	size_t f0, f1;      /* its findings: positions [f0, f1) in the findings list */
+	struct lbx_deob *next;
+} lbx_deob;
+
 #define LBX_MAX_ATTACK 48
 #define LBX_MAX_SHOWN_CMDS 1000 /* commands listed in the JSON and the terminal view */
 
@@ -67,6 +79,8 @@ struct lockbox_result {
 	size_t nfindings;
 	lbx_sentence *sentences, *sentences_tail;
 	size_t nsentences;
+	lbx_deob *deob, *deob_tail; /* recovered text, in the order found */
+	size_t ndeob;
 	uint32_t nrisk_at[5];   /* how many contributions at each level (for the score) */
 	int bad_utf8;           /* the input holds invalid UTF-8 */
 	int oom;
@@ -82,6 +96,8 @@ void lbx_add_sentence(lockbox_result *r, const char *text, int prio);
 lbx_cmd *lbx_add_cmd(lockbox_result *r, const char *program, lb_span span);
 void lbx_add_effect(lockbox_result *r, lbx_cmd *c, const char *type, const char *target);
 void lbx_finalize(lockbox_result *r);
+lbx_deob *lbx_add_deob(lockbox_result *r, const char *text, size_t len, const char *via,
+    lb_span span);
 char *lbx_printf(lb_arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* An empty arena for a new result: the one the last freed result left, or a new one. */
 lb_arena *lbx_arena_get(void);
@@ -119,9 +135,17 @@ enum {
 	LBX_TXT_BADUTF8 = 1u << 3,
 	LBX_TXT_NUL = 1u << 4,
 	LBX_TXT_CR = 1u << 5,       /* carriage return (can hide text on a terminal) */
-	LBX_TXT_HOMOGLYPH = 1u << 6 /* non-ASCII letters that look like ASCII */
+	LBX_TXT_HOMOGLYPH = 1u << 6, /* look-alike letters inside Latin words, look-alike
+	                              * punctuation (dashes, slashes) */
+	LBX_TXT_ANSI = 1u << 7,     /* ESC: ANSI / OSC terminal escape sequences */
+	LBX_TXT_CR_OVER = 1u << 8,  /* a carriage return not ending a line: overwrites */
+	LBX_TXT_BLANKS = 1u << 9    /* a run of blanks that pushes text off the screen */
 };
-/* Scans s[0..n) and reports the first offending span of each kind via cb. */
+#define LBX_TXT_KINDS 10
+/* Blank columns after which following text counts as pushed off a normal screen. */
+#define LBX_BLANK_RUN 64
+/* Scans s[0..n) and reports the first offending span of each kind in first[bit index]
+ * (first has LBX_TXT_KINDS entries, or is NULL). */
 unsigned lbx_scan_text(const char *s, size_t n, lb_span *first_span);
 /* Length of the valid UTF-8 sequence at s (1..4) or 0 when invalid; *cp gets it. */
 size_t lbx_utf8_len(const unsigned char *s, size_t n, uint32_t *cp);

@@ -1066,6 +1066,19 @@ kb_lookup(const kb *k, const char *name, size_t n)
 	return NULL;
 }
 
+const char *
+kb_program_name(const kb *k, size_t *iter)
+{
+	if (k == NULL || iter == NULL)
+		return NULL;
+	while (*iter < k->hcap) {
+		const char *n = k->hkeys[(*iter)++];
+		if (n)
+			return n;
+	}
+	return NULL;
+}
+
 const kb_spec *
 kb_subcommand(const kb_spec *s, const char *word)
 {

@@ -226,6 +226,9 @@ void kb_free(kb *k);
 size_t kb_program_count(const kb *k);
 /* Spec for a program basename (n bytes), or NULL. */
 const kb_spec *kb_lookup(const kb *k, const char *name, size_t n);
+/* Every known program name and alias, one per call: start with *iter = 0; NULL at the
+ * end. Order is unspecified. */
+const char *kb_program_name(const kb *k, size_t *iter);
 /* Subcommand of spec named by word, or NULL. */
 const kb_spec *kb_subcommand(const kb_spec *s, const char *word);
 

@@ -166,6 +166,46 @@ lbx_add_finding(lockbox_result *r, const char *id, int sev, int cat, lb_span spa
 	return f;
 }
 
+lbx_deob *
+lbx_add_deob(lockbox_result *r, const char *text, size_t len, const char *via, lb_span span)
+{
+	if (r->ndeob >= 64)
+		return NULL;
+	lbx_deob *d = lb_arena_alloc(r->a, sizeof *d);
+	if (d == NULL) {
+		r->oom = 1;
+		return NULL;
+	}
+	d->text = text;
+	d->len = len;
+	d->via = via ? via : "";
+	if (span.end > r->len)
+		span.end = (uint32_t)r->len;
+	if (span.start > span.end)
+		span.start = span.end;
+	d->span = span;
+	d->f0 = d->f1 = r->nfindings;
+	if (r->deob_tail)
+		r->deob_tail->next = d;
+	else
+		r->deob = d;
+	r->deob_tail = d;
+	r->ndeob++;
+	return d;
+}
+
+/* Highest severity among a recovered text's findings. */
+static int
+deob_risk(const lockbox_result *r, const lbx_deob *d)
+{
+	int risk = LOCKBOX_RISK_NONE;
+	size_t i = 0;
+	for (const lbx_finding *f = r->findings; f && i < d->f1; f = f->next, i++)
+		if (i >= d->f0 && f->sev > risk)
+			risk = f->sev;
+	return risk;
+}
+
 void
 lbx_add_sentence(lockbox_result *r, const char *text, int prio)
 {
@@ -661,7 +701,44 @@ lockbox_result_json(const lockbox_result *r, buf *b)
 		P(json_cstr(b, f->message));
 		P(put_span(b, f->span));
 	}
-	P(JLIT(b, "]}"));
+	P(jputc(b, ']'));
+	/* only when lockbox recovered something: records without disguises keep their shape */
+	if (r->deob) {
+		P(JLIT(b, ",\"deobfuscated\":["));
+		for (const lbx_deob *d = r->deob; d; d = d->next) {
+			if (d != r->deob)
+				P(jputc(b, ','));
+			P(JLIT(b, "{\"text\":"));
+			P(json_str(b, d->text, d->len));
+			P(JLIT(b, ",\"via\":["));
+			const char *v = d->via;
+			for (int k = 0; *v; k++) {
+				const char *e = strstr(v, " | ");
+				size_t l = e ? (size_t)(e - v) : strlen(v);
+				if (k)
+					P(jputc(b, ','));
+				P(json_str(b, v, l));
+				v += l + (e ? 3 : 0);
+			}
+			P(JLIT(b, "],\"risk\":\""));
+			P(jputs(b, lockbox_risk_name((lockbox_risk)deob_risk(r, d))));
+			P(JLIT(b, "\",\"findings\":["));
+			size_t i = 0;
+			int fst = 1;
+			for (const lbx_finding *f = r->findings; f && i < d->f1; f = f->next, i++) {
+				if (i < d->f0)
+					continue;
+				if (!fst)
+					P(jputc(b, ','));
+				P(json_cstr(b, f->id));
+				fst = 0;
+			}
+			P(jputc(b, ']'));
+			P(put_span(b, d->span));
+		}
+		P(jputc(b, ']'));
+	}
+	P(jputc(b, '}'));
 #undef P
 out:
 	return rc;
@@ -864,6 +941,17 @@ lockbox_result_render(const lockbox_result *r, buf *b, int color)
 			    f->cat >= 0 ? kb_cat_name((kb_cat)f->cat) : "");
 			put_escaped(b, f->message, strlen(f->message));
 			buf_printf(b, " [%s @%u-%u]\n", f->id, f->span.start, f->span.end);
+		}
+	}
+	if (r->deob) {
+		buf_puts(b, "\nwhat actually runs (disguise undone by lockbox):\n");
+		for (const lbx_deob *d = r->deob; d; d = d->next) {
+			buf_printf(b, "  %s%s%s via ", color ? sev_color(deob_risk(r, d)) : "",
+			    lockbox_risk_name((lockbox_risk)deob_risk(r, d)), rst);
+			put_escaped(b, d->via, strlen(d->via));
+			buf_puts(b, ":\n    ");
+			put_escaped(b, d->text, d->len);
+			buf_putc(b, '\n');
 		}
 	}
 	if (r->cmds) {

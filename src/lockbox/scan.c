@@ -333,7 +333,31 @@ lbx_cp_deceptive(uint32_t cp)
 	return (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2066 && cp <= 0x2069) ||
 	    cp == 0x200E || cp == 0x200F || cp == 0x061C || (cp >= 0x200B && cp <= 0x200D) ||
 	    cp == 0x2060 || cp == 0xFEFF || cp == 0x00AD || (cp >= 0x80 && cp <= 0x9F) ||
-	    cp == 0x2028 || cp == 0x2029 || cp == 0x180E || (cp >= 0xFFF9 && cp <= 0xFFFB);
+	    cp == 0x2028 || cp == 0x2029 || cp == 0x180E || (cp >= 0xFFF9 && cp <= 0xFFFB) ||
+	    (cp >= 0x2061 && cp <= 0x2064) || (cp >= 0xE0000 && cp <= 0xE007F) ||
+	    cp == 0x115F || cp == 0x1160 || cp == 0x3164 || cp == 0xFFA0 || cp == 0x034F;
+}
+
+/* Look-alike punctuation (dashes, slashes, bars) deceives wherever it stands; look-alike
+ * letters only inside a word that also holds Latin letters ("сat", "/etc/hοsts"), so
+ * ordinary Greek or Russian text is not flagged. */
+static int
+in_latin_word(const unsigned char *u, size_t n, size_t i, size_t len)
+{
+	static const char stop[] = " \t\n;|&<>()'\"/=,:";
+	for (size_t j = i; j > 0 && !strchr(stop, u[j - 1]); j--)
+		if ((u[j - 1] | 0x20) >= 'a' && (u[j - 1] | 0x20) <= 'z')
+			return 1;
+	for (size_t j = i + len; j < n && !strchr(stop, u[j]); j++)
+		if ((u[j] | 0x20) >= 'a' && (u[j] | 0x20) <= 'z')
+			return 1;
+	return 0;
+}
+
+static int
+cp_letter(uint32_t cp)
+{
+	return (cp >= 0x0370 && cp <= 0x03FF) || (cp >= 0x0400 && cp <= 0x052F);
 }
 
 /* Cyrillic and Greek letters that render like Latin ones in most fonts. */
@@ -384,7 +408,13 @@ lbx_scan_text(const char *s, size_t n, lb_span *first)
 			i++;
 			continue;
 		} else if (c == '\r') {
-			bit = LBX_TXT_CR;
+			/* CR LF (and CRs before it) only ends a line; text after a CR overwrites */
+			size_t j = i;
+			while (j < n && u[j] == '\r')
+				j++;
+			bit = j < n && u[j] != '\n' ? LBX_TXT_CR_OVER : LBX_TXT_CR;
+		} else if (c == 0x1B) {
+			bit = LBX_TXT_ANSI;
 		} else if (c < 0x20 || c == 0x7F) {
 			bit = LBX_TXT_CONTROL;
 		} else {
@@ -397,17 +427,19 @@ lbx_scan_text(const char *s, size_t n, lb_span *first)
 			    cp == 0x200E || cp == 0x200F || cp == 0x061C) {
 				bit = LBX_TXT_BIDI;
 			} else if ((cp >= 0x200B && cp <= 0x200D) || cp == 0x2060 || cp == 0xFEFF ||
-			    cp == 0x00AD || cp == 0x180E) {
+			    cp == 0x00AD || cp == 0x180E || (cp >= 0x2061 && cp <= 0x2064) ||
+			    (cp >= 0xE0000 && cp <= 0xE007F) || cp == 0x115F || cp == 0x1160 ||
+			    cp == 0x3164 || cp == 0xFFA0 || cp == 0x034F) {
 				bit = LBX_TXT_ZEROWIDTH;
 			} else if ((cp >= 0x80 && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029 ||
 			    (cp >= 0xFFF9 && cp <= 0xFFFB)) {
 				bit = LBX_TXT_CONTROL;
-			} else if (cp_homoglyph(cp)) {
+			} else if (cp_homoglyph(cp) && (!cp_letter(cp) || in_latin_word(u, n, i, len))) {
 				bit = LBX_TXT_HOMOGLYPH;
 			}
 		}
 		if (bit && !(f & bit) && first) {
-			for (int k = 0; k < 7; k++)
+			for (int k = 0; k < LBX_TXT_KINDS; k++)
 				if (bit == (1u << k)) {
 					first[k].start = (uint32_t)i;
 					first[k].end = (uint32_t)(i + len);
@@ -415,6 +447,29 @@ lbx_scan_text(const char *s, size_t n, lb_span *first)
 		}
 		f |= bit;
 		i += len;
+	}
+	/* blanks: a run of LBX_BLANK_RUN columns with text after it on the same line (only
+	 * records with 8 spaces in a row or a tab need the byte-by-byte look) */
+	const char *sp = n >= 8 ? memmem(s, n, "        ", 8) : NULL;
+	const char *tb = memchr(s, '\t', n);
+	if (tb && (sp == NULL || tb < sp))
+		sp = tb;
+	for (size_t j = sp ? (size_t)(sp - s) : n; j < n;) {
+		if (s[j] != ' ' && s[j] != '\t') {
+			j++;
+			continue;
+		}
+		size_t st = j, col = 0;
+		while (j < n && (s[j] == ' ' || s[j] == '\t'))
+			col += s[j++] == '\t' ? 8 : 1;
+		if (col >= LBX_BLANK_RUN && j < n && s[j] != '\n' && s[j] != '\r') {
+			if (first) {
+				first[9].start = (uint32_t)st;
+				first[9].end = (uint32_t)j;
+			}
+			f |= LBX_TXT_BLANKS;
+			break;
+		}
 	}
 	return f;
 }

@@ -475,9 +475,9 @@ test_opaque_and_errors(void **state)
 	assert_string_equal(risk(&x), "critical");
 	assert_non_null(finding(&x, "sensitive-path"));
 	done(&x);
-	/* other shells are not supported yet */
+	/* shells lockbox does not know are refused */
 	lockbox_result *r = NULL;
-	assert_int_equal(lockbox_analyze(lb, "ls", 2, "powershell", &r), ESC_EINVAL);
+	assert_int_equal(lockbox_analyze(lb, "ls", 2, "fish", &r), ESC_EINVAL);
 	assert_null(r);
 }
 
@@ -489,7 +489,7 @@ test_deceptive_text(void **state)
 	/* U+202E RIGHT-TO-LEFT OVERRIDE hides the real order of the text */
 	const char *bidi = "ls \xE2\x80\xAE txt.exe";
 	run(&x, bidi);
-	assert_string_equal(risk(&x), "high");
+	assert_string_equal(risk(&x), "critical");
 	assert_true(has_cat(&x, "display-deception"));
 	json_t *f = finding(&x, "bidi-control");
 	assert_span(f, 3, 6);
@@ -511,6 +511,29 @@ test_deceptive_text(void **state)
 	done(&x);
 	run(&x, "echo ok\rrm -rf /");
 	assert_non_null(finding(&x, "carriage-return"));
+	done(&x);
+	/* every display trick is critical; a Windows line ending alone is not a trick */
+	static const char *const tricks[] = {
+		"echo \x1b[2Kls", "ls\x07 x", "ls /tmp/\xf3\xa0\x80\xa1", "\xd1\x81" "at /etc/hosts",
+		"ls x\rrm y", NULL,
+	};
+	for (const char *const *t = tricks; *t; t++) {
+		run(&x, *t);
+		assert_string_equal(risk(&x), "critical");
+		assert_true(has_cat(&x, "display-deception"));
+		done(&x);
+	}
+	char blanks[256];
+	snprintf(blanks, sizeof blanks, "ls%100s; rm -f x", "");
+	run(&x, blanks);
+	assert_non_null(finding(&x, "whitespace-run"));
+	done(&x);
+	run(&x, "ls /tmp\r\n");
+	assert_false(has_cat(&x, "display-deception") && !strcmp(risk(&x), "critical"));
+	done(&x);
+	/* Cyrillic text alone is text, not a look-alike */
+	run(&x, "echo '\xd0\x9f\xd1\x80\xd0\xb8\xd0\xb2\xd0\xb5\xd1\x82'");
+	assert_false(has_cat(&x, "display-deception"));
 	done(&x);
 }
 

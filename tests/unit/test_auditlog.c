@@ -785,6 +785,32 @@ test_group_commit_threads(void **state)
 	for (uint64_t s = 0; s < total; s++)
 		heads += !seen[s];
 	assert_true(heads >= (T * N) / 50); /* the rest are signed tree heads */
+	{
+		/* records in seq order with times that never go back; a tree head after every 50
+		 * events exactly (the leader of a batch signs it at that place) */
+		audit_event ev;
+		int64_t last = 0;
+		uint64_t prev_head = 0, events = 0;
+		int have_head = 0;
+
+		for (uint64_t s = 0; s < total; s++) {
+			assert_int_equal(audit_log_read(l, s, &rec), 0);
+			assert_int_equal(audit_event_parse(rec.data, rec.len, &ev, NULL, 0), 0);
+			assert_int_equal(ev.seq, s);
+			assert_true(ev.time_us >= last);
+			last = ev.time_us;
+			if (strcmp(ev.type, "sth") == 0) {
+				assert_int_equal(events, 50);
+				assert_true(!have_head || s == prev_head + 51);
+				prev_head = s;
+				have_head = 1;
+				events = 0;
+			} else {
+				events++;
+			}
+			audit_event_free(&ev);
+		}
+	}
 	print_message("# %d appends from %d threads: %llu fdatasyncs\n", T * N, T,
 	              (unsigned long long)syncs);
 	assert_true(syncs < (uint64_t)(T * N)); /* appenders shared syncs */
@@ -792,6 +818,105 @@ test_group_commit_threads(void **state)
 	assert_false(verify_bad(dir, NULL, NULL, msg, sizeof(msg)));
 	buf_free(&rec);
 	free(seen);
+	rmrf(dir);
+	free(dir);
+}
+
+/* the log renders a record's start in the appender and completes it in the batch leader:
+ * the bytes must be exactly audit_event_render's for any details and actor */
+static void
+test_render_in_parts(void **state)
+{
+	char *dir = tmpdir(), msg[1024];
+	audit_log *l;
+	buf rec = BUF_INIT, want = BUF_INIT;
+	audit_event ev;
+	const char *actors[] = { "alice", "ünïcode \"quoted\" \\ /slash\t", "a", "x\u2028y" };
+	json_t *dets[5], *nul;
+	uint64_t seq;
+	size_t n = 0;
+
+	(void)state;
+	dets[0] = json_object();
+	dets[1] = json_pack("{s:s, s:i, s:f, s:b, s:n}", "zz", "\x01\x1f\"\\</script>", "a", -7,
+	                    "pi", 3.25, "t", 1, "nil");
+	dets[2] = json_pack("{s:{s:[i, s, {s:o}]}, s:s}", "nested", "k", 1, "two", "x",
+	                    json_array(), "é", "☃ \xf0\x9f\x94\x92");
+	dets[3] = json_pack("{s:s}", "x", ",\"seq\":5,\"time\":\"x\",\"type\":\"sth\"}");
+	dets[4] = json_pack("{s:I, s:I}", "big", (json_int_t)INT64_MAX, "small",
+	                    (json_int_t)INT64_MIN);
+	nul = json_pack("{s:{s:s#}}", "in", "nul", "a\0b", (size_t)3);
+	assert_int_equal(audit_key_generate(dir, msg, sizeof(msg)), 0);
+	l = open_w(dir, 1000, 0);
+	for (size_t a = 0; a < sizeof(actors) / sizeof(actors[0]); a++) {
+		for (size_t d = 0; d < sizeof(dets) / sizeof(dets[0]); d++) {
+			assert_non_null(dets[d]);
+			assert_int_equal(audit_log_append(l, "test.parts", actors[a], dets[d], &seq), 0);
+			assert_int_equal(seq, n);
+			n++;
+			assert_int_equal(audit_log_read(l, seq, &rec), 0);
+			if (audit_event_parse(rec.data, rec.len, &ev, msg, sizeof(msg)) != 0)
+				fail_msg("%s: %s", msg, (const char *)rec.data);
+			buf_reset(&want);
+			assert_int_equal(audit_event_render(seq, ev.time_us, "test.parts", actors[a],
+			                                    dets[d], &want), 0);
+			assert_int_equal(rec.len, want.len);
+			assert_memory_equal(rec.data, want.data, want.len);
+			assert_true(json_equal(ev.details, dets[d]));
+			audit_event_free(&ev);
+		}
+	}
+	/* bad input is refused before it takes a seq */
+	assert_int_equal(audit_log_append(l, "Bad!", "alice", dets[0], &seq), ESC_EINVAL);
+	assert_int_equal(audit_log_append(l, "test.parts", "", dets[0], &seq), ESC_EINVAL);
+	assert_int_equal(audit_log_append(l, "test.parts", "\xff", dets[0], &seq), ESC_EINVAL);
+	/* jansson writes a NUL in a string as \u0000, which no reader accepts (a record that
+	 * would make the log unreadable); an escaped backslash before u0000 is fine */
+	assert_non_null(nul);
+	assert_int_equal(audit_log_append(l, "test.parts", "alice", nul, &seq), ESC_EINVAL);
+	json_decref(nul);
+	nul = json_pack("{s:s}", "x", "\\u0000");
+	assert_int_equal(audit_log_append(l, "test.parts", "alice", nul, &seq), 0);
+	assert_int_equal(seq, n);
+	n++;
+	json_decref(nul);
+	{
+		/* a record just over the limit: refused alone, the next one gets the next seq */
+		char *big = malloc(AUDIT_EVENT_MAX);
+		json_t *jb;
+
+		assert_non_null(big);
+		memset(big, 'x', AUDIT_EVENT_MAX - 1);
+		big[AUDIT_EVENT_MAX - 1] = 0;
+		jb = json_pack("{s:s}", "b", big);
+		assert_int_equal(audit_log_append(l, "test.parts", "alice", jb, &seq), ESC_ETOOBIG);
+		json_decref(jb);
+		/* its start fits, only seq, time and type (added by the leader) make it too big */
+		jb = json_pack("{s:s}", "b", "x");
+		buf_reset(&want);
+		assert_int_equal(audit_event_render(n, 1764056301123456, "test.parts", "alice", jb,
+		                                    &want), 0);
+		json_decref(jb);
+		big[AUDIT_EVENT_MAX - want.len + 2] = 0; /* one byte over */
+		jb = json_pack("{s:s}", "b", big);
+		assert_int_equal(audit_log_append(l, "test.parts", "alice", jb, &seq), ESC_ETOOBIG);
+		json_decref(jb);
+		big[AUDIT_EVENT_MAX - want.len + 1] = 0; /* exactly the limit */
+		jb = json_pack("{s:s}", "b", big);
+		assert_int_equal(audit_log_append(l, "test.parts", "alice", jb, &seq), 0);
+		assert_int_equal(seq, n);
+		n++;
+		json_decref(jb);
+		free(big);
+	}
+	assert_int_equal(audit_log_append(l, "test.parts", "alice", dets[0], &seq), 0);
+	assert_int_equal(seq, n);
+	assert_int_equal(audit_log_close(l, msg, sizeof(msg)), 0);
+	assert_false(verify_bad(dir, NULL, NULL, msg, sizeof(msg)));
+	for (size_t d = 0; d < sizeof(dets) / sizeof(dets[0]); d++)
+		json_decref(dets[d]);
+	buf_free(&rec);
+	buf_free(&want);
 	rmrf(dir);
 	free(dir);
 }
@@ -1093,6 +1218,7 @@ main(void)
 		cmocka_unit_test(test_recovery),
 		cmocka_unit_test(test_no_recovery_of_damage),
 		cmocka_unit_test(test_group_commit_threads),
+		cmocka_unit_test(test_render_in_parts),
 		cmocka_unit_test(test_segments),
 		cmocka_unit_test(test_bad_keys),
 		cmocka_unit_test(test_lock_and_timed_heads),
