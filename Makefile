@@ -11,7 +11,7 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 CC      ?= cc
 CLANG   ?= clang
-PKGS     = libcrypto libsodium sqlite3 yaml-0.1 jansson libssh libmicrohttpd libcurl libpq libseccomp
+PKGS     = libcrypto libsodium sqlite3 yaml-0.1 jansson libssh libmicrohttpd libcurl libpq libseccomp zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
@@ -19,7 +19,7 @@ CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
 WARN    = -Wall -Wextra -Werror -Wimplicit-fallthrough -Wshadow -Wformat=2 \
           -Wstrict-prototypes -Wmissing-prototypes -Wvla
 CFLAGS ?= -O2 -g
-ALL_CFLAGS = -std=c17 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Isrc $(PKG_CFLAGS) \
+ALL_CFLAGS = -std=c17 -D_GNU_SOURCE -DESCORT_HAVE_ZLIB $(WARN) $(CFLAGS) -Isrc $(PKG_CFLAGS) \
              -DESCORT_VERSION='"$(VERSION)"' -DESCORT_DATADIR='"$(DATADIR)"'
 SAN     = -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 
@@ -92,7 +92,7 @@ $(B)/tools/%: tests/tools/%.c $(B)/libescort.a
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -o $@ $< $(B)/libescort.a $(PKG_LIBS) -lm
 
 # Fuzz targets link one coverage-instrumented copy of the library, built once.
-FUZZ_CFLAGS = -std=c17 -D_GNU_SOURCE $(WARN) -g -O1 -Isrc $(PKG_CFLAGS) \
+FUZZ_CFLAGS = -std=c17 -D_GNU_SOURCE -DESCORT_HAVE_ZLIB $(WARN) -g -O1 -Isrc $(PKG_CFLAGS) \
 	  -DESCORT_VERSION='"$(VERSION)"' -DESCORT_DATADIR='"$(DATADIR)"' -fno-sanitize-recover=all
 LIB_OBJ_F  = $(LIB_SRC:%.c=$(BF)/obj/%.o)
 

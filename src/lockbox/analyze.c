@@ -4645,9 +4645,9 @@ deobfuscate(actx *c, const lb_node *root)
 		    "runs; lockbox undid the disguise to show what actually runs.");
 	}
 	for (lbx_layer *l = nm.layers; l; l = l->next) {
-		lbx_deob *d = lbx_add_deob(r, l->text, l->len, l->via,
-		    l->span.end ? map_span(c, l->span) : whole);
-		analyze_string(c, l->text, l->len, whole, 0, NULL, NULL, "decoded");
+		lb_span ls = l->span.end ? map_span(c, l->span) : whole;
+		lbx_deob *d = lbx_add_deob(r, l->text, l->len, l->via, ls);
+		analyze_string(c, l->text, l->len, ls, 0, NULL, NULL, "decoded");
 		if (d)
 			d->f1 = r->nfindings;
 	}
@@ -4673,7 +4673,7 @@ lockbox_load(lockbox **out, const char *rules_dir, const char *const *extra, buf
 		return rc;
 	}
 	/* Windows rules (PowerShell, cmd.exe) live in rules_dir/windows/ */
-	if ((rc = winkb_load(&lb->wk, rules_dir, errbuf)) != 0) {
+	if ((rc = winkb_load(&lb->wk, rules_dir, extra, errbuf)) != 0) {
 		kb_free(lb->k);
 		free(lb);
 		return rc;

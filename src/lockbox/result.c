@@ -132,9 +132,14 @@ lbx_add_finding(lockbox_result *r, const char *id, int sev, int cat, lb_span spa
 			r->opaque = 1;
 		return NULL;
 	}
+	/* also the same finding with the same message where one span holds the other: a
+	 * nested or recovered text (a decoded payload, the record with its disguises undone)
+	 * says again what its part already said */
 	for (lbx_finding *f = r->findings; f; f = f->next)
-		if (!strcmp(f->id, id) && f->span.start == span.start && f->span.end == span.end &&
-		    f->cat == cat) {
+		if (!strcmp(f->id, id) && f->cat == cat && ((f->span.start == span.start &&
+		    f->span.end == span.end) || (((f->span.start <= span.start && span.end <=
+		    f->span.end) || (span.start <= f->span.start && f->span.end <= span.end)) &&
+		    !strcmp(f->message, msg ? msg : "")))) {
 			if (sev > f->sev)
 				f->sev = sev;
 			lbx_add_risk(r, sev, cat >= 0 ? KB_CAT(cat) : 0, NULL);

@@ -1,7 +1,7 @@
 /* fuzz_analyze.c — libFuzzer target for the whole analyzer: any input is analyzed
  * without crashing, the JSON is always valid (checked with jansson), every span lies
- * inside the input, score agrees with risk, and the terminal rendering works. Rules load
- * once from $ESCORT_RULES or ./rules. */
+ * inside the input (also those of recovered, deobfuscated text), score agrees with risk,
+ * and the terminal rendering works. Rules load once from $ESCORT_RULES or ./rules. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -71,6 +71,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_span(v, size);
 	json_array_foreach(json_object_get(j, "findings"), i, v)
 		check_span(v, size);
+	/* recovered text: spans inside the input, a text and its steps, the ids of findings
+	 * that exist */
+	size_t nf = json_array_size(json_object_get(j, "findings"));
+	json_array_foreach(json_object_get(j, "deobfuscated"), i, v) {
+		check_span(v, size);
+		if (!json_is_string(json_object_get(v, "text")) ||
+		    !json_is_array(json_object_get(v, "via")) ||
+		    json_array_size(json_object_get(v, "findings")) > nf)
+			abort();
+	}
 	if (!json_is_string(json_object_get(j, "explanation")))
 		abort();
 	json_decref(j);
