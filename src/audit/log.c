@@ -31,7 +31,10 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <semaphore.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,24 +58,24 @@
  * the 2-core test machine (appends/s there are bound by thread wake-ups) and synced twice
  * as often. */
 #define MAX_SYNCS 1
+#define NWQ 8
 #define PEND_TAIL_MAX 192              /* `,"seq":N,"time":"T","type":"X"}` */
 
 enum { PEND_QUEUED, PEND_WRITTEN, PEND_DONE };
 
 /* One append (or tree head) on its way into the log; lives on its appender's stack. */
 typedef struct pend {
-	struct pend *next; /* in the queue, a batch, the written list or a list to post */
+	struct pend *next; /* in the queue, a batch, the written list or a list to complete */
 	buf frame;         /* frame header, then the record (completed by the leader) */
 	const char *type;  /* borrowed from the appender */
 	int is_sth;
 	int built;    /* the leader completed the record (leader only) */
-	int state;    /* PEND_*, under the lock */
+	_Atomic int state; /* PEND_*; changed under the lock, read without it by the owner */
 	int rc;       /* read by the owner once done */
 	uint64_t seq; /* likewise */
 	mt_hash leaf;
-	unsigned posts, taken; /* wake-ups promised to the owner (under the lock) and consumed */
-	int kicked;            /* a post asking the owner to lead is on its way */
-	sem_t sem;
+	uint64_t ticket;  /* queue position: which futex word and bit the owner sleeps on */
+	_Atomic int kick; /* the owner is asked to lead */
 	audit_sth sth;      /* a tree head: what was signed */
 	mt_hash root_after; /* a tree head: the root over seq + 1 records, for the head file */
 } pend;
@@ -107,12 +110,15 @@ struct audit_log {
 	audit_sth sth;
 	uint64_t sth_seq;
 	double sth_mono;
+	_Atomic int64_t sth_due_ns; /* CLOCK_MONOTONIC ns when a timed head is due */
 	int have_key;
 	audit_key key;
 	pthread_mutex_t mu;
 	pthread_cond_t cv; /* rare waits: another signer, syncs in flight at a segment roll */
 	unsigned cv_waiters;
 	pend *qhead, *qtail; /* queued appends, not yet taken by a leader */
+	uint64_t next_ticket;
+	_Atomic uint32_t wq[NWQ]; /* futex words; owners sleep on bit ticket % 32 of word ticket / 32 % NWQ */
 	pend *whead, *wtail; /* written, not yet known durable, in seq order */
 	int leading;         /* a leader is writing a batch */
 	unsigned nsyncing;   /* fdatasync calls in flight */
@@ -148,6 +154,23 @@ mono_now(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Notes that a tree head became the latest now (lock held). */
+static void
+sth_noted(audit_log *l)
+{
+	l->sth_mono = mono_now();
+	atomic_store(&l->sth_due_ns, (int64_t)((l->sth_mono + (double)l->o.sth_seconds) * 1e9));
 }
 
 static void
@@ -812,45 +835,68 @@ out:
 /* ---- writing ----
  *
  * Group commit. An appender renders the start of its record (actor and details: all the
- * JSON work) without the lock, queues it and sleeps on its own semaphore. One thread at a
- * time leads: it takes the queue, gives the records their seqs and one time in queue order,
- * finishes and hashes them, and writes the batch with one pwrite per file (index, tree,
- * segment), then gives up the lead and runs one fdatasync for them (up to MAX_SYNCS run at
- * once). Everything queued meanwhile is the next batch. A finished sync completes every
- * written record below its target and posts exactly those appenders, and asks the owner of
- * the first queued record to lead next. A post is promised under the lock and sent after it is
- * released; an appender returns only when every post promised to it has arrived, so no post
- * reaches a semaphore whose stack frame is gone. */
+ * JSON work) without the lock and queues it. One thread at a time leads: it takes the
+ * queue, gives the records their seqs and one time in queue order, finishes and hashes
+ * them, and writes the batch with one pwrite per file (index, tree, segment), then gives up
+ * the lead and runs one fdatasync for them (up to MAX_SYNCS run at once). Everything queued
+ * meanwhile is the next batch. A finished sync marks every written record below its target
+ * done and wakes exactly those appenders, with one futex call per word (appenders sleep on
+ * one bit of a word each, by queue position), and asks the owner of the first queued record
+ * to lead next. The futex words live in the log, not on an appender's stack, and done is
+ * the last thing written to an appender's entry, so nothing touches an entry that its
+ * owner may already have left. */
 
-/* Wake-ups are promised to entries of a private list (linked through next) and sent after
- * the lock is released; each entry's next is read before its post, as the owner may return
- * right after it. */
+/* Owners to wake, as bits of the futex words: one FUTEX_WAKE_BITSET per word wakes a whole
+ * batch and nobody else (bar an owner whose ticket is 256 further on: it checks and sleeps
+ * again). */
+typedef struct wakeset {
+	uint32_t mask[NWQ];
+} wakeset;
+
 static void
-post_list(pend *list, pend *kick, const pend *self)
+ws_add(wakeset *ws, uint64_t ticket)
+{
+	ws->mask[(ticket / 32) % NWQ] |= (uint32_t)1 << (ticket % 32);
+}
+
+/* Wakes the owners in ws (the lock need not be held; no pend is touched). */
+static void
+ws_wake(audit_log *l, wakeset *ws)
+{
+	for (int w = 0; w < NWQ; w++) {
+		if (ws->mask[w] == 0)
+			continue;
+		atomic_fetch_add(&l->wq[w], 1);
+		syscall(SYS_futex, &l->wq[w], FUTEX_WAKE_BITSET_PRIVATE, INT_MAX, NULL, NULL,
+		        ws->mask[w]);
+		ws->mask[w] = 0;
+	}
+}
+
+/* Marks every entry of list done with rc (unless it already failed) and notes its owner in
+ * ws. Done is the last thing written to an entry: its owner may return at once. */
+static void
+complete_list(pend *list, int rc, const pend *self, wakeset *ws)
 {
 	pend *p, *nx;
 
 	for (p = list; p; p = nx) {
 		nx = p->next;
-		if (p != self)
-			sem_post(&p->sem);
-	}
-	if (kick)
-		sem_post(&kick->sem);
-}
-
-/* Marks every entry of list done with rc (unless it already failed) and promises the
- * owners a post. */
-static void
-complete_list(pend *list, int rc, const pend *self)
-{
-	for (pend *p = list; p; p = p->next) {
 		if (p->rc == 0)
 			p->rc = rc;
-		p->state = PEND_DONE;
 		if (p != self)
-			p->posts++;
+			ws_add(ws, p->ticket);
+		atomic_store(&p->state, PEND_DONE);
 	}
+}
+
+/* Releases the lock, wakes, takes the lock again. */
+static void
+wake_unlocked(audit_log *l, wakeset *ws)
+{
+	pthread_mutex_unlock(&l->mu);
+	ws_wake(l, ws);
+	pthread_mutex_lock(&l->mu);
 }
 
 /* Appends list b to list *a (both through next). */
@@ -868,29 +914,17 @@ can_lead(const audit_log *l)
 	return !l->leading && !l->failed && l->qhead != NULL && l->nsyncing < MAX_SYNCS;
 }
 
-/* When a leader could start, asks the owner of the first queued record to lead (promised
- * here, posted by the caller). */
-static pend *
-pick_kick(audit_log *l, const pend *self)
+/* When a leader could start, asks the owner of the first queued record to lead (woken
+ * through ws by the caller). */
+static void
+pick_kick(audit_log *l, const pend *self, wakeset *ws)
 {
 	pend *h = l->qhead;
 
-	if (!can_lead(l) || h == self || h->kicked)
-		return NULL;
-	h->kicked = 1;
-	h->posts++;
-	return h;
-}
-
-/* Releases the lock, sends the promised posts, takes the lock again. */
-static void
-post_unlocked(audit_log *l, pend *list, pend *kick, const pend *self)
-{
-	if (list == NULL && kick == NULL)
+	if (!can_lead(l) || h == self || atomic_load(&h->kick))
 		return;
-	pthread_mutex_unlock(&l->mu);
-	post_list(list, kick, self);
-	pthread_mutex_lock(&l->mu);
+	atomic_store(&h->kick, 1);
+	ws_add(ws, h->ticket);
 }
 
 /* Fails the log closed (lock held): every queued and written record fails; their owners
@@ -1003,7 +1037,8 @@ render_head(const char *type, const char *actor, const json_t *details, buf *out
 		goto out;
 	if ((a = json_string(actor)) == NULL) /* not UTF-8 */
 		goto out;
-	if ((rc = buf_put(out, zero, sizeof(zero))) != 0 ||
+	/* one allocation for a typical record */
+	if ((rc = buf_reserve(out, 1024)) != 0 || (rc = buf_put(out, zero, sizeof(zero))) != 0 ||
 	    (rc = buf_put(out, "{\"actor\":", 9)) != 0 ||
 	    (rc = dump_into(a, JSON_ENCODE_ANY, out)) != 0 ||
 	    (rc = buf_put(out, ",\"details\":", 11)) != 0)
@@ -1261,7 +1296,8 @@ static int head_update(audit_log *l, int wait);
 static void
 lead(audit_log *l, const pend *self)
 {
-	pend *batch, *last, *p, **pp, *failed = NULL, *done = NULL, *kick;
+	pend *batch, *last, *p, **pp, *failed = NULL, *done = NULL;
+	wakeset ws = { { 0 } };
 	uint64_t count, target;
 	size_t bytes = 0;
 	sth_cand cand;
@@ -1297,7 +1333,6 @@ lead(audit_log *l, const pend *self)
 			pp = &p->next;
 		}
 	}
-	complete_list(failed, 0, self);
 	done = failed;
 	if (wb == WB_SOFT)
 		seterr(l->err, sizeof(l->err), "%s", msg);
@@ -1315,14 +1350,15 @@ lead(audit_log *l, const pend *self)
 			p->rc = ESC_EIO;
 		if (wb == WB_FATAL)
 			fail_closed(l, msg, saved, &v);
-		complete_list(v, ESC_EIO, self);
 		list_cat(&done, v);
-		post_unlocked(l, done, NULL, self);
+		complete_list(done, ESC_EIO, self, &ws);
+		wake_unlocked(l, &ws);
 		return;
 	}
+	complete_list(done, 0, self, &ws);
 	if (batch == NULL) {
-		kick = pick_kick(l, self);
-		post_unlocked(l, done, kick, self);
+		pick_kick(l, self, &ws);
+		wake_unlocked(l, &ws);
 		return;
 	}
 	for (p = batch; p; p = p->next)
@@ -1335,14 +1371,14 @@ lead(audit_log *l, const pend *self)
 		;
 	l->wtail = p;
 
-	/* sync without the lead: the next leader may write meanwhile */
+	/* sync without the lead (with MAX_SYNCS > 1 the next leader writes meanwhile) */
 	target = l->count;
 	fd = l->segfd;
 	l->nsyncing++;
 	l->nsyncs++;
-	kick = pick_kick(l, self);
+	pick_kick(l, self, &ws);
 	pthread_mutex_unlock(&l->mu);
-	post_list(done, kick, self);
+	ws_wake(l, &ws);
 	r = fdatasync(fd);
 	saved = errno;
 	pthread_mutex_lock(&l->mu);
@@ -1350,7 +1386,7 @@ lead(audit_log *l, const pend *self)
 	done = NULL;
 	if (r != 0) {
 		fail_closed(l, "fdatasync of the audit segment failed", saved, &done);
-		complete_list(done, ESC_EIO, self);
+		complete_list(done, ESC_EIO, self, &ws);
 	} else if (!l->failed) {
 		if (target > l->synced)
 			l->synced = target;
@@ -1363,14 +1399,14 @@ lead(audit_log *l, const pend *self)
 		}
 		if (l->whead == NULL)
 			l->wtail = NULL;
-		complete_list(done, 0, self);
+		complete_list(done, 0, self, &ws);
 		if (l->cand.valid && l->cand.seq < l->synced) {
 			if (!l->have_sth || l->cand.seq > l->sth_seq) {
 				l->sth = l->cand.sth;
 				l->sth_seq = l->cand.seq;
 				l->sth_root1 = l->cand.root1;
 				l->have_sth = 1;
-				l->sth_mono = mono_now();
+				sth_noted(l);
 				published = 1;
 			}
 			l->cand.valid = 0;
@@ -1378,30 +1414,41 @@ lead(audit_log *l, const pend *self)
 	}
 	if (l->nsyncing == 0 && l->cv_waiters)
 		pthread_cond_broadcast(&l->cv);
-	kick = pick_kick(l, self);
-	post_unlocked(l, done, kick, self);
+	pick_kick(l, self, &ws);
+	wake_unlocked(l, &ws);
 	if (published)
 		(void)head_update(l, 0); /* a failure fails the log closed */
 }
 
-/* Waits (lock held) until p is done and every post promised to it arrived, leading
- * batches whenever one can be led. */
+/* Waits (lock held) until p is done, leading batches whenever one can be led. Returns with
+ * the lock held, or released (*unlocked set) when p was found done after a wake-up. */
 static int
-await_done(audit_log *l, pend *p)
+await_done(audit_log *l, pend *p, int *unlocked)
 {
+	_Atomic uint32_t *w = &l->wq[(p->ticket / 32) % NWQ];
+	uint32_t bit = (uint32_t)1 << (p->ticket % 32), g;
+
+	*unlocked = 0;
 	for (;;) {
-		if (p->state == PEND_DONE && p->taken == p->posts)
+		if (atomic_load(&p->state) == PEND_DONE)
 			return p->rc;
-		if (p->state != PEND_DONE && can_lead(l)) {
+		if (can_lead(l)) {
 			lead(l, p);
 			continue;
 		}
 		pthread_mutex_unlock(&l->mu);
-		while (sem_wait(&p->sem) != 0)
-			; /* EINTR */
+		for (;;) {
+			/* the word read first: a wake-up after this read changes it, so none is lost */
+			g = atomic_load(w);
+			if (atomic_load(&p->state) == PEND_DONE) {
+				*unlocked = 1;
+				return p->rc;
+			}
+			if (atomic_exchange(&p->kick, 0))
+				break;
+			syscall(SYS_futex, w, FUTEX_WAIT_BITSET_PRIVATE, g, NULL, NULL, bit);
+		}
 		pthread_mutex_lock(&l->mu);
-		p->taken++;
-		p->kicked = 0;
 	}
 }
 
@@ -1409,6 +1456,7 @@ static void
 enqueue(audit_log *l, pend *p)
 {
 	p->state = PEND_QUEUED;
+	p->ticket = l->next_ticket++;
 	p->next = NULL;
 	if (l->qtail)
 		l->qtail->next = p;
@@ -1422,13 +1470,12 @@ pend_init(pend *p)
 {
 	memset(p, 0, sizeof(*p));
 	buf_init(&p->frame, AUDIT_FRAME_HDR + AUDIT_EVENT_MAX + PEND_TAIL_MAX + 1);
-	return sem_init(&p->sem, 0, 0) == 0 ? 0 : ESC_EINTERNAL;
+	return 0;
 }
 
 static void
 pend_free(pend *p)
 {
-	sem_destroy(&p->sem);
 	buf_free(&p->frame);
 }
 
@@ -1440,7 +1487,7 @@ static int
 sign_locked(audit_log *l)
 {
 	pend p;
-	int rc;
+	int rc, unlocked;
 
 	if (l->o.readonly || !l->have_key)
 		return ESC_EINVAL;
@@ -1458,12 +1505,15 @@ sign_locked(audit_log *l)
 	l->signing = 1;
 	p.is_sth = 1;
 	enqueue(l, &p);
-	if ((rc = await_done(l, &p)) == 0 && (!l->have_sth || p.seq > l->sth_seq)) {
+	rc = await_done(l, &p, &unlocked);
+	if (unlocked)
+		pthread_mutex_lock(&l->mu);
+	if (rc == 0 && (!l->have_sth || p.seq > l->sth_seq)) {
 		l->sth = p.sth;
 		l->sth_seq = p.seq;
 		l->sth_root1 = p.root_after;
 		l->have_sth = 1;
-		l->sth_mono = mono_now();
+		sth_noted(l);
 	}
 	l->signing = 0;
 	if (l->cv_waiters)
@@ -1516,9 +1566,11 @@ head_update(audit_log *l, int wait)
 	if (l->cv_waiters)
 		pthread_cond_broadcast(&l->cv);
 	if (rc) {
+		wakeset ws = { { 0 } };
+
 		rc = fail_closed(l, msg, saved, &done);
-		complete_list(done, ESC_EIO, NULL);
-		post_unlocked(l, done, NULL, NULL);
+		complete_list(done, ESC_EIO, NULL, &ws);
+		wake_unlocked(l, &ws);
 		return rc;
 	}
 	if (h.count > l->head.count)
@@ -1542,7 +1594,7 @@ audit_log_append(audit_log *l, const char *type, const char *actor, const json_t
                  uint64_t *seq)
 {
 	pend p;
-	int rc;
+	int rc, unlocked;
 
 	if (l == NULL || l->o.readonly || type == NULL || strcmp(type, AUDIT_TYPE_STH) == 0)
 		return ESC_EINVAL;
@@ -1561,13 +1613,20 @@ audit_log_append(audit_log *l, const char *type, const char *actor, const json_t
 		goto out;
 	}
 	enqueue(l, &p);
-	rc = await_done(l, &p);
+	rc = await_done(l, &p, &unlocked);
+	if (unlocked) {
+		/* a timed tree head is rarely due: look without the lock first */
+		if (rc == 0 && mono_ns() < atomic_load(&l->sth_due_ns))
+			goto done;
+		pthread_mutex_lock(&l->mu);
+	}
 	if (rc && rc != ESC_EIO)
 		seterr(l->err, sizeof(l->err), "cannot render the event: %s", esc_strerror(rc));
 	if (rc == 0 && sth_due(l) && sign_locked(l) == 0)
 		(void)head_update(l, 0); /* the record is durable; a failure here fails the log */
 out:
 	pthread_mutex_unlock(&l->mu);
+done:
 	if (rc == 0 && seq)
 		*seq = p.seq;
 	pend_free(&p);
@@ -1859,7 +1918,7 @@ audit_log_open(audit_log **out, const char *datadir, const audit_opts *o, char *
 			l->head = h;
 		}
 	}
-	l->sth_mono = mono_now();
+	sth_noted(l);
 	l->unsigned_from = l->have_sth ? l->sth_seq + 1 : 0;
 	*out = l;
 	l = NULL;
