@@ -29,6 +29,9 @@ CLI_SRC  = $(sort $(wildcard src/cli/*.c))
 UNIT_SRC = $(sort $(wildcard tests/unit/test_*.c))
 FUZZ_SRC = $(sort $(wildcard tests/fuzz/fuzz_*.c))
 TOOL_SRC = $(sort $(wildcard tests/tools/*.c))
+# the sudo approval plugin: a shared object sudo loads, so position-independent and
+# self-contained (util only, never the rest of the library)
+SUDO_SRC = $(sort $(wildcard src/sudo/*.c))
 
 B  = build
 BA = build/asan
@@ -41,6 +44,8 @@ UNIT_BIN   = $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 UNIT_BIN_A = $(UNIT_SRC:tests/unit/%.c=$(BA)/tests/%)
 FUZZ_BIN   = $(FUZZ_SRC:tests/fuzz/%.c=$(BF)/%)
 TOOL_BIN   = $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
+SUDO_SO    = $(if $(SUDO_SRC),$(B)/escort_sudo.so)
+SUDO_OBJ   = $(SUDO_SRC:%.c=$(B)/pic/%.o) $(B)/pic/src/util/buf.o $(B)/pic/src/util/err.o
 
 .PHONY: all build-all deps check check-build check-run unit demo bench bench-run fuzz fuzz-run \
         quality quality-run install clean format
@@ -55,7 +60,7 @@ all:
 	@scripts/deps build
 	@$(SUBMAKE) build-all
 
-build-all: $(B)/escort
+build-all: $(B)/escort $(SUDO_SO)
 
 deps:
 	@scripts/deps all
@@ -71,6 +76,13 @@ $(BA)/%.o: %.c
 $(B)/libescort.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
+
+$(B)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fPIC -MMD -MP -c $< -o $@
+
+$(B)/escort_sudo.so: $(SUDO_OBJ)
+	$(CC) $(CFLAGS) -shared -fPIC -Wl,-z,defs -o $@ $(SUDO_OBJ) $(PKG_LIBS)
 
 $(BA)/libescort.a: $(LIB_OBJ_A)
 	@rm -f $@
@@ -116,7 +128,7 @@ check:
 	@$(SUBMAKE) -j$(NPROC) check-build
 	@$(SUBMAKE) check-run
 
-check-build: $(B)/escort $(UNIT_BIN) $(UNIT_BIN_A) $(FUZZ_BIN) $(TOOL_BIN)
+check-build: $(B)/escort $(SUDO_SO) $(UNIT_BIN) $(UNIT_BIN_A) $(FUZZ_BIN) $(TOOL_BIN)
 
 check-run: check-build
 	@ESCORT=$(CURDIR)/$(B)/escort ESCORT_RULES=$(CURDIR)/rules BUILD=$(CURDIR)/$(B) \
