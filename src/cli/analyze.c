@@ -82,16 +82,17 @@ analyze_help(FILE *fp)
 
 /* Emits the stand-in object for a record too large to analyze. */
 static void
-emit_oversize(buf *out)
+emit_oversize(buf *out, const char *shell)
 {
+	/* shell is one of our own constant names, never user text: safe to print raw */
 	buf_printf(out,
-	    "{\"input\":\"\",\"shell\":\"bash\",\"risk\":\"critical\",\"score\":100,"
+	    "{\"input\":\"\",\"shell\":\"%s\",\"risk\":\"critical\",\"score\":100,"
 	    "\"categories\":[\"opaque\"],\"attack\":[],\"opaque\":true,"
 	    "\"explanation\":\"The record is longer than %zu bytes and was not analyzed.\","
 	    "\"commands\":[],\"findings\":[{\"id\":\"record-too-large\",\"severity\":"
 	    "\"critical\",\"category\":\"opaque\",\"message\":\"record longer than %zu bytes "
 	    "was not analyzed\",\"span\":[0,0]}]}\n",
-	    RECORD_MAX, RECORD_MAX);
+	    shell, RECORD_MAX, RECORD_MAX);
 }
 
 struct run {
@@ -171,7 +172,7 @@ analyze_fd(struct run *rn, int fd, const char *name, int delim)
 		if (!skipping && in.len > RECORD_MAX) {
 			cli_warnx("analyze", "%s: record %zu is longer than %zu bytes; not analyzed",
 			    name, recno + 1, RECORD_MAX);
-			emit_oversize(&rn->out);
+			emit_oversize(&rn->out, rn->shell);
 			skipping = 1;
 		}
 		if (skipping) {
