@@ -13,7 +13,7 @@ my $example = 'examples/policy.yaml';
 my $n = 0;
 my $fails = 0;
 
-sub ok {
+sub ok($$;$) {
 	my ($cond, $name, $diag) = @_;
 	$n++;
 	print(($cond ? "ok" : "not ok") . " $n - $name\n");
@@ -65,7 +65,7 @@ sub write_file {
 # --- check: good
 my ($rc, $out, $err) = run('policy', 'check', $example);
 ok($rc == 0, 'check accepts the example policy', $err);
-ok($out =~ /^\Q$example\E: ok \(7 identities, 4 targets, 7 rules, version [0-9a-f]{12}\)\n\z/,
+ok($out =~ /^\Q$example\E: ok \(7 identities, 4 targets, 8 rules, version [0-9a-f]{12}\)\n\z/,
 	'check prints the summary line', $out);
 
 # --- check: bad files, each a FILE:LINE:COL: KEY: message, exit 1

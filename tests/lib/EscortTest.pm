@@ -14,12 +14,17 @@ our @EXPORT = qw(ok done escort slurp spit js);
 my $n = 0;
 my $fails = 0;
 
-# ok(COND, NAME): one numbered check; returns COND so callers can add diagnostics.
-sub ok {
-	my ($c, $d) = @_;
+# ok(COND, NAME[, DIAG]): one numbered check; returns COND so callers can add
+# diagnostics. The prototype puts COND in scalar context: without it a failed match
+# (`ok($x =~ /re/, ...)`) is an empty list, NAME slides into COND and the check passes.
+sub ok($$;$) {
+	my ($c, $d, $diag) = @_;
 	$n++;
 	print(($c ? 'ok' : 'not ok') . " $n - $d\n");
-	$fails++ unless $c;
+	if (!$c) {
+		$fails++;
+		print map { "# $_\n" } split /\n/, $diag if defined $diag;
+	}
 	return $c;
 }
 
