@@ -154,4 +154,96 @@ int broker_attest(broker *b, const broker_target *t, const char *root, buf *snap
 int broker_attest_diff(const char *before, size_t blen, const char *after, size_t alen,
                        buf *text, size_t *nchanges);
 
+/* ---- sessions: persistent shells (shell.c, shell_frame.c) ---- */
+/* An interactive session keeps one shell on the target and feeds it one approved line at
+ * a time. After each line the shell prints "ESCORT-<32 hex>-<tag>:<status>\n"; the 32
+ * hex digits are drawn afresh for every line after it was approved and exist only in the
+ * command bash has already parsed, so neither the line's text nor its output can know
+ * them in advance. tag 'e': the line ended; 'i': the probe sent after an interrupt. */
+
+#define BROKER_MARK_HEX 32
+#define BROKER_MARK_PREFIX "ESCORT-"
+/* longest marker: prefix, hex, '-', tag, ':', 3 digits, '\n' */
+#define BROKER_MARK_MAX (sizeof(BROKER_MARK_PREFIX) - 1 + BROKER_MARK_HEX + 7)
+
+typedef void (*broker_frame_out)(void *ctx, const unsigned char *p, size_t n);
+
+/* Scanner state: output bytes pass through, markers are removed and recorded. */
+typedef struct broker_frame {
+	char mark[sizeof(BROKER_MARK_PREFIX) + BROKER_MARK_HEX + 1]; /* "ESCORT-<hex>-" */
+	size_t marklen;
+	unsigned char hold[BROKER_MARK_MAX]; /* a possible marker cut by a chunk boundary */
+	size_t nhold;
+	int seen_end, seen_probe; /* markers seen ('e', 'i') */
+	int status_end, status_probe;
+} broker_frame;
+
+/* hex: exactly BROKER_MARK_HEX lowercase hex digits (ESC_EINVAL otherwise). */
+int broker_frame_init(broker_frame *f, const char *hex);
+/* Passes every byte that is not part of a complete marker to out, in order, holding back
+ * at most BROKER_MARK_MAX - 1 bytes that may begin one. Something that looks like a
+ * marker but is not exactly one (other hex, tag, no digits, status > 255) is output. */
+void broker_frame_feed(broker_frame *f, const unsigned char *p, size_t n, broker_frame_out out,
+                       void *ctx);
+/* Hands out what is held (at the end of the stream). */
+void broker_frame_flush(broker_frame *f, broker_frame_out out, void *ctx);
+/* A fresh random marker (hex gets BROKER_MARK_HEX + 1 bytes). */
+void broker_mark_new(char *hex);
+
+typedef struct broker_shell broker_shell;
+
+enum broker_shell_action { BROKER_SHELL_GO = 0, BROKER_SHELL_INTERRUPT, BROKER_SHELL_KILL };
+
+typedef struct broker_shell_io {
+	unsigned timeout_ms; /* per line; 0: BROKER_TIMEOUT_DEFAULT_MS */
+	broker_output_fn on_output; /* the line's output (stdout and stderr merged) */
+	/* Asked about every 50 ms while a line runs: BROKER_SHELL_GO, _INTERRUPT (Ctrl-C:
+	 * SIGINT to what the line started; the shell stays) or _KILL (the kill switch). */
+	int (*poll)(void *ctx);
+	void *ctx;
+} broker_shell_io;
+
+typedef struct broker_shell_result {
+	int exit_code;   /* the line's status; 130 after an interrupt, 124 on time-out */
+	int interrupted; /* an interrupt was sent */
+	int timed_out;
+	int killed;       /* the shell is gone: killed (kill switch, or a line that ignored the
+	                   * interrupt past its time limit) */
+	int shell_exited; /* the line ended the shell itself (exit, exec) */
+	uint64_t total;   /* output bytes */
+	int64_t ms;
+} broker_shell_result;
+
+/* Starts `bash --noprofile --norc --noediting -i` for t with a scrubbed environment plus
+ * env. local: a child in its own session and process group, stdin the command pipe,
+ * stdout and stderr one pipe, in t->workdir or "/". ssh: an exec channel (the same trust
+ * rules as broker_run: pinned host key, escort's key), in the process group sshd made,
+ * whose id the login shell reports first; signals and clean-up go through a second
+ * channel. Each line runs with stdin from /dev/null: nothing typed while it runs reaches
+ * it, so every byte it receives was approved. */
+int broker_shell_open(broker_shell **out, const broker_target *t, const char *const *env,
+                      buf *msg);
+/* Runs one line (exact bytes, no NUL) and waits for its marker. After the line every
+ * process it left behind in the shell's session is killed. Returns 0 whenever the line
+ * was handed to the shell (res says how it ended), else a negative code. */
+int broker_shell_run(broker_shell *sh, const unsigned char *line, size_t len,
+                     const broker_shell_io *io, broker_shell_result *res, buf *msg);
+int broker_shell_alive(const broker_shell *sh);
+/* The shell's pid (= its process group and session id) and start time in clock ticks
+ * after boot (/proc/PID/stat field 22), so another process can kill it safely; 0 for an
+ * ssh shell (its process group is on the target: only its connection can stop it). */
+int64_t broker_shell_pid(const broker_shell *sh);
+int64_t broker_shell_start(const broker_shell *sh);
+/* Kills the shell and every process in its session and process group (SIGKILL), and
+ * reaps the shell. NULL-safe; idempotent. */
+void broker_shell_kill(broker_shell *sh);
+void broker_shell_close(broker_shell *sh); /* kills what is left; NULL-safe */
+/* From another process: kills the shell pid (if its start time still matches, so a
+ * reused pid is never hit) with its process group and session. 0 when killed or already
+ * gone; ESC_EIO when not permitted (message in msg). */
+int broker_shell_kill_pid(int64_t pid, int64_t start, buf *msg);
+/* Start time in ticks of a live process (ESC_ENOENT: no such process). */
+int broker_proc_start(int64_t pid, int64_t *start);
+/* ---- end sessions ---- */
+
 #endif

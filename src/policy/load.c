@@ -570,6 +570,42 @@ load_egress(struct ctx *c, const struct ynode *n, const char *path, uint64_t *da
 	return get_size(c, v, kp, MAX_SIZE, daily);
 }
 
+/* sessions: {require_escorts: N, presence_every: DURATION, line_timeout: DURATION} */
+static int
+load_sessions(struct ctx *c, const struct ynode *n, const char *path, policy_sessions *out)
+{
+	static const char *const keys[] = {"require_escorts", "presence_every", "line_timeout",
+	                                   NULL};
+	char kp[MAX_PATH_KEY];
+	struct ynode *v;
+	unsigned long u;
+	long d;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if ((r = check_map(c, n, path, keys)) != 0)
+		return r;
+	if ((v = map_get(n, "require_escorts")) != NULL) {
+		kpath(kp, sizeof(kp), path, "require_escorts");
+		if ((r = get_uint(c, v, kp, 0, 16, &u)) != 0)
+			return r;
+		out->require_escorts = (unsigned)u;
+	}
+	if ((v = map_get(n, "presence_every")) != NULL) {
+		kpath(kp, sizeof(kp), path, "presence_every");
+		if ((r = get_duration(c, v, kp, 86400, &d)) != 0)
+			return r;
+		out->presence_every = (unsigned)d;
+	}
+	if ((v = map_get(n, "line_timeout")) != NULL) {
+		kpath(kp, sizeof(kp), path, "line_timeout");
+		if ((r = get_duration(c, v, kp, 86400, &d)) != 0)
+			return r;
+		out->line_timeout = (unsigned)d;
+	}
+	return 0;
+}
+
 /* Days since 1970-01-01 of a proleptic Gregorian date. */
 static long
 days_from_civil(long y, unsigned m, unsigned d)
@@ -816,7 +852,8 @@ env_cmp(const void *a, const void *b)
 static int
 load_environments(struct ctx *c, const struct ynode *sec, struct hset *names)
 {
-	static const char *const keys[] = {"name", "labels", "description", "egress", NULL};
+	static const char *const keys[] = {"name", "labels", "description", "egress", "sessions",
+	                                   NULL};
 	policy *p = c->p;
 	size_t i, j, cnt;
 	char path[MAX_PATH_KEY], kp[MAX_PATH_KEY];
@@ -867,6 +904,12 @@ load_environments(struct ctx *c, const struct ynode *sec, struct hset *names)
 			kpath(kp, sizeof(kp), path, "egress");
 			if ((r = load_egress(c, v, kp, &e->egress_daily)) != 0)
 				return r;
+		}
+		if ((v = map_get(it, "sessions")) != NULL) {
+			kpath(kp, sizeof(kp), path, "sessions");
+			if ((r = load_sessions(c, v, kp, &e->sessions)) != 0)
+				return r;
+			e->has_sessions = 1;
 		}
 		p->nenvs = i + 1;
 	}
@@ -1826,7 +1869,7 @@ int
 policy_load(policy **out, const char *bytes, size_t len, const char *filename, buf *err)
 {
 	static const char *const keys[] = {"version", "identities", "environments",
-	                                   "targets", "rules",      "egress", NULL};
+	                                   "targets", "rules",      "egress", "sessions", NULL};
 	struct pol_arena a = {NULL};
 	struct ctx c;
 	struct ynode *root = NULL, *v;
@@ -1880,6 +1923,11 @@ policy_load(policy **out, const char *bytes, size_t len, const char *filename, b
 	if ((v = map_get(root, "egress")) != NULL &&
 	    (r = load_egress(&c, v, "egress", &p->egress_daily)) != 0)
 		goto out;
+	if ((v = map_get(root, "sessions")) != NULL) {
+		if ((r = load_sessions(&c, v, "sessions", &p->sessions)) != 0)
+			goto out;
+		p->has_sessions = 1;
+	}
 	/* fixed order so references resolve regardless of the order in the file */
 	if ((r = load_section(&c, map_get(root, "environments"), load_environments)) != 0 ||
 	    (r = load_section(&c, map_get(root, "identities"), load_identities)) != 0 ||

@@ -331,6 +331,21 @@ policy_egress_daily(const policy *p)
 }
 
 void
+policy_sessions_for(const policy *p, const char *target, policy_sessions *out)
+{
+	const policy_target *t = p ? policy_target_find(p, target) : NULL;
+	const policy_environment *e = t ? policy_environment_find(p, t->environment) : NULL;
+
+	memset(out, 0, sizeof(*out));
+	if (e && e->has_sessions)
+		*out = e->sessions;
+	else if (p && p->has_sessions)
+		*out = p->sessions;
+	if (out->presence_every == 0)
+		out->presence_every = POLICY_PRESENCE_DEFAULT;
+}
+
+void
 policy_free(policy *p)
 {
 	struct pol_arena a;

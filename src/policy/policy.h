@@ -62,7 +62,18 @@ typedef struct policy_environment {
 	size_t nlabels;
 	uint64_t egress_daily; /* egress.per_operator_daily in bytes; 0: no cap of its own */
 	unsigned line;
+	/* sessions: {...} of this environment (has_sessions 0: the top-level one applies) */
+	int has_sessions;
+	struct policy_sessions {
+		unsigned require_escorts; /* escorts who must be present for a line to run */
+		unsigned presence_every;  /* seconds an escort may go unseen and still count */
+		unsigned line_timeout;    /* seconds per line; 0: the target's timeout */
+	} sessions;
 } policy_environment;
+
+/* Interactive session settings (escort-policy(5), "sessions"). */
+typedef struct policy_sessions policy_sessions;
+#define POLICY_PRESENCE_DEFAULT 10 /* seconds, when presence_every is not given */
 
 typedef struct policy_target {
 	const char *name;
@@ -110,6 +121,9 @@ const policy_target *policy_target_find(const policy *p, const char *name);
 /* The top-level egress.per_operator_daily in bytes (0: none). An operator's output is also
  * capped by the target environment's own egress.per_operator_daily; both count per UTC day. */
 uint64_t policy_egress_daily(const policy *p);
+/* The session settings for a target: its environment's sessions: block if it has one,
+ * else the top-level one, else none required (presence_every POLICY_PRESENCE_DEFAULT). */
+void policy_sessions_for(const policy *p, const char *target, policy_sessions *out);
 
 int policy_identity_has_role(const policy_identity *id, unsigned role_bits_any);
 /* The clearance that counts at `now`: NONE once the screening has expired. */

@@ -85,6 +85,8 @@ struct policy {
 	struct pol_rule *rules;
 	size_t nrules;
 	uint64_t egress_daily; /* egress.per_operator_daily; 0: none */
+	int has_sessions;
+	policy_sessions sessions; /* the top-level sessions: block */
 };
 
 int pol_country_valid(const char *s);

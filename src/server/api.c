@@ -306,6 +306,27 @@ req_list(srv_call *k)
 	return srv_send_json(k->conn, 200, json_pack("{s:o}", "requests", a));
 }
 
+/* The answer to a creation: 201 with the request, or 403 naming the stored request the
+ * policy denied, or the workflow's error. */
+static enum MHD_Result
+create_answer(srv_call *k, int rc, int64_t id, int state)
+{
+	if (rc == WF_EREFUSED && id > 0) {
+		/* stored but denied by policy: say so, and where it is */
+		json_t *e = json_pack("{s:s, s:s, s:I, s:s}", "code", "forbidden", "message",
+		                      buf_cstr(&k->msg), "request", (json_int_t)id, "state",
+		                      wf_state_name(state));
+
+		return srv_send_json(k->conn, 403, e ? json_pack("{s:o}", "error", e) : NULL);
+	}
+	if (rc)
+		return srv_send_wf_error(k, rc, NULL);
+	return send_request(k, id, 201);
+}
+
+/* With the group-commit writer (batch.c) the connection waits suspended while its
+ * creation is stored and made durable together with the others that arrived meanwhile;
+ * without it (a store without group commit) the creation is one transaction here. */
 static enum MHD_Result
 req_create(srv_call *k)
 {
@@ -315,9 +336,41 @@ req_create(srv_call *k)
 	size_t lens[SRV_MAX_COMMANDS], i;
 	int64_t id = 0;
 	int state = 0, rc;
+	srv_job *j;
 
 	if (srv_parse_create(k->body, k->blen, &c, &k->e) != 0)
 		return srv_send_error(k->conn, &k->e);
+	if (k->S->batch != NULL) {
+		if ((j = calloc(1, sizeof(*j))) == NULL) {
+			srv_create_free(&c);
+			return srv_error(k->conn, 500, "internal", NULL, "out of memory");
+		}
+		j->S = k->S;
+		j->conn = k->conn;
+		j->create = 1;
+		snprintf(j->who, sizeof(j->who), "%s", k->who);
+		j->c = c; /* the job owns the parsed body now */
+		for (i = 0; i < j->c.ncmds; i++) {
+			j->cmds[i] = j->c.cmds[i].p;
+			j->lens[i] = j->c.cmds[i].n;
+		}
+		j->nr.target = j->c.target;
+		j->nr.ticket = j->c.ticket;
+		j->nr.justification = j->c.justification;
+		j->nr.cmds = j->cmds;
+		j->nr.lens = j->lens;
+		j->nr.ncmds = j->c.ncmds;
+		j->state = -1;
+		buf_init(&j->msg, 64 * 1024);
+		/* suspend first: the writer may finish and resume before this returns */
+		pthread_mutex_lock(&k->S->mu);
+		*k->job = j;
+		MHD_suspend_connection(k->conn);
+		k->S->jobs++;
+		pthread_mutex_unlock(&k->S->mu);
+		srv_batch_submit(k->S->batch, j);
+		return MHD_YES;
+	}
 	for (i = 0; i < c.ncmds; i++) {
 		cmds[i] = c.cmds[i].p;
 		lens[i] = c.cmds[i].n;
@@ -331,17 +384,36 @@ req_create(srv_call *k)
 	nr.ncmds = c.ncmds;
 	rc = wf_request_create(k->w, k->who, &nr, &id, &state, &k->msg);
 	srv_create_free(&c);
-	if (rc == WF_EREFUSED && id > 0) {
-		/* stored but denied by policy: say so, and where it is */
-		json_t *e = json_pack("{s:s, s:s, s:I, s:s}", "code", "forbidden", "message",
-		                      buf_cstr(&k->msg), "request", (json_int_t)id, "state",
-		                      wf_state_name(state));
+	return create_answer(k, rc, id, state);
+}
 
-		return srv_send_json(k->conn, 403, e ? json_pack("{s:o}", "error", e) : NULL);
+enum MHD_Result
+api_create_done(srv *S, struct MHD_Connection *c, srv_job *j)
+{
+	srv_call k;
+	char err[1024] = "";
+	enum MHD_Result ret;
+
+	memset(&k, 0, sizeof(k));
+	k.S = S;
+	k.conn = c;
+	k.method = "POST";
+	k.path = "/requests";
+	snprintf(k.who, sizeof(k.who), "%s", j->who);
+	buf_init(&k.msg, 64 * 1024);
+	buf_put(&k.msg, j->msg.data, j->msg.len);
+	if (srv_pool_get(S, &k.w, err, sizeof(err)) != 0) {
+		buf_free(&k.msg);
+		return srv_error(c, 503, "unavailable", NULL, "cannot open the data directory: %s", err);
 	}
-	if (rc)
-		return srv_send_wf_error(k, rc, NULL);
-	return send_request(k, id, 201);
+	k.id = policy_identity_find(wf_policy(k.w), k.who);
+	if (k.id == NULL && j->rc == 0)
+		ret = srv_error(c, 401, "unauthorized", NULL, "the identity left the policy in force");
+	else
+		ret = create_answer(&k, j->rc, j->id, j->state);
+	buf_free(&k.msg);
+	srv_pool_put(S, k.w);
+	return ret;
 }
 
 /* The console's rules on top of the workflow's: high and critical approvals carry a

@@ -39,15 +39,6 @@ typedef struct srv_req {
 	srv_job *job; /* an asynchronous run, answered when it is done */
 } srv_req;
 
-struct srv_job {
-	srv *S;
-	struct MHD_Connection *conn;
-	char who[SRV_NAME_MAX];
-	int64_t id;
-	int done;
-	unsigned status;
-	json_t *body;
-};
 
 /* ---- responses ---- */
 
@@ -264,6 +255,7 @@ srv_pool_get(srv *S, wf **out, char *err, size_t errlen)
 
 		if (rc)
 			return rc;
+		wf_set_audit_source(w, srv_alog_acquire, srv_alog_release, S->alog);
 	}
 	*out = w;
 	return 0;
@@ -669,6 +661,18 @@ serve_static(srv *S, struct MHD_Connection *c, const char *method, const char *u
 
 /* ---- asynchronous runs ---- */
 
+void
+srv_job_free(srv_job *j)
+{
+	if (j == NULL)
+		return;
+	json_decref(j->body);
+	srv_create_free(&j->c);
+	wf_deferred_free(j->dq);
+	buf_free(&j->msg);
+	free(j);
+}
+
 static void *
 job_main(void *arg)
 {
@@ -874,6 +878,10 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 			pthread_mutex_unlock(&S->mu);
 			return MHD_YES;
 		}
+		if (j->create) {
+			pthread_mutex_unlock(&S->mu);
+			return api_create_done(S, c, j);
+		}
 		body = j->body;
 		j->body = NULL;
 		pthread_mutex_unlock(&S->mu);
@@ -903,10 +911,7 @@ on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	if (rq == NULL)
 		return;
 	buf_free(&rq->body);
-	if (rq->job) {
-		json_decref(rq->job->body);
-		free(rq->job);
-	}
+	srv_job_free(rq->job);
 	if (rq->counted) {
 		pthread_mutex_lock(&S->mu);
 		if (S->active)
@@ -1028,37 +1033,6 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 	vfprintf(stderr, fmt, ap);
 }
 
-/* One event in the audit log for the server's start and stop; at close the log signs a
- * tree head over everything appended so far. */
-static int
-audit_server_event(const char *datadir, const char *type, json_t *details, char *err,
-                   size_t errlen)
-{
-	audit_opts o;
-	audit_log *l = NULL;
-	int rc;
-
-	memset(&o, 0, sizeof(o));
-	o.lock_wait_ms = 60000;
-	if ((rc = audit_log_open(&l, datadir, &o, err, errlen)) != 0) {
-		json_decref(details);
-		return rc;
-	}
-	rc = details ? audit_log_append(l, type, AUDIT_ACTOR_LOG, details, NULL) : ESC_ENOMEM;
-	if (rc)
-		snprintf(err, errlen, "audit: %s", audit_log_error(l));
-	json_decref(details);
-	{
-		char cerr[512] = "";
-
-		if (audit_log_close(l, cerr, sizeof(cerr)) != 0 && rc == 0) {
-			snprintf(err, errlen, "audit: %s", cerr);
-			rc = ESC_EIO;
-		}
-	}
-	return rc;
-}
-
 int
 srv_run(const srv_opts *o, char *err, size_t errlen)
 {
@@ -1127,9 +1101,13 @@ srv_run(const srv_opts *o, char *err, size_t errlen)
 		}
 	}
 	/* the data directory must work before we announce anything */
-	if ((rc = wf_open(&probe, S->o.datadir, S->o.lb, err, errlen)) != 0)
+	if ((rc = srv_alog_start(&S->alog, S->o.datadir, err, errlen)) != 0 ||
+	    (rc = wf_open(&probe, S->o.datadir, S->o.lb, err, errlen)) != 0)
 		goto out;
+	wf_set_audit_source(probe, srv_alog_acquire, srv_alog_release, S->alog);
 	srv_pool_put(S, probe);
+	if ((rc = srv_batch_start(&S->batch, S, err, errlen)) != 0)
+		goto out;
 	if ((rc = sse_hub_start(&S->hub, S->o.datadir, err, errlen)) != 0)
 		goto out;
 	if ((rc = open_listener(host, port, &lfd, url, sizeof(url), S->tls, err, errlen)) != 0)
@@ -1172,9 +1150,9 @@ srv_run(const srv_opts *o, char *err, size_t errlen)
 		goto out;
 	}
 	lfd = -1; /* the daemon owns it now */
-	(void)audit_server_event(S->o.datadir, "server.started",
-	                         json_pack("{s:s, s:I}", "url", url, "pid", (json_int_t)getpid()),
-	                         err, errlen);
+	(void)srv_alog_append(S->alog, "server.started", AUDIT_ACTOR_LOG,
+	                      json_pack("{s:s, s:I}", "url", url, "pid", (json_int_t)getpid()),
+	                      err, errlen);
 	err[0] = 0;
 	fprintf(stderr, "escort serve: listening on %s\n", url);
 	fflush(stderr);
@@ -1196,7 +1174,8 @@ srv_run(const srv_opts *o, char *err, size_t errlen)
 	until.tv_sec += DRAIN_WAIT_S;
 	pthread_mutex_lock(&S->mu);
 	if (S->jobs > 0)
-		fprintf(stderr, "escort serve: waiting for %u run(s) to finish\n", S->jobs);
+		fprintf(stderr, "escort serve: waiting for %u run(s) or creation(s) to finish\n",
+		        S->jobs);
 	/* calls get DRAIN_WAIT_S to finish; a run is never abandoned halfway (and its
 	 * suspended connection must be resumed before the daemon stops), so runs are
 	 * waited for as long as they take */
@@ -1210,18 +1189,29 @@ srv_run(const srv_opts *o, char *err, size_t errlen)
 	pthread_mutex_unlock(&S->mu);
 	MHD_stop_daemon(S->d);
 	S->d = NULL;
+	srv_batch_stop(S->batch);
+	S->batch = NULL;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	rc = audit_server_event(S->o.datadir, "server.stopped",
-	                        json_pack("{s:s, s:s}", "url", url, "signal",
-	                                  sig == SIGINT ? "SIGINT" : "SIGTERM"),
-	                        err, errlen);
+	rc = srv_alog_append(S->alog, "server.stopped", AUDIT_ACTOR_LOG,
+	                     json_pack("{s:s, s:s}", "url", url, "signal",
+	                               sig == SIGINT ? "SIGINT" : "SIGTERM"),
+	                     err, errlen);
+	/* no wf handle holds a lease any more: closing the shared log signs the tree head */
+	pool_free(S);
+	if (srv_alog_stop(S->alog) != 0 && rc == 0) {
+		snprintf(err, errlen, "closing the audit log failed (see above)");
+		rc = ESC_EIO;
+	}
+	S->alog = NULL;
 	if (rc == 0)
 		fprintf(stderr, "escort serve: stopped; audit tree head signed\n");
 out:
 	if (lfd >= 0)
 		close(lfd);
 	sse_hub_free(S->hub);
+	srv_batch_stop(S->batch);
 	pool_free(S);
+	(void)srv_alog_stop(S->alog);
 	buf_free(&cert);
 	if (key.data)
 		sodium_memzero(key.data, key.len);

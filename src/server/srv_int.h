@@ -21,6 +21,8 @@
 #define SRV_COOKIE "escort_session"
 
 typedef struct sse_hub sse_hub;
+typedef struct srv_alog srv_alog;
+typedef struct srv_batch srv_batch;
 typedef struct srv_job srv_job;
 
 typedef struct srv_wfslot {
@@ -47,8 +49,34 @@ typedef struct srv {
 	int stopping;
 	srv_bucket buckets[SRV_BUCKETS];
 	sse_hub *hub;
+	srv_alog *alog; /* the audit log writer shared by all wf handles */
+	srv_batch *batch; /* group commit of creations, or NULL (store without it) */
 	int tls;
 } srv;
+
+/* Work that answers a suspended connection later: a run (server.c) or a creation through
+ * the group-commit writer (batch.c). Guarded by srv.mu: done, status, body. */
+struct srv_job {
+	srv *S;
+	struct MHD_Connection *conn;
+	char who[SRV_NAME_MAX];
+	int64_t id;
+	int done;
+	unsigned status;
+	json_t *body;
+	/* a creation: the parsed body and the workflow's results, for api_create_done */
+	int create;
+	srv_create c;
+	wf_new_request nr;
+	const unsigned char *cmds[SRV_MAX_COMMANDS];
+	size_t lens[SRV_MAX_COMMANDS];
+	int rc, state;
+	buf msg;
+	wf_deferred *dq; /* its audit records, appended by an appender thread */
+	int arc;         /* the append's result */
+	char aerr[512];
+	struct srv_job *next;
+};
 
 /* One API call. */
 typedef struct srv_call {
@@ -101,6 +129,39 @@ int api_request_risk(const store_request *r);
 
 /* ---- api_audit.c ---- */
 enum MHD_Result api_audit(srv_call *k, const char *sub);
+
+/* ---- alog.c ---- */
+/* Starts the lease owner (no log is opened until the first record). */
+int srv_alog_start(srv_alog **out, const char *datadir, char *err, size_t errlen);
+/* Closes the log (signing a tree head) after every lease was given back; the close's
+ * result. NULL-safe. */
+int srv_alog_stop(srv_alog *a);
+/* wf_set_audit_source's acquire / release (ctx: the srv_alog). */
+int srv_alog_acquire(void *ctx, struct audit_log **l, char *err, size_t errlen);
+void srv_alog_release(void *ctx, struct audit_log *l);
+/* Appends one record of the server's own (details stolen) through the shared handle. */
+int srv_alog_append(srv_alog *a, const char *type, const char *actor, json_t *details, char *err,
+                    size_t errlen);
+/* Signs a tree head now over unsigned records when the handle is open (checkpoint and
+ * proofs then cover everything the server acknowledged). */
+int srv_alog_sign(srv_alog *a);
+
+/* ---- batch.c ---- */
+/* Starts the writer and appender threads (*out stays NULL when the store has no group
+ * commit). */
+int srv_batch_start(srv_batch **out, srv *S, char *err, size_t errlen);
+/* Finishes the queued creations, stops the threads. NULL-safe. */
+void srv_batch_stop(srv_batch *b);
+/* Queues a creation (j->create set, j->nr filled, connection suspended, counted in
+ * S->jobs): wf_request_create runs in the writer; when the request and its audit records
+ * are durable (or nothing of it was stored) j->rc/id/state/msg are set, j->done and the
+ * connection resumed, and api_create_done answers it. */
+void srv_batch_submit(srv_batch *b, srv_job *j);
+/* Frees a job (run or creation). NULL-safe. */
+void srv_job_free(srv_job *j);
+
+/* ---- api.c (creation answered after the group commit) ---- */
+enum MHD_Result api_create_done(srv *S, struct MHD_Connection *c, srv_job *j);
 
 /* ---- sse.c ---- */
 int sse_hub_start(sse_hub **out, const char *datadir, char *err, size_t errlen);

@@ -60,6 +60,13 @@ store_ops_check(const store_ops *ops)
 	    ops->session_put == NULL || ops->session_get == NULL || ops->session_delete == NULL ||
 	    ops->session_totp == NULL || ops->request_changes == NULL)
 		return ESC_EINVAL;
+	/* sessions */
+	if (ops->isession_insert == NULL || ops->isession_get == NULL ||
+	    ops->isession_update == NULL || ops->isession_list == NULL ||
+	    ops->isession_line_add == NULL || ops->isession_lines == NULL ||
+	    ops->isession_line_of == NULL || ops->isession_presence_set == NULL ||
+	    ops->isession_presence_clear == NULL || ops->isession_presence_list == NULL)
+		return ESC_EINVAL;
 	return 0;
 }
 
@@ -356,5 +363,105 @@ store_changes_free(store_change *v, size_t n)
 		free(v[i].requester);
 		free(v[i].target);
 	}
+	free(v);
+}
+
+/* ---- sessions ---- */
+
+int
+store_isession_insert(store *s, store_isession *se)
+{
+	return s->ops->isession_insert(s, se);
+}
+
+int
+store_isession_get(store *s, int64_t id, store_isession *se)
+{
+	return s->ops->isession_get(s, id, se);
+}
+
+int
+store_isession_update(store *s, const store_isession *se)
+{
+	return s->ops->isession_update(s, se);
+}
+
+int
+store_isession_list(store *s, const char *target, const char *operator_name, size_t limit,
+                    store_isession **out, size_t *n)
+{
+	return s->ops->isession_list(s, target, operator_name, limit, out, n);
+}
+
+int
+store_isession_line_add(store *s, int64_t session_id, int64_t request_id, int64_t at_us,
+                        int64_t *seq)
+{
+	return s->ops->isession_line_add(s, session_id, request_id, at_us, seq);
+}
+
+int
+store_isession_lines(store *s, int64_t session_id, store_isession_line **out, size_t *n)
+{
+	return s->ops->isession_lines(s, session_id, out, n);
+}
+
+int
+store_isession_line_of(store *s, int64_t request_id, store_isession_line *out)
+{
+	return s->ops->isession_line_of(s, request_id, out);
+}
+
+int
+store_isession_presence_set(store *s, int64_t session_id, const char *identity, int64_t now_us)
+{
+	return s->ops->isession_presence_set(s, session_id, identity, now_us);
+}
+
+int
+store_isession_presence_clear(store *s, int64_t session_id, const char *identity)
+{
+	return s->ops->isession_presence_clear(s, session_id, identity);
+}
+
+int
+store_isession_presence_list(store *s, int64_t session_id, store_isession_presence **out,
+                             size_t *n)
+{
+	return s->ops->isession_presence_list(s, session_id, out, n);
+}
+
+void
+store_isession_clear(store_isession *se)
+{
+	if (se == NULL)
+		return;
+	free(se->operator_name);
+	free(se->target);
+	free(se->ticket);
+	free(se->state);
+	free(se->end_reason);
+	free(se->host);
+	free(se->recording_sha256);
+	memset(se, 0, sizeof(*se));
+}
+
+void
+store_isessions_free(store_isession *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; v && i < n; i++)
+		store_isession_clear(&v[i]);
+	free(v);
+}
+
+void
+store_isession_presence_free(store_isession_presence *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; v && i < n; i++)
+		free(v[i].identity);
 	free(v);
 }

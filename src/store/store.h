@@ -112,6 +112,36 @@ typedef struct store_change {
 
 #define STORE_TOTP_SECRET_MAX 64
 
+/* sessions: one escorted interactive session (its lines are requests). */
+typedef struct store_isession {
+	int64_t id; /* assigned by isession_insert */
+	char *operator_name;
+	char *target;
+	char *ticket; /* may be NULL */
+	char *state;  /* "active", "paused", "ended", "killed" */
+	int64_t created_us;
+	int64_t updated_us;
+	int64_t ended_us;      /* 0 while open */
+	char *end_reason;      /* may be NULL */
+	char *host;            /* where the shell runs (local transport), or NULL */
+	int64_t shell_pid;     /* the shell's process group there (0: none) */
+	int64_t shell_start;   /* its start time in clock ticks after boot (pid reuse check) */
+	char *recording_sha256; /* hex SHA-256 of DATA/sessions/ID.cast, set at the end */
+} store_isession;
+
+typedef struct store_isession_line {
+	int64_t session_id;
+	int64_t seq; /* 1, 2, ... within the session */
+	int64_t request_id;
+	int64_t created_us;
+} store_isession_line;
+
+typedef struct store_isession_presence {
+	char *identity;
+	int64_t joined_us;
+	int64_t seen_us;
+} store_isession_presence;
+
 enum store_tx { STORE_TX_READ = 0, STORE_TX_WRITE = 1 };
 
 /* The backend's operations. Every call returns 0 or a negative ESC_E* code; ESC_ENOENT
@@ -172,6 +202,29 @@ typedef struct store_ops {
 	int (*request_changes)(store *s, int64_t since_us, size_t limit, store_change **out,
 	                       size_t *n);
 	/* -- sessions: interactive sessions and recordings (operations appended here) -- */
+	/* Stores a new session (assigns se->id). */
+	int (*isession_insert)(store *s, store_isession *se);
+	int (*isession_get)(store *s, int64_t id, store_isession *se); /* ESC_ENOENT */
+	/* Writes state, updated_us, ended_us, end_reason, host, shell_pid, shell_start and
+	 * recording_sha256. */
+	int (*isession_update)(store *s, const store_isession *se);
+	/* Sessions newest first, optionally only of a target / an operator (NULL: any). */
+	int (*isession_list)(store *s, const char *target, const char *operator_name,
+	                     size_t limit, store_isession **out, size_t *n);
+	/* Ties request_id to the session as its next line (*seq: 1, 2, ...). */
+	int (*isession_line_add)(store *s, int64_t session_id, int64_t request_id, int64_t at_us,
+	                         int64_t *seq);
+	/* The session's lines in order. */
+	int (*isession_lines)(store *s, int64_t session_id, store_isession_line **out,
+	                      size_t *n);
+	/* The line a request is (ESC_ENOENT: the request is no session line). */
+	int (*isession_line_of)(store *s, int64_t request_id, store_isession_line *out);
+	/* Escort presence: sets seen_us (and joined_us on the first call) / forgets it. */
+	int (*isession_presence_set)(store *s, int64_t session_id, const char *identity,
+	                             int64_t now_us);
+	int (*isession_presence_clear)(store *s, int64_t session_id, const char *identity);
+	int (*isession_presence_list)(store *s, int64_t session_id,
+	                              store_isession_presence **out, size_t *n);
 } store_ops;
 
 struct store {
@@ -227,6 +280,24 @@ int store_session_delete(store *s, const unsigned char hash[STORE_HASH_LEN]);
 int store_session_totp(store *s, const unsigned char hash[STORE_HASH_LEN], int64_t totp_us);
 int store_request_changes(store *s, int64_t since_us, size_t limit, store_change **out,
                           size_t *n);
+/* sessions */
+int store_isession_insert(store *s, store_isession *se);
+int store_isession_get(store *s, int64_t id, store_isession *se);
+int store_isession_update(store *s, const store_isession *se);
+int store_isession_list(store *s, const char *target, const char *operator_name, size_t limit,
+                        store_isession **out, size_t *n);
+int store_isession_line_add(store *s, int64_t session_id, int64_t request_id, int64_t at_us,
+                            int64_t *seq);
+int store_isession_lines(store *s, int64_t session_id, store_isession_line **out, size_t *n);
+int store_isession_line_of(store *s, int64_t request_id, store_isession_line *out);
+int store_isession_presence_set(store *s, int64_t session_id, const char *identity,
+                                int64_t now_us);
+int store_isession_presence_clear(store *s, int64_t session_id, const char *identity);
+int store_isession_presence_list(store *s, int64_t session_id, store_isession_presence **out,
+                                 size_t *n);
+void store_isession_clear(store_isession *se);
+void store_isessions_free(store_isession *v, size_t n);
+void store_isession_presence_free(store_isession_presence *v, size_t n);
 void store_session_clear(store_session *se);
 void store_changes_free(store_change *v, size_t n);
 

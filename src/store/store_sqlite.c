@@ -2,9 +2,11 @@
  * directory, WAL so readers never wait, a busy timeout so several escort processes share
  * it, BEGIN IMMEDIATE for write transactions, and numbered schema migrations. */
 #include "store/store.h"
+#include "store/store_group.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,10 +20,97 @@
  * a command run claims the database only for milliseconds, so waiting is always right. */
 #define SQL_BUSY_MS 60000
 
+/* Prepared statements kept per connection. Parsing SQL was the largest CPU item of a
+ * request submission in escortd (a quarter of its samples under wrk); with the cache a
+ * repeated statement is only reset and rebound. */
+#define SQ_CACHE 64
+
+typedef struct sq_cached {
+	char *sql;
+	sqlite3_stmt *st;
+	int busy; /* handed out by sq_prep, not yet given back */
+} sq_cached;
+
 typedef struct sq_store {
 	store base; /* first: a store * is a sq_store * */
 	sqlite3 *db;
+	int group;  /* inside store_group_begin: begin/commit/rollback are savepoints */
+	sq_cached cache[SQ_CACHE];
+	size_t ncache;
+	int registered; /* in sq_reg: only then may statements be cached */
 } sq_store;
+
+/* Open connections, so that giving a statement back (which only knows its sqlite3 *)
+ * finds its cache. A connection beyond the table simply goes without a cache. */
+#define SQ_REG_MAX 256
+static pthread_mutex_t sq_reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static sq_store *sq_reg[SQ_REG_MAX];
+
+static void
+sq_register(sq_store *q, int on)
+{
+	size_t i;
+
+	pthread_mutex_lock(&sq_reg_mu);
+	for (i = 0; i < SQ_REG_MAX; i++)
+		if (on ? sq_reg[i] == NULL : sq_reg[i] == q) {
+			sq_reg[i] = on ? q : NULL;
+			q->registered = on;
+			break;
+		}
+	pthread_mutex_unlock(&sq_reg_mu);
+}
+
+static sq_store *
+sq_registered(sqlite3 *db)
+{
+	sq_store *q = NULL;
+	size_t i;
+
+	pthread_mutex_lock(&sq_reg_mu);
+	for (i = 0; i < SQ_REG_MAX && q == NULL; i++)
+		if (sq_reg[i] != NULL && sq_reg[i]->db == db)
+			q = sq_reg[i];
+	pthread_mutex_unlock(&sq_reg_mu);
+	return q;
+}
+
+/* Every function of this file ends its statement with sqlite3_finalize (defined to this
+ * below): a cached statement is reset (ending its read) and kept, any other finalized. */
+static void
+sq_release(sqlite3_stmt *st)
+{
+	sq_store *q;
+	size_t i;
+
+	if (st == NULL)
+		return;
+	if ((q = sq_registered(sqlite3_db_handle(st))) != NULL)
+		for (i = 0; i < q->ncache; i++)
+			if (q->cache[i].st == st && q->cache[i].busy) {
+				(void)sqlite3_reset(st);
+				(void)sqlite3_clear_bindings(st);
+				q->cache[i].busy = 0;
+				return;
+			}
+	(void)(sqlite3_finalize)(st);
+}
+
+/* Drops the cache (before closing the connection). */
+static void
+sq_cache_free(sq_store *q)
+{
+	size_t i;
+
+	sq_register(q, 0);
+	for (i = 0; i < q->ncache; i++) {
+		(void)(sqlite3_finalize)(q->cache[i].st);
+		free(q->cache[i].sql);
+	}
+	q->ncache = 0;
+}
+
+#define sqlite3_finalize(st) sq_release(st)
 
 static sqlite3 *
 db_of(store *s)
@@ -70,9 +159,33 @@ sq_exec(store *s, const char *sql)
 static int
 sq_prep(store *s, const char *sql, sqlite3_stmt **st)
 {
-	int rc = sqlite3_prepare_v2(db_of(s), sql, -1, st, NULL);
+	sq_store *q = (sq_store *)s;
+	sq_cached *c;
+	size_t i;
+	int rc;
 
-	return rc == SQLITE_OK ? 0 : sq_fail(s, rc, "prepare");
+	for (i = 0; i < q->ncache; i++) {
+		c = &q->cache[i];
+		if (!c->busy && (c->sql == sql || strcmp(c->sql, sql) == 0)) {
+			c->busy = 1;
+			*st = c->st;
+			return 0;
+		}
+	}
+	rc = sqlite3_prepare_v3(db_of(s), sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL);
+	if (rc != SQLITE_OK)
+		return sq_fail(s, rc, "prepare");
+	/* a statement in use twice at once (nested) gets a second, uncached copy */
+	for (i = 0; i < q->ncache; i++)
+		if (q->cache[i].st != NULL && strcmp(q->cache[i].sql, sql) == 0)
+			return 0;
+	if (q->registered && q->ncache < SQ_CACHE && (c = &q->cache[q->ncache])->sql == NULL &&
+	    (c->sql = strdup(sql)) != NULL) {
+		c->st = *st;
+		c->busy = 1;
+		q->ncache++;
+	}
+	return 0;
 }
 
 static int
@@ -232,8 +345,40 @@ static const char *const migrations[] = {
 	"  expires_us INTEGER NOT NULL,"
 	"  totp_us INTEGER NOT NULL DEFAULT 0);"
 	"CREATE INDEX requests_updated ON requests (updated_us);",
-	/* 3 -> 4: interactive sessions */
-	"SELECT 1",
+	/* 3 -> 4: interactive sessions (named isessions: "sessions" are console logins); each
+	 * line is a request, tied to its session here */
+	"CREATE TABLE isessions ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  operator TEXT NOT NULL,"
+	"  target TEXT NOT NULL,"
+	"  ticket TEXT,"
+	"  state TEXT NOT NULL CHECK (state IN ('active', 'paused', 'ended', 'killed')),"
+	"  created_us INTEGER NOT NULL,"
+	"  updated_us INTEGER NOT NULL,"
+	"  ended_us INTEGER NOT NULL DEFAULT 0,"
+	"  end_reason TEXT,"
+	"  host TEXT,"
+	"  shell_pid INTEGER NOT NULL DEFAULT 0,"
+	"  shell_start INTEGER NOT NULL DEFAULT 0,"
+	"  recording_sha256 TEXT);"
+	"CREATE INDEX isessions_target ON isessions (target, id);"
+	"CREATE INDEX isessions_operator ON isessions (operator, id);"
+	"CREATE TABLE isession_lines ("
+	"  session_id INTEGER NOT NULL REFERENCES isessions (id),"
+	"  seq INTEGER NOT NULL CHECK (seq > 0),"
+	"  request_id INTEGER NOT NULL UNIQUE REFERENCES requests (id),"
+	"  created_us INTEGER NOT NULL,"
+	"  PRIMARY KEY (session_id, seq));"
+	"CREATE TRIGGER isession_lines_no_update BEFORE UPDATE ON isession_lines"
+	"  BEGIN SELECT RAISE(ABORT, 'session lines are append-only'); END;"
+	"CREATE TRIGGER isession_lines_no_delete BEFORE DELETE ON isession_lines"
+	"  BEGIN SELECT RAISE(ABORT, 'session lines are append-only'); END;"
+	"CREATE TABLE isession_presence ("
+	"  session_id INTEGER NOT NULL REFERENCES isessions (id),"
+	"  identity TEXT NOT NULL,"
+	"  joined_us INTEGER NOT NULL,"
+	"  seen_us INTEGER NOT NULL,"
+	"  PRIMARY KEY (session_id, identity));",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -303,6 +448,8 @@ migrate(store *s)
 static int
 sq_begin(store *s, enum store_tx kind)
 {
+	if (((sq_store *)s)->group)
+		return sq_exec(s, "SAVEPOINT grp");
 	/* IMMEDIATE takes the write lock up front: a transaction that reads, decides and then
 	 * writes never has to upgrade (which SQLite would refuse with SQLITE_BUSY). */
 	return sq_exec(s, kind == STORE_TX_WRITE ? "BEGIN IMMEDIATE" : "BEGIN");
@@ -311,6 +458,8 @@ sq_begin(store *s, enum store_tx kind)
 static int
 sq_commit(store *s)
 {
+	if (((sq_store *)s)->group)
+		return sq_exec(s, "RELEASE grp");
 	return sq_exec(s, "COMMIT");
 }
 
@@ -319,7 +468,51 @@ sq_rollback(store *s)
 {
 	if (sqlite3_get_autocommit(db_of(s)))
 		return 0; /* SQLite already rolled back (e.g. after an I/O error) */
+	if (((sq_store *)s)->group) {
+		int rc = sq_exec(s, "ROLLBACK TO grp");
+
+		return rc ? rc : sq_exec(s, "RELEASE grp");
+	}
 	return sq_exec(s, "ROLLBACK");
+}
+
+/* ---- group commit (store_group.h) ---- */
+
+static const store_ops sqlite_ops; /* defined below */
+
+int
+store_group_begin(store *s)
+{
+	int rc;
+
+	if (s == NULL || s->ops != &sqlite_ops)
+		return ESC_EINVAL;
+	if (((sq_store *)s)->group)
+		return ESC_EINVAL;
+	if ((rc = sq_exec(s, "BEGIN IMMEDIATE")) == 0)
+		((sq_store *)s)->group = 1;
+	return rc;
+}
+
+int
+store_group_end(store *s, int commit)
+{
+	int rc = 0;
+
+	if (s == NULL || s->ops != &sqlite_ops || !((sq_store *)s)->group)
+		return ESC_EINVAL;
+	((sq_store *)s)->group = 0;
+	if (commit)
+		rc = sq_exec(s, "COMMIT");
+	if (rc != 0 || !commit) {
+		char keep[sizeof(s->err)];
+
+		memcpy(keep, s->err, sizeof(keep));
+		if (!sqlite3_get_autocommit(db_of(s)))
+			(void)sqlite3_exec(db_of(s), "ROLLBACK", NULL, NULL, NULL);
+		memcpy(s->err, keep, sizeof(keep));
+	}
+	return rc;
 }
 
 static int
@@ -333,6 +526,7 @@ sq_close(store *s)
 {
 	sq_store *q = (sq_store *)s;
 
+	sq_cache_free(q);
 	sqlite3_close_v2(q->db);
 	free(q);
 }
@@ -1088,6 +1282,337 @@ out:
 	return 0;
 }
 
+/* ---- sessions: interactive sessions, their lines, escort presence ---- */
+
+#define ISESSION_COLS "id, operator, target, ticket, state, created_us, updated_us, ended_us," \
+	" end_reason, host, shell_pid, shell_start, recording_sha256"
+
+static int
+isession_row(sqlite3_stmt *st, store_isession *se)
+{
+	int rc;
+
+	memset(se, 0, sizeof(*se));
+	se->id = sqlite3_column_int64(st, 0);
+	se->created_us = sqlite3_column_int64(st, 5);
+	se->updated_us = sqlite3_column_int64(st, 6);
+	se->ended_us = sqlite3_column_int64(st, 7);
+	se->shell_pid = sqlite3_column_int64(st, 10);
+	se->shell_start = sqlite3_column_int64(st, 11);
+	if ((rc = col_text(st, 1, &se->operator_name)) || (rc = col_text(st, 2, &se->target)) ||
+	    (rc = col_text(st, 3, &se->ticket)) || (rc = col_text(st, 4, &se->state)) ||
+	    (rc = col_text(st, 8, &se->end_reason)) || (rc = col_text(st, 9, &se->host)) ||
+	    (rc = col_text(st, 12, &se->recording_sha256)))
+		store_isession_clear(se);
+	return rc;
+}
+
+static int
+sq_isession_insert(store *s, store_isession *se)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (se->operator_name == NULL || se->target == NULL || se->state == NULL)
+		return ESC_EINVAL;
+	if ((rc = sq_prep(s, "INSERT INTO isessions (operator, target, ticket, state, created_us,"
+	                     " updated_us, ended_us, end_reason, host, shell_pid, shell_start,"
+	                     " recording_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	                  &st)) != 0)
+		return rc;
+	bind_text(st, 1, se->operator_name);
+	bind_text(st, 2, se->target);
+	bind_text(st, 3, se->ticket);
+	bind_text(st, 4, se->state);
+	sqlite3_bind_int64(st, 5, se->created_us);
+	sqlite3_bind_int64(st, 6, se->updated_us);
+	sqlite3_bind_int64(st, 7, se->ended_us);
+	bind_text(st, 8, se->end_reason);
+	bind_text(st, 9, se->host);
+	sqlite3_bind_int64(st, 10, se->shell_pid);
+	sqlite3_bind_int64(st, 11, se->shell_start);
+	bind_text(st, 12, se->recording_sha256);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		se->id = sqlite3_last_insert_rowid(db_of(s));
+		rc = 0;
+	} else
+		rc = sq_fail(s, rc, "storing the session");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+sq_isession_get(store *s, int64_t id, store_isession *se)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	memset(se, 0, sizeof(*se));
+	if ((rc = sq_prep(s, "SELECT " ISESSION_COLS " FROM isessions WHERE id = ?", &st)) != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		rc = isession_row(st, se);
+	else if (rc == SQLITE_DONE)
+		rc = ESC_ENOENT;
+	else
+		rc = sq_fail(s, rc, "reading the session");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+sq_isession_update(store *s, const store_isession *se)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (se->state == NULL)
+		return ESC_EINVAL;
+	if ((rc = sq_prep(s, "UPDATE isessions SET state = ?, updated_us = ?, ended_us = ?,"
+	                     " end_reason = ?, host = ?, shell_pid = ?, shell_start = ?,"
+	                     " recording_sha256 = ? WHERE id = ?", &st)) != 0)
+		return rc;
+	bind_text(st, 1, se->state);
+	sqlite3_bind_int64(st, 2, se->updated_us);
+	sqlite3_bind_int64(st, 3, se->ended_us);
+	bind_text(st, 4, se->end_reason);
+	bind_text(st, 5, se->host);
+	sqlite3_bind_int64(st, 6, se->shell_pid);
+	sqlite3_bind_int64(st, 7, se->shell_start);
+	bind_text(st, 8, se->recording_sha256);
+	sqlite3_bind_int64(st, 9, se->id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		rc = sqlite3_changes(db_of(s)) == 1 ? 0 : ESC_ENOENT;
+	else
+		rc = sq_fail(s, rc, "updating the session");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+sq_isession_list(store *s, const char *target, const char *operator_name, size_t limit,
+                 store_isession **out, size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	store_isession *v = NULL, *nv;
+	size_t cnt = 0, cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = sq_prep(s, "SELECT " ISESSION_COLS " FROM isessions WHERE (?1 IS NULL OR"
+	                     " target = ?1) AND (?2 IS NULL OR operator = ?2) ORDER BY id DESC"
+	                     " LIMIT ?3", &st)) != 0)
+		return rc;
+	bind_text(st, 1, target);
+	bind_text(st, 2, operator_name);
+	sqlite3_bind_int64(st, 3, limit ? (sqlite3_int64)limit : -1);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 16;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
+				rc = ESC_ENOMEM;
+				goto out;
+			}
+			v = nv;
+		}
+		if ((rc = isession_row(st, &v[cnt])) != 0)
+			goto out;
+		cnt++;
+	}
+	rc = rc == SQLITE_DONE ? 0 : sq_fail(s, rc, "listing sessions");
+out:
+	sqlite3_finalize(st);
+	if (rc) {
+		store_isessions_free(v, cnt);
+		return rc;
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+static int
+sq_isession_line_add(store *s, int64_t session_id, int64_t request_id, int64_t at_us,
+                     int64_t *seq)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	/* one statement: the next number cannot be taken twice */
+	if ((rc = sq_prep(s, "INSERT INTO isession_lines (session_id, seq, request_id, created_us)"
+	                     " SELECT ?1, coalesce(max(seq), 0) + 1, ?2, ?3 FROM isession_lines"
+	                     " WHERE session_id = ?1 RETURNING seq", &st)) != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, session_id);
+	sqlite3_bind_int64(st, 2, request_id);
+	sqlite3_bind_int64(st, 3, at_us);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		if (seq)
+			*seq = sqlite3_column_int64(st, 0);
+		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : sq_fail(s, rc, "adding a session line");
+	} else
+		rc = sq_fail(s, rc, "adding a session line");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+sq_isession_lines(store *s, int64_t session_id, store_isession_line **out, size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	store_isession_line *v = NULL, *nv;
+	size_t cnt = 0, cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = sq_prep(s, "SELECT session_id, seq, request_id, created_us FROM isession_lines"
+	                     " WHERE session_id = ? ORDER BY seq", &st)) != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, session_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 16;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
+				rc = ESC_ENOMEM;
+				goto out;
+			}
+			v = nv;
+		}
+		v[cnt].session_id = sqlite3_column_int64(st, 0);
+		v[cnt].seq = sqlite3_column_int64(st, 1);
+		v[cnt].request_id = sqlite3_column_int64(st, 2);
+		v[cnt].created_us = sqlite3_column_int64(st, 3);
+		cnt++;
+	}
+	rc = rc == SQLITE_DONE ? 0 : sq_fail(s, rc, "listing session lines");
+out:
+	sqlite3_finalize(st);
+	if (rc) {
+		free(v);
+		return rc;
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+static int
+sq_isession_line_of(store *s, int64_t request_id, store_isession_line *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = sq_prep(s, "SELECT session_id, seq, request_id, created_us FROM isession_lines"
+	                     " WHERE request_id = ?", &st)) != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, request_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		out->session_id = sqlite3_column_int64(st, 0);
+		out->seq = sqlite3_column_int64(st, 1);
+		out->request_id = sqlite3_column_int64(st, 2);
+		out->created_us = sqlite3_column_int64(st, 3);
+		rc = 0;
+	} else if (rc == SQLITE_DONE)
+		rc = ESC_ENOENT;
+	else
+		rc = sq_fail(s, rc, "reading a session line");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+sq_isession_presence_set(store *s, int64_t session_id, const char *identity, int64_t now)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (identity == NULL)
+		return ESC_EINVAL;
+	if ((rc = sq_prep(s, "INSERT INTO isession_presence (session_id, identity, joined_us,"
+	                     " seen_us) VALUES (?1, ?2, ?3, ?3) ON CONFLICT (session_id, identity)"
+	                     " DO UPDATE SET seen_us = excluded.seen_us", &st)) != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, session_id);
+	bind_text(st, 2, identity);
+	sqlite3_bind_int64(st, 3, now);
+	rc = sqlite3_step(st);
+	rc = rc == SQLITE_DONE ? 0 : sq_fail(s, rc, "recording presence");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+sq_isession_presence_clear(store *s, int64_t session_id, const char *identity)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = sq_prep(s, "DELETE FROM isession_presence WHERE session_id = ? AND identity = ?",
+	                  &st)) != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, session_id);
+	bind_text(st, 2, identity);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE)
+		rc = sqlite3_changes(db_of(s)) ? 0 : ESC_ENOENT;
+	else
+		rc = sq_fail(s, rc, "clearing presence");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+sq_isession_presence_list(store *s, int64_t session_id, store_isession_presence **out,
+                          size_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	store_isession_presence *v = NULL, *nv;
+	size_t cnt = 0, cap = 0;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = sq_prep(s, "SELECT identity, joined_us, seen_us FROM isession_presence"
+	                     " WHERE session_id = ? ORDER BY joined_us, identity", &st)) != 0)
+		return rc;
+	sqlite3_bind_int64(st, 1, session_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (cnt == cap) {
+			cap = cap ? cap * 2 : 8;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
+				rc = ESC_ENOMEM;
+				goto out;
+			}
+			v = nv;
+		}
+		memset(&v[cnt], 0, sizeof(v[cnt]));
+		v[cnt].joined_us = sqlite3_column_int64(st, 1);
+		v[cnt].seen_us = sqlite3_column_int64(st, 2);
+		cnt++;
+		if ((rc = col_text(st, 0, &v[cnt - 1].identity)) != 0)
+			goto out;
+	}
+	rc = rc == SQLITE_DONE ? 0 : sq_fail(s, rc, "listing presence");
+out:
+	sqlite3_finalize(st);
+	if (rc) {
+		store_isession_presence_free(v, cnt);
+		return rc;
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
 static const store_ops sqlite_ops = {
 	.ops_version = STORE_OPS_VERSION,
 	.name = "sqlite",
@@ -1117,6 +1642,16 @@ static const store_ops sqlite_ops = {
 	.session_delete = sq_session_delete,
 	.session_totp = sq_session_totp,
 	.request_changes = sq_request_changes,
+	.isession_insert = sq_isession_insert,
+	.isession_get = sq_isession_get,
+	.isession_update = sq_isession_update,
+	.isession_list = sq_isession_list,
+	.isession_line_add = sq_isession_line_add,
+	.isession_lines = sq_isession_lines,
+	.isession_line_of = sq_isession_line_of,
+	.isession_presence_set = sq_isession_presence_set,
+	.isession_presence_clear = sq_isession_presence_clear,
+	.isession_presence_list = sq_isession_presence_list,
 };
 
 int
@@ -1143,6 +1678,7 @@ store_open_sqlite_path(store **out, const char *path, int create, char *err, siz
 		rc = ESC_EIO;
 		goto fail;
 	}
+	sq_register(q, 1); /* before the first statement: see sq_release */
 	if (!existed)
 		(void)chmod(path, 0600);
 	sqlite3_busy_timeout(q->db, SQL_BUSY_MS);
@@ -1159,6 +1695,7 @@ store_open_sqlite_path(store **out, const char *path, int create, char *err, siz
 	*out = &q->base;
 	return 0;
 fail:
+	sq_cache_free(q);
 	sqlite3_close_v2(q->db);
 	free(q);
 	return rc;

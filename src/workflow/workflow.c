@@ -38,8 +38,16 @@ struct wf {
 	int64_t pol_num;  /* its store version number */
 	int64_t clock_us; /* 0: real clock */
 	unsigned audit_wait;
-	audit_log *alog;  /* open only during one action */
+	audit_log *alog;  /* open (or leased) only during one action */
+	int alog_leased;  /* alog came from audit_acquire: release it, never close it */
+	wf_audit_acquire_fn audit_acquire; /* shared log of a long-running process, or NULL */
+	wf_audit_release_fn audit_release;
+	void *audit_ctx;
+	int audit_defer;  /* queue records (wf_set_audit_deferred) */
+	struct wf_deferred *dq_head, *dq_tail;
 	broker *brk;      /* runs commands; keeps ssh connections for reuse */
+	int64_t line_session; /* wf_request_create is making a line of this session (0: no) */
+	int64_t line_seq;     /* the number that line got */
 };
 
 /* ---- small helpers ---- */
@@ -184,6 +192,82 @@ text_ok(const char *s, const char *what, buf *msg)
 
 /* ---- audit (fail closed) ---- */
 
+static int audit_end(wf *w, buf *msg);
+
+struct wf_deferred {
+	char *type, *actor;
+	json_t *details;
+	struct wf_deferred *next;
+};
+
+void
+wf_deferred_free(wf_deferred *d)
+{
+	wf_deferred *n;
+
+	for (; d != NULL; d = n) {
+		n = d->next;
+		free(d->type);
+		free(d->actor);
+		json_decref(d->details);
+		free(d);
+	}
+}
+
+/* Queues one record (deferred mode); details is stolen. */
+static int
+audit_defer(wf *w, const char *type, const char *actor, json_t *details, buf *msg)
+{
+	wf_deferred *d = calloc(1, sizeof(*d));
+
+	if (d == NULL || (d->type = strdup(type)) == NULL ||
+	    (actor != NULL && (d->actor = strdup(actor)) == NULL)) {
+		if (d)
+			free(d->type);
+		free(d);
+		json_decref(details);
+		buf_printf(msg, "cannot queue the audit record %s", type);
+		return ESC_ENOMEM;
+	}
+	d->details = details;
+	if (w->dq_tail)
+		w->dq_tail->next = d;
+	else
+		w->dq_head = d;
+	w->dq_tail = d;
+	return 0;
+}
+
+void
+wf_set_audit_deferred(wf *w, int on)
+{
+	(void)audit_end(w, NULL);
+	w->audit_defer = on != 0;
+}
+
+wf_deferred *
+wf_audit_take(wf *w)
+{
+	wf_deferred *d = w->dq_head;
+
+	w->dq_head = w->dq_tail = NULL;
+	return d;
+}
+
+int
+wf_deferred_append(const wf_deferred *d, struct audit_log *l, char *err, size_t errlen)
+{
+	int rc;
+
+	for (; d != NULL; d = d->next)
+		if ((rc = audit_log_append(l, d->type, d->actor, d->details, NULL)) != 0) {
+			snprintf(err, errlen, "cannot append %s to the audit log (%s)", d->type,
+			         audit_log_error(l));
+			return rc;
+		}
+	return 0;
+}
+
 /* Appends one event; the log is opened on first use and kept for the rest of the action
  * (audit_end). details is stolen. */
 static int
@@ -196,6 +280,17 @@ wf_audit(wf *w, const char *type, const char *actor, json_t *details, buf *msg)
 	if (details == NULL) {
 		buf_printf(msg, "cannot build the audit record %s", type);
 		return ESC_ENOMEM;
+	}
+	if (w->audit_defer)
+		return audit_defer(w, type, actor, details, msg);
+	if (w->alog == NULL && w->audit_acquire) {
+		if ((rc = w->audit_acquire(w->audit_ctx, &w->alog, err, sizeof(err))) != 0) {
+			w->alog = NULL;
+			buf_printf(msg, "audit log unavailable (%s); nothing was changed", err);
+			json_decref(details);
+			return rc;
+		}
+		w->alog_leased = 1;
 	}
 	if (w->alog == NULL) {
 		memset(&o, 0, sizeof(o));
@@ -215,7 +310,9 @@ wf_audit(wf *w, const char *type, const char *actor, json_t *details, buf *msg)
 	return rc;
 }
 
-/* Closes the log of this action (signing a tree head over what it appended). */
+/* Closes the log of this action (signing a tree head over what it appended), or gives a
+ * shared one back: its records are durable already (each append synced), and its tree
+ * heads are its owner's business. */
 static int
 audit_end(wf *w, buf *msg)
 {
@@ -224,6 +321,12 @@ audit_end(wf *w, buf *msg)
 
 	if (w->alog == NULL)
 		return 0;
+	if (w->alog_leased) {
+		w->audit_release(w->audit_ctx, w->alog);
+		w->alog = NULL;
+		w->alog_leased = 0;
+		return 0;
+	}
 	rc = audit_log_close(w->alog, err, sizeof(err));
 	w->alog = NULL;
 	if (rc && msg)
@@ -349,6 +452,7 @@ wf_close(wf *w)
 	if (w == NULL)
 		return;
 	(void)audit_end(w, NULL);
+	wf_deferred_free(wf_audit_take(w));
 	store_close(w->st);
 	policy_free(w->pol);
 	broker_free(w->brk);
@@ -366,6 +470,15 @@ void
 wf_set_audit_wait(wf *w, unsigned ms)
 {
 	w->audit_wait = ms;
+}
+
+void
+wf_set_audit_source(wf *w, wf_audit_acquire_fn acquire, wf_audit_release_fn release, void *ctx)
+{
+	(void)audit_end(w, NULL); /* never mix two sources within one action */
+	w->audit_acquire = acquire && release ? acquire : NULL;
+	w->audit_release = acquire && release ? release : NULL;
+	w->audit_ctx = acquire && release ? ctx : NULL;
 }
 
 store *
@@ -537,6 +650,10 @@ analyze_cmds(wf *w, const store_command *cmds, size_t n, char **analysis, agg *a
 	return rc;
 }
 
+static int session_escapes(wf *w, const store_command *cmds, size_t n, char **analysis,
+                           struct agg *a);
+static int is_session_line(wf *w, int64_t request_id);
+
 /* The current analysis of a stored request: fresh from lockbox when we have it (today's
  * rules judge what runs), else what was stored at creation. */
 static int
@@ -555,6 +672,9 @@ current_agg(wf *w, const store_request *r, agg *a)
 	if ((an = calloc(r->ncmds ? r->ncmds : 1, sizeof(*an))) == NULL)
 		return ESC_ENOMEM;
 	rc = analyze_cmds(w, r->cmds, r->ncmds, an, a);
+	/* a session line is also judged for escaping line-by-line gating */
+	if (rc == 0 && is_session_line(w, r->id))
+		rc = session_escapes(w, r->cmds, r->ncmds, NULL, a);
 	for (i = 0; i < r->ncmds; i++)
 		free(an[i]);
 	free(an);
@@ -1085,6 +1205,8 @@ wf_request_create(wf *w, const char *actor, const wf_new_request *nr, int64_t *i
 			goto out;
 		}
 		rc = analyze_cmds(w, r.cmds, r.ncmds, an, &a);
+		if (rc == 0 && w->line_session)
+			rc = session_escapes(w, r.cmds, r.ncmds, an, &a);
 		for (i = 0; i < r.ncmds; i++)
 			r.cmds[i].analysis = an[i]; /* ownership moves to r */
 		free(an);
@@ -1111,6 +1233,12 @@ wf_request_create(wf *w, const char *actor, const wf_new_request *nr, int64_t *i
 		goto out;
 	}
 	if ((rc = store_request_insert(w->st, &r)) != 0) {
+		buf_printf(msg, "store: %s", store_error(w->st));
+		goto tx;
+	}
+	/* a session's line is tied to it in the same transaction */
+	if (w->line_session &&
+	    (rc = store_isession_line_add(w->st, w->line_session, r.id, now, &w->line_seq)) != 0) {
 		buf_printf(msg, "store: %s", store_error(w->st));
 		goto tx;
 	}
@@ -1808,6 +1936,17 @@ wf_request_run(wf *w, const char *actor, int64_t id, int *state, buf *msg)
 	}
 	if ((rc = load_req(w, id, &r, &apv, &napv, msg)) != 0)
 		goto tx;
+	{
+		/* a session's line runs in its session's shell, in order, or not at all */
+		store_isession_line ln;
+
+		if (store_isession_line_of(w->st, id, &ln) == 0) {
+			buf_printf(msg, "request %" PRId64 " is line %" PRId64 " of session %" PRId64
+			           "; it runs only in that session", id, ln.seq, ln.session_id);
+			refused = 1;
+			goto tx;
+		}
+	}
 	if (who == NULL ||
 	    (strcmp(r.requester, actor) != 0 && !policy_identity_has_role(who, POLICY_ROLE_ESCORT))) {
 		buf_printf(msg, "%s may not run request %" PRId64 ": only its requester or an escort "
@@ -2243,4 +2382,967 @@ out:
 	agg_free(&a);
 	policy_decision_free(&d);
 	return rc;
+}
+
+/* ==== interactive sessions (escort-session(1)) ====
+ * A session is a row tying an operator to a target; each line he enters is a request
+ * (wf_request_create with the session's ticket), so lines are analyzed, decided and
+ * approved with exactly the rules of requests. The session layer runs approved lines in
+ * the session's shell: wf_isession_line_claim takes a line from approved to running after
+ * the same re-checks as wf_request_run, wf_isession_line_finish records how it ended. */
+
+
+#include "lockbox/ast.h"
+
+#define ESC_DEPTH_MAX 128
+
+static const char *const session_states[] = { "active", "paused", "ended", "killed" };
+
+static int
+isession_state_ok(const char *s)
+{
+	size_t i;
+
+	for (i = 0; s && i < sizeof(session_states) / sizeof(session_states[0]); i++)
+		if (strcmp(s, session_states[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+is_session_line(wf *w, int64_t request_id)
+{
+	store_isession_line l;
+
+	return store_isession_line_of(w->st, request_id, &l) == 0;
+}
+
+/* ---- what escapes line-by-line gating ---- */
+
+static const char *
+base_name(const char *p)
+{
+	const char *s = strrchr(p, '/');
+
+	return s ? s + 1 : p;
+}
+
+static int
+in_list(const char *s, const char *const *l)
+{
+	for (; *l; l++)
+		if (strcmp(s, *l) == 0)
+			return 1;
+	return 0;
+}
+
+/* A simple command that leaves the line's control: a shell, REPL or client reading its
+ * commands interactively, a multiplexer, a login onward, something that detaches. */
+static int
+simple_escapes(lb_arena *ar, const lb_node *n, buf *why)
+{
+	static const char *const always[] = {
+		"nohup", "setsid", "disown", "daemonize", "screen", "tmux", "byobu", "ssh", "mosh",
+		"telnet", "rsh", "rlogin", "at", "batch", "script", "expect", "xterm", "dtach",
+		"abduco", "nsenter", "unshare", "chroot", "su", "machinectl", NULL
+	};
+	static const char *const repl[] = {
+		"bash", "sh", "dash", "zsh", "ksh", "mksh", "csh", "tcsh", "fish", "busybox", "python",
+		"python2", "python3", "ipython", "ipython3", "perl", "ruby", "irb", "node", "nodejs",
+		"php", "lua", "luajit", "R", "ghci", "erl", "iex", "scala", "tclsh", "wish", "gdb",
+		"sqlite3", "mysql", "mariadb", "psql", "mongo", "mongosh", "redis-cli", "ftp", "sftp",
+		"lftp", "nc", "ncat", "netcat", "socat", "openssl", "bc", "dc", "ed", "rlwrap", NULL
+	};
+	static const char *const wrappers[] = {
+		"sudo", "doas", "env", "nice", "ionice", "timeout", "stdbuf", "command", "builtin",
+		"exec", "time", "xargs", "chrt", "taskset", "runuser", NULL
+	};
+	static const char *const run_opts[] = {
+		"-c", "-e", "-E", "-m", "-f", "-x", "--command", "--execute", "--file", "-Command",
+		"-r", "-p", NULL
+	};
+	const lb_word *wd = n->words;
+	const char *prog = NULL, *v;
+	size_t len;
+	int skip_next = 0, positional = 0, run_opt = 0;
+
+	/* the program, past wrappers such as sudo, env and timeout */
+	for (; wd; wd = wd->next) {
+		if ((v = lb_word_static(ar, wd, &len)) == NULL)
+			return 0; /* computed: lockbox calls it opaque */
+		if (skip_next) {
+			skip_next = 0;
+			continue;
+		}
+		if (prog == NULL || in_list(base_name(prog), wrappers)) {
+			if (prog && (v[0] == '-' || strchr(v, '='))) {
+				if (strcmp(base_name(prog), "sudo") == 0 &&
+				    (strcmp(v, "-u") == 0 || strcmp(v, "-g") == 0))
+					skip_next = 1;
+				continue;
+			}
+			if (prog && strcmp(base_name(prog), "timeout") == 0 && v[0] >= '0' &&
+			    v[0] <= '9')
+				continue;
+			prog = v;
+			continue;
+		}
+		if (v[0] == '-') {
+			if (in_list(v, run_opts))
+				run_opt = 1;
+		} else
+			positional = 1;
+	}
+	if (prog == NULL)
+		return 0;
+	prog = base_name(prog);
+	if (in_list(prog, always)) {
+		buf_printf(why, "%s leaves line-by-line control (it runs on after the line, "
+		           "elsewhere, or in a terminal of its own)", prog);
+		return 1;
+	}
+	if (in_list(prog, repl) && !positional && !run_opt) {
+		buf_printf(why, "%s without a script or command to run is interactive: it would "
+		           "read its commands outside line-by-line review", prog);
+		return 1;
+	}
+	return 0;
+}
+
+static int
+node_escapes(lb_arena *ar, const lb_node *n, int depth, buf *why)
+{
+	size_t i;
+
+	if (n == NULL)
+		return 0;
+	if (depth > ESC_DEPTH_MAX) {
+		buf_puts(why, "the line nests too deeply to be judged");
+		return 1;
+	}
+	if (n->term == LB_T_AMP) {
+		buf_puts(why, "it starts a job in the background (&) that would outlive the line");
+		return 1;
+	}
+	if (n->kind == LB_N_COPROC) {
+		buf_puts(why, "it starts a coprocess that would outlive the line");
+		return 1;
+	}
+	if (n->kind == LB_N_SIMPLE && simple_escapes(ar, n, why))
+		return 1;
+	for (i = 0; i < n->nkids; i++)
+		if (node_escapes(ar, n->kids[i], depth + 1, why))
+			return 1;
+	return 0;
+}
+
+/* 1 when the line would escape gating (why says how), 0 when not. A line that does not
+ * parse escapes nothing here: lockbox already judges it. */
+static int
+line_escapes(const unsigned char *p, size_t len, buf *why)
+{
+	lb_arena *ar = lb_arena_new();
+	lb_node *root = NULL;
+	lb_parse_error pe;
+	int hit = 0;
+
+	if (ar == NULL)
+		return 0;
+	lb_arena_set_max(ar, 64u << 20);
+	memset(&pe, 0, sizeof(pe));
+	if (lb_parse(ar, (const char *)p, len, &root, &pe) == 0)
+		hit = node_escapes(ar, root, 0, why);
+	lb_arena_free(ar);
+	return hit;
+}
+
+/* Adds shell-escape to the aggregate (and to the stored analyses when given) for lines
+ * that escape gating. */
+static int
+session_escapes(wf *w, const store_command *cmds, size_t n, char **analysis, struct agg *a)
+{
+	buf why = BUF_INIT;
+	size_t i, k;
+	int rc = 0;
+
+	(void)w;
+	for (i = 0; i < n && rc == 0; i++) {
+		buf_reset(&why);
+		if (!line_escapes(cmds[i].bytes, cmds[i].len, &why))
+			continue;
+		for (k = 0; k < a->ncats && strcmp(a->cats[k], "shell-escape") != 0; k++)
+			;
+		if (k == a->ncats) {
+			char **nv = realloc(a->cats, (a->ncats + 1) * sizeof(*nv));
+
+			if (nv == NULL)
+				return ESC_ENOMEM;
+			a->cats = nv;
+			if ((a->cats[a->ncats] = strdup("shell-escape")) == NULL)
+				return ESC_ENOMEM;
+			a->ncats++;
+		}
+		if (analysis && analysis[i]) {
+			json_t *j = json_loads(analysis[i], 0, NULL), *c, *f;
+			char *t;
+
+			if (j == NULL)
+				continue;
+			c = json_object_get(j, "categories");
+			if (json_is_array(c))
+				json_array_append_new(c, json_string("shell-escape"));
+			f = json_object_get(j, "findings");
+			if (json_is_array(f))
+				json_array_append_new(f, json_pack("{s:s, s:s, s:s, s:s}", "id",
+				                                   "session-escape", "severity", "high",
+				                                   "category", "shell-escape", "message",
+				                                   buf_cstr(&why)));
+			t = json_dumps(j, JSON_COMPACT);
+			json_decref(j);
+			if (t) {
+				free(analysis[i]);
+				analysis[i] = t;
+			}
+		}
+	}
+	buf_free(&why);
+	return rc;
+}
+
+int
+wf_isession_escape_reason(const unsigned char *line, size_t len, buf *why)
+{
+	return line_escapes(line, len, why);
+}
+
+/* ---- the session row ---- */
+
+static int
+may_see_session(const policy_identity *who, const store_isession *se, const char *actor)
+{
+	return may_see_all(who) || strcmp(se->operator_name, actor) == 0;
+}
+
+static int
+load_isession(wf *w, int64_t id, store_isession *se, buf *msg)
+{
+	int rc = store_isession_get(w->st, id, se);
+
+	if (rc == ESC_ENOENT) {
+		buf_printf(msg, "session %" PRId64 " does not exist", id);
+		return WF_ENOTFOUND;
+	}
+	if (rc)
+		buf_printf(msg, "store: %s", store_error(w->st));
+	return rc;
+}
+
+void
+wf_isession_settings(wf *w, const char *target, policy_sessions *out)
+{
+	policy_sessions_for(w->pol, target, out);
+}
+
+int
+wf_isession_broker_target(wf *w, const char *target, broker_target *bt, char *key,
+                          size_t keylen)
+{
+	const policy_target *tg = w->pol ? policy_target_find(w->pol, target) : NULL;
+
+	if (tg == NULL || tg->transport == NULL)
+		return WF_ENOTFOUND;
+	broker_target_of(w, tg, bt, key, keylen);
+	return 0;
+}
+
+int
+wf_isession_start(wf *w, const char *actor, const char *target, const char *ticket,
+                  int64_t *id, buf *msg)
+{
+	const policy_identity *who;
+	const policy_target *tg;
+	policy_decision d;
+	policy_sessions ps;
+	store_isession se;
+	agg a;
+	int rc;
+	int64_t now = now_us(w);
+
+	memset(&d, 0, sizeof(d));
+	memset(&se, 0, sizeof(se));
+	memset(&a, 0, sizeof(a));
+	*id = 0;
+	if ((rc = need_policy(w, msg)) != 0)
+		return rc;
+	if ((rc = text_ok(ticket, "the ticket", msg)) != 0)
+		return rc;
+	if ((who = policy_identity_find(w->pol, actor)) == NULL ||
+	    !policy_identity_has_role(who, POLICY_ROLE_OPERATOR)) {
+		buf_printf(msg, "%s may not start a session: only operators work on targets", actor);
+		audit_refusal(w, actor, "session.start", 0, msg);
+		return WF_EREFUSED;
+	}
+	if (target == NULL || (tg = policy_target_find(w->pol, target)) == NULL) {
+		buf_printf(msg, "no target '%s' in the policy in force", target ? target : "");
+		return WF_ENOTFOUND;
+	}
+	if (tg->transport == NULL ||
+	    (strcmp(tg->transport, "local") != 0 && strcmp(tg->transport, "ssh") != 0)) {
+		buf_printf(msg, "target %s uses transport %s; interactive sessions run on local and "
+		           "ssh targets only", target, tg->transport ? tg->transport : "?");
+		return WF_EREFUSED;
+	}
+	/* the operator must be allowed to work there at all: what a harmless line decides */
+	if ((rc = decide(w, actor, target, &a, &d)) != 0)
+		goto out;
+	if (d.effect == POLICY_DENY) {
+		buf_printf(msg, "%s may not open a session on %s: ", actor, target);
+		reasons_text(&d, msg, 1);
+		audit_refusal(w, actor, "session.start", 0, msg);
+		rc = WF_EREFUSED;
+		goto out;
+	}
+	policy_sessions_for(w->pol, target, &ps);
+	if ((rc = store_strset(&se.operator_name, actor)) || (rc = store_strset(&se.target, target)) ||
+	    (rc = store_strset(&se.ticket, ticket)) || (rc = store_strset(&se.state, "active")))
+		goto out;
+	se.created_us = se.updated_us = now;
+	if ((rc = store_begin(w->st, STORE_TX_WRITE)) != 0) {
+		buf_printf(msg, "store: %s", store_error(w->st));
+		goto out;
+	}
+	if ((rc = store_isession_insert(w->st, &se)) != 0) {
+		buf_printf(msg, "store: %s", store_error(w->st));
+		goto tx;
+	}
+	rc = wf_audit(w, "session.start", actor,
+	              json_pack("{s:I, s:s, s:s?, s:s, s:i, s:i, s:i, s:s}", "session",
+	                        (json_int_t)se.id, "target", target, "ticket", ticket,
+	                        "environment", tg->environment, "require_escorts",
+	                        (int)ps.require_escorts, "presence_every", (int)ps.presence_every,
+	                        "line_timeout", (int)ps.line_timeout, "policy", policy_version(w->pol)),
+	              msg);
+tx:
+	rc = finish_tx(w, rc, msg);
+	if (rc == 0)
+		*id = se.id;
+out:
+	agg_free(&a);
+	policy_decision_free(&d);
+	store_isession_clear(&se);
+	return rc;
+}
+
+int
+wf_isession_get(wf *w, const char *actor, int64_t id, store_isession *se, buf *msg)
+{
+	const policy_identity *who;
+	int rc;
+
+	memset(se, 0, sizeof(*se));
+	if ((rc = need_policy(w, msg)) != 0)
+		return rc;
+	if ((who = policy_identity_find(w->pol, actor)) == NULL) {
+		buf_printf(msg, "%s is not an identity in the policy in force", actor);
+		return WF_EREFUSED;
+	}
+	if ((rc = load_isession(w, id, se, msg)) != 0)
+		return rc;
+	if (!may_see_session(who, se, actor)) {
+		buf_printf(msg, "%s may not see session %" PRId64 ": operators see only their own",
+		           actor, id);
+		store_isession_clear(se);
+		return WF_EREFUSED;
+	}
+	return 0;
+}
+
+int
+wf_isession_list(wf *w, const char *actor, const char *target, const char *operator_name,
+                 store_isession **out, size_t *n, buf *msg)
+{
+	const policy_identity *who;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = need_policy(w, msg)) != 0)
+		return rc;
+	if ((who = policy_identity_find(w->pol, actor)) == NULL) {
+		buf_printf(msg, "%s is not an identity in the policy in force", actor);
+		return WF_EREFUSED;
+	}
+	if (!may_see_all(who)) {
+		if (operator_name && strcmp(operator_name, actor) != 0) {
+			buf_printf(msg, "%s may not list %s's sessions: operators see only their own",
+			           actor, operator_name);
+			return WF_EREFUSED;
+		}
+		operator_name = actor;
+	}
+	if ((rc = store_isession_list(w->st, target, operator_name, 0, out, n)) != 0)
+		buf_printf(msg, "store: %s", store_error(w->st));
+	return rc;
+}
+
+/* Changes the session's row (state, shell, recording) in one audited transaction. */
+static int
+isession_update(wf *w, const char *actor, int64_t id, const char *state, const char *reason,
+                const char *host, int64_t pid, int64_t start, const char *recording,
+                const char *event, json_t *details, store_isession *out, buf *msg)
+{
+	store_isession se;
+	int rc, was_open;
+	int64_t now = now_us(w);
+
+	memset(&se, 0, sizeof(se));
+	if ((rc = store_begin(w->st, STORE_TX_WRITE)) != 0) {
+		buf_printf(msg, "store: %s", store_error(w->st));
+		json_decref(details);
+		return rc;
+	}
+	if ((rc = load_isession(w, id, &se, msg)) != 0)
+		goto tx;
+	was_open = strcmp(se.state, "ended") != 0 && strcmp(se.state, "killed") != 0;
+	if (!was_open && state && strcmp(state, "ended") != 0) {
+		buf_printf(msg, "session %" PRId64 " is %s already", id, se.state);
+		rc = WF_ECONFLICT;
+		goto tx;
+	}
+	if (state && was_open && (rc = store_strset(&se.state, state)) != 0)
+		goto tx;
+	if (reason && se.end_reason == NULL && (rc = store_strset(&se.end_reason, reason)) != 0)
+		goto tx;
+	if (host && ((rc = store_strset(&se.host, host)) != 0))
+		goto tx;
+	if (pid) {
+		se.shell_pid = pid;
+		se.shell_start = start;
+	}
+	if (recording && (rc = store_strset(&se.recording_sha256, recording)) != 0)
+		goto tx;
+	if (state && (strcmp(state, "ended") == 0 || strcmp(state, "killed") == 0) &&
+	    se.ended_us == 0)
+		se.ended_us = now;
+	se.updated_us = now;
+	if ((rc = store_isession_update(w->st, &se)) != 0) {
+		buf_printf(msg, "store: %s", store_error(w->st));
+		goto tx;
+	}
+	if (event) {
+		json_object_set_new(details, "session", json_integer((json_int_t)id));
+		rc = wf_audit(w, event, actor, details, msg);
+		details = NULL;
+	}
+tx:
+	json_decref(details);
+	rc = finish_tx(w, rc, msg);
+	if (rc == 0 && out) {
+		*out = se;
+		memset(&se, 0, sizeof(se));
+	}
+	store_isession_clear(&se);
+	return rc;
+}
+
+int
+wf_isession_attach(wf *w, const char *actor, int64_t id, const char *host, int64_t pid,
+                   int64_t start, buf *msg)
+{
+	return isession_update(w, actor, id, NULL, NULL, host, pid, start, NULL, NULL, NULL, NULL,
+	                       msg);
+}
+
+int
+wf_isession_pause(wf *w, const char *actor, int64_t id, int paused, const char *why, buf *msg)
+{
+	return isession_update(w, actor, id, paused ? "paused" : "active", NULL, NULL, 0, 0, NULL,
+	                       paused ? "session.pause" : "session.resume",
+	                       json_pack("{s:s}", "reason", why ? why : ""), NULL, msg);
+}
+
+int
+wf_isession_end(wf *w, const char *actor, int64_t id, const char *reason,
+                const char *recording_sha256, uint64_t recording_bytes, size_t lines,
+                const char *attest_diff, size_t attest_changes, const char *attest_error,
+                buf *msg)
+{
+	json_t *d = json_pack("{s:s, s:s?, s:I, s:I}", "reason", reason ? reason : "",
+	                      "recording_sha256", recording_sha256, "recording_bytes",
+	                      (json_int_t)recording_bytes, "lines", (json_int_t)lines);
+
+	if (d && (attest_diff || attest_error)) {
+		buf t = BUF_INIT;
+
+		if (attest_diff)
+			buf_puts(&t, attest_diff);
+		json_object_set_new(d, "attestation", attest_error && *attest_error
+		                                          ? json_pack("{s:s}", "error", attest_error)
+		                                          : json_pack("{s:I, s:o}", "changes",
+		                                                      (json_int_t)attest_changes,
+		                                                      "diff", lines_json(&t)));
+		buf_free(&t);
+	}
+	return isession_update(w, actor, id, "ended", reason, NULL, 0, 0, recording_sha256,
+	                       "session.end", d, NULL, msg);
+}
+
+int
+wf_isession_kill(wf *w, const char *actor, int64_t id, const char *reason, store_isession *se,
+                 buf *msg)
+{
+	const policy_identity *who;
+	store_isession cur;
+	int rc;
+
+	memset(se, 0, sizeof(*se));
+	if ((rc = need_policy(w, msg)) != 0)
+		return rc;
+	if ((rc = text_ok(reason, "the reason", msg)) != 0)
+		return rc;
+	who = policy_identity_find(w->pol, actor);
+	if ((rc = load_isession(w, id, &cur, msg)) != 0)
+		return rc;
+	/* escorts, reviewers and admins hold the kill switch; the operator may end his own */
+	if (who == NULL || (!policy_identity_has_role(who, POLICY_ROLE_ESCORT | POLICY_ROLE_REVIEWER |
+	                                                        POLICY_ROLE_ADMIN) &&
+	                    strcmp(cur.operator_name, actor) != 0)) {
+		buf_printf(msg, "%s may not kill session %" PRId64 ": only escorts, reviewers, admins "
+		           "and its operator can", actor, id);
+		store_isession_clear(&cur);
+		audit_refusal(w, actor, "session.kill", id, msg);
+		return WF_EREFUSED;
+	}
+	store_isession_clear(&cur);
+	return isession_update(w, actor, id, "killed", reason ? reason : "killed", NULL, 0, 0, NULL,
+	                       "session.kill", json_pack("{s:s?}", "reason", reason), se, msg);
+}
+
+int
+wf_isession_presence(wf *w, const char *actor, int64_t id, int present, buf *msg)
+{
+	const policy_identity *who;
+	store_isession se;
+	store_isession_presence *pv = NULL;
+	size_t np = 0, i;
+	int rc, known = 0;
+
+	if ((rc = need_policy(w, msg)) != 0)
+		return rc;
+	who = policy_identity_find(w->pol, actor);
+	if (who == NULL || !is_reviewer_kind(who)) {
+		buf_printf(msg, "%s may not join session %" PRId64 " as an escort: only escorts and "
+		           "reviewers watch sessions", actor, id);
+		return WF_EREFUSED;
+	}
+	if ((rc = store_begin(w->st, STORE_TX_WRITE)) != 0) {
+		buf_printf(msg, "store: %s", store_error(w->st));
+		return rc;
+	}
+	if ((rc = load_isession(w, id, &se, msg)) != 0)
+		goto tx;
+	if (strcmp(se.operator_name, actor) == 0) {
+		buf_printf(msg, "%s cannot escort their own session", actor);
+		rc = WF_EREFUSED;
+		goto tx;
+	}
+	if ((rc = store_isession_presence_list(w->st, id, &pv, &np)) != 0)
+		goto tx;
+	for (i = 0; i < np; i++)
+		if (strcmp(pv[i].identity, actor) == 0)
+			known = 1;
+	if (present) {
+		if ((rc = store_isession_presence_set(w->st, id, actor, now_us(w))) != 0) {
+			buf_printf(msg, "store: %s", store_error(w->st));
+			goto tx;
+		}
+		if (!known)
+			rc = wf_audit(w, "session.join", actor,
+			              json_pack("{s:I}", "session", (json_int_t)id), msg);
+	} else if (known) {
+		if ((rc = store_isession_presence_clear(w->st, id, actor)) != 0) {
+			buf_printf(msg, "store: %s", store_error(w->st));
+			goto tx;
+		}
+		rc = wf_audit(w, "session.leave", actor, json_pack("{s:I}", "session", (json_int_t)id),
+		              msg);
+	}
+tx:
+	rc = finish_tx(w, rc, msg);
+	store_isession_presence_free(pv, np);
+	store_isession_clear(&se);
+	return rc;
+}
+
+int
+wf_isession_present(wf *w, int64_t id, const char *target, size_t *n, buf *names)
+{
+	store_isession_presence *pv = NULL;
+	policy_sessions ps;
+	size_t np = 0, i;
+	int64_t now = now_us(w);
+	int rc;
+
+	*n = 0;
+	policy_sessions_for(w->pol, target, &ps);
+	if ((rc = store_isession_presence_list(w->st, id, &pv, &np)) != 0)
+		return rc;
+	for (i = 0; i < np; i++) {
+		if (now - pv[i].seen_us > (int64_t)ps.presence_every * 1000000)
+			continue;
+		if (names)
+			buf_printf(names, "%s%s", *n ? ", " : "", pv[i].identity);
+		(*n)++;
+	}
+	store_isession_presence_free(pv, np);
+	return 0;
+}
+
+/* ---- lines ---- */
+
+int
+wf_isession_line_submit(wf *w, const char *actor, int64_t id, const unsigned char *line,
+                        size_t len, int64_t *seq, int64_t *request_id, int *state, buf *msg)
+{
+	store_isession se;
+	wf_new_request nr;
+	char just[128];
+	int rc;
+
+	*seq = 0;
+	*request_id = 0;
+	*state = -1;
+	if ((rc = need_policy(w, msg)) != 0)
+		return rc;
+	if ((rc = load_isession(w, id, &se, msg)) != 0)
+		return rc;
+	if (strcmp(se.operator_name, actor) != 0) {
+		buf_printf(msg, "%s may not enter lines in session %" PRId64 " (it is %s's)", actor, id,
+		           se.operator_name);
+		rc = WF_EREFUSED;
+		goto out;
+	}
+	if (strcmp(se.state, "active") != 0 && strcmp(se.state, "paused") != 0) {
+		buf_printf(msg, "session %" PRId64 " is %s", id, se.state);
+		rc = WF_ECONFLICT;
+		goto out;
+	}
+	snprintf(just, sizeof(just), "interactive session %" PRId64, id);
+	memset(&nr, 0, sizeof(nr));
+	nr.target = se.target;
+	nr.ticket = se.ticket;
+	nr.justification = just;
+	nr.cmds = &line;
+	nr.lens = &len;
+	nr.ncmds = 1;
+	w->line_session = id;
+	w->line_seq = 0;
+	rc = wf_request_create(w, actor, &nr, request_id, state, msg);
+	w->line_session = 0;
+	*seq = w->line_seq;
+out:
+	store_isession_clear(&se);
+	return rc;
+}
+
+int
+wf_isession_lines(wf *w, const char *actor, int64_t id, store_isession_line **out, size_t *n,
+                  buf *msg)
+{
+	store_isession se;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = wf_isession_get(w, actor, id, &se, msg)) != 0)
+		return rc;
+	store_isession_clear(&se);
+	if ((rc = store_isession_lines(w->st, id, out, n)) != 0)
+		buf_printf(msg, "store: %s", store_error(w->st));
+	return rc;
+}
+
+int
+wf_isession_line_request(wf *w, int64_t id, int64_t seq, int64_t *request_id, buf *msg)
+{
+	store_isession_line *v = NULL;
+	size_t n = 0, i;
+	int rc;
+
+	*request_id = 0;
+	if ((rc = store_isession_lines(w->st, id, &v, &n)) != 0) {
+		buf_printf(msg, "store: %s", store_error(w->st));
+		return rc;
+	}
+	for (i = 0; i < n; i++)
+		if (v[i].seq == seq)
+			*request_id = v[i].request_id;
+	free(v);
+	if (*request_id == 0) {
+		buf_printf(msg, "session %" PRId64 " has no line %" PRId64, id, seq);
+		return WF_ENOTFOUND;
+	}
+	return 0;
+}
+
+int
+wf_isession_line_claim(wf *w, const char *actor, int64_t id, buf *msg)
+{
+	store_request r;
+	store_approval *apv = NULL;
+	store_isession_line ln;
+	size_t napv = 0, nn = 0, nk = 0;
+	const char *names[POLICY_MAX_APPROVERS + 1], *kept[POLICY_MAX_APPROVERS + 1];
+	policy_decision d;
+	agg a;
+	buf notes = BUF_INIT, missing = BUF_INIT;
+	char hex[2 * STORE_HASH_LEN + 1];
+	unsigned char h[STORE_HASH_LEN];
+	int rc, st, met = 0, tampered = 0, expired, refused = 0;
+	int64_t now = now_us(w);
+	json_t *ja;
+
+	memset(&r, 0, sizeof(r));
+	memset(&d, 0, sizeof(d));
+	memset(&a, 0, sizeof(a));
+	if ((rc = need_policy(w, msg)) != 0)
+		return rc;
+	if ((rc = store_begin(w->st, STORE_TX_WRITE)) != 0) {
+		buf_printf(msg, "store: %s", store_error(w->st));
+		return rc;
+	}
+	if ((rc = load_req(w, id, &r, &apv, &napv, msg)) != 0)
+		goto tx;
+	if (store_isession_line_of(w->st, id, &ln) != 0 || strcmp(r.requester, actor) != 0) {
+		buf_printf(msg, "request %" PRId64 " is not a line of a session of %s", id, actor);
+		refused = 1;
+		goto tx;
+	}
+	if ((rc = expire_if_due(w, actor, &r, &expired, msg)) != 0)
+		goto tx;
+	if (expired) {
+		rc = finish_tx(w, 0, msg);
+		if (rc == 0)
+			rc = WF_ECONFLICT;
+		goto out;
+	}
+	st = wf_state_parse(r.state);
+	if (st != WF_APPROVED) {
+		buf_printf(msg, "line %" PRId64 " (request %" PRId64 ") is %s, not approved", ln.seq,
+		           id, r.state);
+		rc = WF_ECONFLICT;
+		goto tx;
+	}
+	if (memchr(r.cmds[0].bytes, 0, r.cmds[0].len) != NULL) {
+		buf_printf(msg, "line %" PRId64 " contains a NUL byte", ln.seq);
+		refused = 1;
+		goto tx;
+	}
+	if ((rc = check_binding(&r, &tampered, msg)) != 0)
+		goto tx;
+	if (tampered) {
+		refused = 1;
+		goto tx;
+	}
+	if ((rc = valid_approvers(w, &r, apv, napv, names, &nn, &tampered, &notes)) != 0)
+		goto tx;
+	if (tampered) {
+		buf_printf(msg, "line %" PRId64 " cannot run: %s", ln.seq, buf_cstr(&notes));
+		refused = 1;
+		goto tx;
+	}
+	if ((rc = current_agg(w, &r, &a)) != 0 || (rc = decide(w, r.requester, r.target, &a, &d)))
+		goto tx;
+	if (d.effect == POLICY_DENY) {
+		buf_printf(msg, "line %" PRId64 " cannot run: the policy in force denies it now: ",
+		           ln.seq);
+		reasons_text(&d, msg, 1);
+		refused = 1;
+		goto tx;
+	}
+	if (d.effect == POLICY_NEEDS_APPROVAL) {
+		if ((rc = kept_quorum(w, &d, r.requester, names, nn, kept, &nk, &met, &notes,
+		                      &missing)) != 0)
+			goto tx;
+		if (!met) {
+			buf_printf(msg, "line %" PRId64 " cannot run: its approvals no longer satisfy "
+			           "the policy in force", ln.seq);
+			if (missing.len)
+				buf_printf(msg, "; still needed: %s", buf_cstr(&missing));
+			refused = 1;
+			goto tx;
+		}
+	}
+	if ((rc = set_state(&r, WF_RUNNING, now)) || (rc = store_strset(&r.runner, actor)))
+		goto tx;
+	r.started_us = now;
+	if ((rc = store_request_update(w->st, &r)) != 0) {
+		buf_printf(msg, "store: %s", store_error(w->st));
+		goto tx;
+	}
+	if ((rc = wf_approval_hash(r.id, r.target, r.policy_version, r.cmds, r.ncmds, h)) != 0)
+		goto tx;
+	hexify(h, sizeof(h), hex);
+	ja = json_array();
+	for (size_t i = 0; ja && i < nk; i++)
+		json_array_append_new(ja, json_string(kept[i]));
+	rc = wf_audit(w, "execution.start", actor,
+	              json_pack("{s:I, s:I, s:I, s:s, s:s, s:s, s:o, s:o}", "request",
+	                        (json_int_t)id, "session", (json_int_t)ln.session_id, "line",
+	                        (json_int_t)ln.seq, "target", r.target, "hash", hex, "effect",
+	                        policy_effect_name(d.effect), "approvers", ja, "commands",
+	                        commands_json(r.cmds, r.ncmds)),
+	              msg);
+tx:
+	if (refused) {
+		(void)finish_tx(w, ESC_EINVAL, NULL);
+		audit_refusal(w, actor, "run", id, msg);
+		rc = WF_EREFUSED;
+		goto out;
+	}
+	rc = finish_tx(w, rc, msg);
+out:
+	buf_free(&notes);
+	buf_free(&missing);
+	agg_free(&a);
+	policy_decision_free(&d);
+	store_approvals_free(apv, napv);
+	store_request_clear(&r);
+	return rc;
+}
+
+int
+wf_isession_line_finish(wf *w, const char *actor, int64_t id, const wf_line_result *lr,
+                        int *state, buf *msg)
+{
+	store_request r;
+	store_isession_line ln;
+	char hex[2 * STORE_HASH_LEN + 1];
+	int rc, final;
+	int64_t now = now_us(w);
+	json_t *j;
+
+	memset(&r, 0, sizeof(r));
+	memset(&ln, 0, sizeof(ln));
+	if ((rc = store_begin(w->st, STORE_TX_WRITE)) != 0) {
+		buf_printf(msg, "store: %s", store_error(w->st));
+		return rc;
+	}
+	if ((rc = load_req(w, id, &r, NULL, NULL, msg)) != 0)
+		goto tx;
+	(void)store_isession_line_of(w->st, id, &ln);
+	if (wf_state_parse(r.state) != WF_RUNNING || strcmp(r.requester, actor) != 0) {
+		buf_printf(msg, "request %" PRId64 " is %s, not a running line of %s", id, r.state,
+		           actor);
+		rc = WF_ECONFLICT;
+		goto tx;
+	}
+	final = lr->exit_code == 0 && !lr->timed_out && !lr->interrupted && !lr->killed
+	            ? WF_SUCCEEDED : WF_FAILED;
+	hexify(lr->sha256, STORE_HASH_LEN, hex);
+	if ((rc = set_state(&r, final, now)) || (rc = store_strset(&r.output_sha256, hex)))
+		goto tx;
+	r.finished_us = now;
+	r.has_exit = 1;
+	r.exit_code = lr->exit_code;
+	free(r.output);
+	r.output = NULL;
+	r.output_len = 0;
+	if (lr->output_len) {
+		size_t keep = lr->output_len < STORE_OUTPUT_MAX ? lr->output_len : STORE_OUTPUT_MAX;
+
+		if ((r.output = malloc(keep + 1)) == NULL) {
+			rc = ESC_ENOMEM;
+			goto tx;
+		}
+		memcpy(r.output, lr->output, keep);
+		r.output[keep] = 0;
+		r.output_len = keep;
+	}
+	j = json_pack("{s:I, s:I, s:b, s:b, s:b, s:b, s:I, s:I, s:s}", "session",
+	              (json_int_t)ln.session_id, "line", (json_int_t)ln.seq, "timed_out",
+	              lr->timed_out, "interrupted", lr->interrupted, "killed", lr->killed,
+	              "truncated", lr->output_total > STORE_OUTPUT_MAX, "output_bytes",
+	              (json_int_t)lr->output_total, "duration_ms", (json_int_t)lr->ms, "transport",
+	              "session-shell");
+	free(r.result);
+	r.result = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+	json_decref(j);
+	if ((rc = store_request_update(w->st, &r)) != 0) {
+		buf_printf(msg, "store: %s", store_error(w->st));
+		goto tx;
+	}
+	rc = wf_audit(w, "execution.end", actor,
+	              json_pack("{s:I, s:I, s:I, s:s, s:i, s:s, s:I, s:b, s:b, s:b, s:I}",
+	                        "request", (json_int_t)id, "session", (json_int_t)ln.session_id,
+	                        "line", (json_int_t)ln.seq, "state", wf_state_name(final), "exit",
+	                        lr->exit_code, "output_sha256", hex, "output_bytes",
+	                        (json_int_t)lr->output_total, "timed_out", lr->timed_out,
+	                        "interrupted", lr->interrupted, "killed", lr->killed,
+	                        "duration_ms", (json_int_t)lr->ms),
+	              msg);
+	if (rc == 0 && state)
+		*state = final;
+tx:
+	rc = finish_tx(w, rc, msg);
+	store_request_clear(&r);
+	return rc;
+}
+
+int
+wf_isession_recorded_hash(wf *w, int64_t id, char *hex, size_t hexlen, buf *msg)
+{
+	audit_iter it;
+	audit_event ev;
+	const uint8_t *rec;
+	size_t len;
+	uint64_t seq;
+	char err[1024] = "", type[AUDIT_TYPE_MAX + 1];
+	int rc, found = 0;
+
+	if (hexlen)
+		hex[0] = 0;
+	if ((rc = audit_iter_open(&it, w->datadir, err, sizeof(err))) != 0) {
+		buf_printf(msg, "audit log: %s", err);
+		return rc;
+	}
+	while ((rc = audit_iter_next(&it, &rec, &len, &seq)) == 0) {
+		json_t *v;
+
+		if (audit_event_peek(rec, len, &seq, type) != 0 || strcmp(type, "session.end") != 0)
+			continue;
+		if (audit_event_parse(rec, len, &ev, NULL, 0) != 0)
+			continue;
+		v = json_object_get(ev.details, "session");
+		if (json_is_integer(v) && json_integer_value(v) == id &&
+		    json_is_string(json_object_get(ev.details, "recording_sha256"))) {
+			snprintf(hex, hexlen, "%s",
+			         json_string_value(json_object_get(ev.details, "recording_sha256")));
+			found = 1;
+		}
+		audit_event_free(&ev);
+	}
+	if (rc < 0)
+		buf_printf(msg, "audit log: %s", it.err);
+	audit_iter_close(&it);
+	if (rc < 0)
+		return rc;
+	if (!found) {
+		buf_printf(msg, "the audit log has no session.end record for session %" PRId64
+		           " (still open, or ended without its recording hash)", id);
+		return WF_ENOTFOUND;
+	}
+	return 0;
+}
+
+const char *
+wf_datadir(const wf *w)
+{
+	return w->datadir;
+}
+
+int
+wf_isession_state_valid(const char *s)
+{
+	return isession_state_ok(s);
 }

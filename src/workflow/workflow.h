@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "broker/broker.h"
 #include "lockbox/lockbox.h"
 #include "policy/policy.h"
 #include "store/store.h"
@@ -54,6 +55,31 @@ void wf_close(wf *w); /* NULL-safe */
 void wf_set_clock(wf *w, int64_t now_us);
 /* Audit lock wait in ms (default 60000). */
 void wf_set_audit_wait(wf *w, unsigned ms);
+/* A shared audit log for a long-running process (escortd): instead of opening the log for
+ * each action and closing it after (which signs a tree head and takes DIR/audit/lock each
+ * time), the first audit record of an action calls acquire for a writer handle and the
+ * end of the action calls release. Durability is unchanged (every append returns after
+ * its fdatasync); concurrent actions of many handles share syncs (group commit) and tree
+ * heads come from the log's every-N-records / T-seconds policy and at close, which is the
+ * owner's job (release must not close the log while other actions use it). acquire
+ * returns 0 or a negative ESC_E* code with a message in err. NULL acquire: open per
+ * action again. */
+struct audit_log;
+typedef int (*wf_audit_acquire_fn)(void *ctx, struct audit_log **l, char *err, size_t errlen);
+typedef void (*wf_audit_release_fn)(void *ctx, struct audit_log *l);
+void wf_set_audit_source(wf *w, wf_audit_acquire_fn acquire, wf_audit_release_fn release,
+                         void *ctx);
+/* Deferred audit records, for a writer that runs many actions inside one group store
+ * transaction (store_group.h) and makes their records durable before that commits: with
+ * on, audit records are queued on the handle instead of appended; wf_audit_take hands
+ * over those queued so far (NULL: none), in order; wf_deferred_append appends them in
+ * that order (each durable on return; stops at the first failure, message in err). The
+ * caller must not commit the group unless the append succeeded. */
+typedef struct wf_deferred wf_deferred;
+void wf_set_audit_deferred(wf *w, int on);
+wf_deferred *wf_audit_take(wf *w);
+int wf_deferred_append(const wf_deferred *d, struct audit_log *l, char *err, size_t errlen);
+void wf_deferred_free(wf_deferred *d); /* NULL-safe */
 store *wf_store(wf *w);
 const policy *wf_policy(wf *w); /* NULL when none is loaded */
 
@@ -183,5 +209,112 @@ int wf_request_changes(wf *w, int64_t since_us, size_t limit, store_change **out
 int wf_policy_is_current(wf *w, int *current);
 /* The stored record of the policy in force and its YAML text (ESC_ENOENT: none). */
 int wf_policy_info(wf *w, const char *datadir, store_policy *sp, buf *text, buf *msg);
+
+/* ---- interactive sessions (escort-session(1); used by src/session) ---- */
+/* A session ties an operator to a (local) target; each line he enters is a request of
+ * that session, analyzed, decided and approved exactly like any request (no
+ * self-approval, quorum, bound to the exact bytes). A line that would escape line-by-line
+ * gating (an interactive shell or REPL, a multiplexer, ssh onward, a job that outlives the
+ * line) also gets the category shell-escape, for the policy to decide. Audit events:
+ * session.start, session.join, session.leave, session.pause, session.resume,
+ * session.kill, session.end (with the recording's SHA-256), and execution.start /
+ * execution.end with "session" and "line" for each line run. */
+
+typedef struct wf_line_result {
+	int exit_code;
+	int interrupted, timed_out, killed;
+	const unsigned char *output; /* the first bytes of the output (kept up to 1 MiB) */
+	size_t output_len;
+	uint64_t output_total;
+	unsigned char sha256[STORE_HASH_LEN]; /* of all the output */
+	int64_t ms;
+} wf_line_result;
+
+/* Opens a session (operators only; the policy must let actor work on the target). */
+int wf_isession_start(wf *w, const char *actor, const char *target, const char *ticket,
+                      int64_t *id, buf *msg);
+/* Records where the session's shell runs (host, pid = process group, start ticks). */
+int wf_isession_attach(wf *w, const char *actor, int64_t id, const char *host, int64_t pid,
+                       int64_t start, buf *msg);
+int wf_isession_get(wf *w, const char *actor, int64_t id, store_isession *se, buf *msg);
+/* Sessions actor may see (operators: their own), optionally of a target / operator. */
+int wf_isession_list(wf *w, const char *actor, const char *target, const char *operator_name,
+                     store_isession **out, size_t *n, buf *msg);
+void wf_isession_settings(wf *w, const char *target, policy_sessions *out);
+/* The policy's target as the broker sees it (ssh: escort's key DATA/keys/NAME in key). */
+int wf_isession_broker_target(wf *w, const char *target, broker_target *bt, char *key,
+                              size_t keylen);
+int wf_isession_pause(wf *w, const char *actor, int64_t id, int paused, const char *why,
+                      buf *msg);
+/* Ends the session with the recording's hex SHA-256 (audited as session.end). A killed
+ * session stays "killed" but gets its recording hash and session.end all the same.
+ * attest_diff (NULL: attestation off) is what changed on the target between the start and
+ * the end of the session (broker_attest_diff lines), or attest_error why it is unknown. */
+int wf_isession_end(wf *w, const char *actor, int64_t id, const char *reason,
+                    const char *recording_sha256, uint64_t recording_bytes, size_t lines,
+                    const char *attest_diff, size_t attest_changes, const char *attest_error,
+                    buf *msg);
+/* The kill switch (escorts, reviewers, admins, or the session's operator): state killed,
+ * audited; *se gets the row (shell host/pid for killing it). */
+int wf_isession_kill(wf *w, const char *actor, int64_t id, const char *reason,
+                     store_isession *se, buf *msg);
+/* An escort joins (present 1: also every few seconds as a heartbeat) or leaves. */
+int wf_isession_presence(wf *w, const char *actor, int64_t id, int present, buf *msg);
+/* How many escorts were seen within the target's presence_every (names appended). */
+int wf_isession_present(wf *w, int64_t id, const char *target, size_t *n, buf *names);
+/* Enters a line: stores and decides it as a request of the session. *seq is its number
+ * in the session; *state and WF_EREFUSED as wf_request_create. */
+int wf_isession_line_submit(wf *w, const char *actor, int64_t id, const unsigned char *line,
+                            size_t len, int64_t *seq, int64_t *request_id, int *state,
+                            buf *msg);
+int wf_isession_lines(wf *w, const char *actor, int64_t id, store_isession_line **out,
+                      size_t *n, buf *msg);
+int wf_isession_line_request(wf *w, int64_t id, int64_t seq, int64_t *request_id, buf *msg);
+/* approved -> running after wf_request_run's re-checks (bytes, approvers, policy now). */
+int wf_isession_line_claim(wf *w, const char *actor, int64_t request_id, buf *msg);
+/* running -> succeeded / failed with the line's output and how it ended. */
+int wf_isession_line_finish(wf *w, const char *actor, int64_t request_id,
+                            const wf_line_result *lr, int *state, buf *msg);
+/* 1 and the reason when a line would escape line-by-line gating. */
+int wf_isession_escape_reason(const unsigned char *line, size_t len, buf *why);
+/* The recording hash the audit log's session.end holds for session id (hex, 65 bytes). */
+int wf_isession_recorded_hash(wf *w, int64_t id, char *hex, size_t hexlen, buf *msg);
+int wf_isession_state_valid(const char *s);
+const char *wf_datadir(const wf *w);
+/* ---- end interactive sessions ---- */
+
+
+/* ---- sudo approvals (wf_sudo.c; escort_sudo(8)) ---- */
+/* A host speaks for its sudo users with the token of the identity named "host@" + its
+ * target name (the policy has no host role yet); it may submit, read, claim and cancel
+ * only requests on that target. The requester is the sudo user (an identity of the
+ * policy), the command the argv quoted into one bash line (src/sudo/sudo_cmdline.h). */
+#define WF_SUDO_HOST_PREFIX "host@"
+struct json_t;
+typedef struct wf_sudo_req {
+	const char *host, *user, *runas, *cwd, *tty; /* cwd, tty may be NULL */
+	const char *const *argv;
+	size_t argc;
+} wf_sudo_req;
+/* The target a host identity speaks for, or NULL when caller is not one. */
+const char *wf_sudo_host_of(const char *caller);
+/* Creates the request; *id and *state as wf_request_create (WF_EREFUSED when the caller is
+ * not host@HOST, the user is unknown or the policy denies); cmdline gets the line. */
+int wf_sudo_submit(wf *w, const char *caller, const wf_sudo_req *q, int64_t *id, int *state,
+                   buf *cmdline, buf *msg);
+/* Reads a request of the caller's host (WF_ENOTFOUND for any other). */
+int wf_sudo_get(wf *w, const char *caller, int64_t id, store_request *r, store_approval **apv,
+                size_t *napv, buf *msg);
+/* Hands an approved request to sudo, once: re-checks the state, expiry, that the command's
+ * SHA-256 is sha256_hex, the binding and a valid escort approval bound to it; audits
+ * sudo.allowed through audit (before the commit: fail closed) and moves the request to
+ * succeeded (runner: the host). */
+typedef int (*wf_sudo_audit_fn)(void *ctx, const char *type, const char *actor,
+                                struct json_t *details, char *err, size_t errlen);
+int wf_sudo_claim(wf *w, const char *caller, int64_t id, const char *sha256_hex,
+                  wf_sudo_audit_fn audit, void *ctx, buf *msg);
+/* Cancels a pending request of the caller's host (sudo gave up waiting). */
+int wf_sudo_cancel(wf *w, const char *caller, int64_t id, buf *msg);
+/* ---- end sudo approvals ---- */
 
 #endif

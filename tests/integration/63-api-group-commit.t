@@ -1,0 +1,144 @@
+#!/usr/bin/perl
+# 63-api-group-commit.t — escortd's shared audit log and group-committed creations: many
+# concurrent POST /requests all answer 201 (or 403 for a policy denial) with distinct ids,
+# each stored request has its created/analyzed/decided records in order, a checkpoint asked
+# for right after covers them, a CLI writer on the same data directory gets the audit lock
+# soon after the server goes quiet (not after its 60 s wait), and after SIGTERM the log
+# verifies with a final signed tree head.
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+use EscortTest;
+use File::Temp qw(tempdir);
+use HTTP::Tiny;
+use JSON::PP;
+use POSIX qw(:sys_wait_h);
+use Time::HiRes qw(time sleep);
+
+sub check($$) { return ok($_[0], $_[1]) }
+
+my $E = $ENV{ESCORT} // 'build/escort';
+my $t = tempdir(CLEANUP => 1);
+my $dir = "$t/data";
+$ENV{ESCORT_DATA} = $dir;
+delete $ENV{ESCORT_DATA_DIR};
+delete $ENV{ESCORT_TOKEN};
+delete $ENV{ESCORT_SERVER};
+
+my ($s, $o, $e) = escort({ token => undef }, 'init', '--data', $dir);
+die "init: $e" if $s;
+($s, $o, $e) = escort({ token => undef }, 'policy', 'load', 'examples/policy.yaml');
+die "policy: $e" if $s;
+my %tok;
+for my $who (qw(op-in op-cn aud-1)) {
+	($s, $o, $e) = escort({ token => undef }, 'user', 'token', $who);
+	chomp $o;
+	$tok{$who} = $o;
+}
+
+my $log = "$t/serve.err";
+my $pid = fork();
+die "fork: $!" unless defined $pid;
+if ($pid == 0) {
+	open(STDERR, '>', $log) or die;
+	exec { $E } $E, 'serve', '--data', $dir, '--listen', '127.0.0.1:0', '--threads', '2',
+	    '--rate', '100000', '--per-ip', '64' or die;
+}
+my $url;
+for (1 .. 200) {
+	last if -f $log && slurp($log) =~ m{listening on (\S+)} && ($url = $1);
+	sleep 0.05;
+}
+check(defined $url, 'serve starts') or do { print '# ', slurp($log); kill 'KILL', $pid; done() };
+my $api = "$url/api/v1";
+
+# ---- 16 clients x 5 creations at once; op-cn's requests on dod-web are denied by policy
+my ($NCLI, $PER) = (16, 5);
+my @kids;
+for my $c (1 .. $NCLI) {
+	my $k = fork();
+	die "fork: $!" unless defined $k;
+	if ($k == 0) {
+		my $h = HTTP::Tiny->new(timeout => 30, keep_alive => 1);
+		my $who = $c % 4 == 0 ? 'op-cn' : 'op-in';
+		open(my $out, '>', "$t/client.$c") or die;
+		for my $i (1 .. $PER) {
+			my $r = $h->request('POST', "$api/requests", {
+			    content => encode_json({ target => 'dod-web', commands => ["uptime # $c.$i"],
+			                             ticket => "GC-$c-$i" }),
+			    headers => { 'Content-Type' => 'application/json',
+			                 Authorization => "Bearer $tok{$who}" } });
+			my $j = eval { decode_json($r->{content}) } // {};
+			my $id = $r->{status} == 201 ? $j->{id} : ($j->{error}{request} // 0);
+			print $out "$who $r->{status} $id\n";
+		}
+		close $out;
+		POSIX::_exit(0);
+	}
+	push @kids, $k;
+}
+waitpid($_, 0) for @kids;
+my %ids;
+my ($n201, $n403, $other) = (0, 0, 0);
+for my $c (1 .. $NCLI) {
+	for (split /\n/, slurp("$t/client.$c")) {
+		my ($who, $st, $id) = split / /;
+		if ($st == 201 && $who eq 'op-in') { $n201++ }
+		elsif ($st == 403 && $who eq 'op-cn') { $n403++ }
+		else { $other++; print "# unexpected: $_\n" }
+		$ids{$id}++ if $id;
+	}
+}
+my $total = $NCLI * $PER;
+check($n201 + $n403 == $total && !$other, "$total concurrent creations: 201 (op-in) / 403 denied (op-cn)")
+    or print "# 201: $n201, 403: $n403, other: $other\n";
+check(keys(%ids) == $total && !grep({ $_ != 1 } values %ids), 'every creation got its own request id');
+
+# ---- a checkpoint asked for now covers every record of those requests
+my $h = HTTP::Tiny->new(timeout => 10);
+my $r = $h->request('GET', "$api/audit/checkpoint", { headers => { Authorization => "Bearer $tok{'aud-1'}" } });
+my $cp = js($r->{content}) // {};
+($s, $o, $e) = escort({ token => undef }, 'audit', 'search', '--format', 'jsonl');
+my %seen;
+my ($maxseq, $inorder) = (0, 1);
+my %rank = ('request.created' => 0, 'request.analyzed' => 1, 'request.decided' => 2);
+for (split /\n/, $o) {
+	my $ev = js($_) or next;
+	next unless exists $rank{ $ev->{type} };
+	my $id = $ev->{details}{request};
+	$inorder = 0 if @{ $seen{$id} // [] } != $rank{ $ev->{type} };
+	push @{ $seen{$id} }, $ev->{type};
+	$maxseq = $ev->{seq} if $ev->{seq} > $maxseq;
+}
+check($s == 0 && $inorder && (grep { @{ $seen{$_} // [] } == 3 } keys %ids) == $total,
+      'each request has created, analyzed, decided in the log, in that order')
+    or print "# $e\n";
+check($r->{status} == 200 && ($cp->{size} // 0) > $maxseq, 'the checkpoint covers them (signed on demand)')
+    or print "# checkpoint size ", $cp->{size} // 'none', ", last request record $maxseq\n";
+($s, $o, $e) = escort({ token => $tok{'op-in'} }, 'request', 'list');
+check($s == 0, 'the store answers the CLI while the server runs') or print "# $e\n";
+
+# ---- a CLI writer gets the audit lock once the server is idle
+my $t0 = time;
+($s, $o, $e) = escort({ token => undef }, 'policy', 'load', 'examples/policy.yaml');
+my $dt = time - $t0;
+check($s == 0 && $dt < 10, sprintf('escort policy load beside the idle server takes the audit lock (%.1f s)', $dt))
+    or print "# $e\n";
+$r = $h->request('POST', "$api/requests", {
+    content => encode_json({ target => 'dod-web', commands => ['uptime'] }),
+    headers => { 'Content-Type' => 'application/json', Authorization => "Bearer $tok{'op-in'}" } });
+check($r->{status} == 201, 'the server writes again after the CLI') or print "# $r->{status} $r->{content}\n";
+
+# ---- shutdown: the final tree head
+kill 'TERM', $pid;
+my $gone = 0;
+for (1 .. 200) { if (waitpid($pid, WNOHANG) == $pid) { $gone = 1; last } sleep 0.05 }
+check($gone && $? == 0 && slurp($log) =~ /audit tree head signed/, 'SIGTERM: exit 0, tree head signed')
+    or do { print '# ', slurp($log); kill 'KILL', $pid unless $gone };
+($s, $o, $e) = escort({ token => undef }, 'audit', 'verify');
+check($s == 0, 'audit verify passes after the burst') or print "# $o$e\n";
+# the last record is the final tree head, covering every record before it
+my ($nrec, $cov) = "$o$e" =~ /(\d+) records, \d+ signed tree heads?; newest covers (\d+) records/;
+check(defined $cov && $cov == $nrec - 1, 'no unsigned tail after shutdown') or print "# $o$e\n";
+done();
