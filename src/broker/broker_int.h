@@ -3,6 +3,7 @@
 #ifndef ESCORT_BROKER_BROKER_INT_H
 #define ESCORT_BROKER_BROKER_INT_H
 
+#include <libssh/libssh.h>
 #include <openssl/evp.h>
 
 #include "broker/broker.h"
@@ -29,6 +30,12 @@ int bk_local_run(const broker_target *t, const unsigned char *cmd, size_t len,
 int bk_ssh_run(broker *b, const broker_target *t, const unsigned char *cmd, size_t len,
                const broker_limits *lim, broker_result *res, buf *msg);
 void bk_ssh_close_all(broker *b);
+/* Connects to an ssh target with the broker's trust rules (no ~/.ssh or /etc/ssh
+ * configuration, the host key must match the pinned SHA-256 fingerprint) and
+ * authenticates with escort's key file (refused when group or others can read it).
+ * *out is ready for channels; the caller disconnects and frees it. Used for the broker's
+ * cached connections and for the sessions' persistent shells alike. */
+int bk_ssh_connect(const broker_target *t, ssh_session *out, buf *msg);
 void bk_ssh_disconnect(broker *b, const broker_target *t);
 
 /* One cached ssh connection per (host, port, user, key, pin). */

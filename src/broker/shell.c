@@ -12,16 +12,12 @@
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <libssh/libssh.h>
-#include <sys/stat.h>
 
 #include "util/err.h"
 
@@ -204,118 +200,14 @@ discard(void *ctx, const unsigned char *p, size_t n)
 	(void)n;
 }
 
-/* ---- ssh: the shell is `bash -i` on an exec channel; signals go through a second
- * channel to the process group sshd made for it ---- */
+/* ---- ssh: the shell is `bash -i` on an exec channel of a connection made by
+ * bk_ssh_connect (ssh.c: the broker's trust rules); signals go through a second channel
+ * to the process group sshd made for it ---- */
 
 static const char *
 sh_tname(const broker_target *t)
 {
 	return t->name ? t->name : "?";
-}
-
-/* The same trust rules as the broker's ssh runs: no ~/.ssh or /etc/ssh configuration,
- * the host key must equal the pinned one, escort's key must not be readable by others. */
-static int
-ssh_open_pinned(const broker_target *t, ssh_session *out, buf *msg)
-{
-	ssh_session s = ssh_new();
-	ssh_key key = NULL, priv = NULL;
-	unsigned char *hash = NULL;
-	size_t hlen = 0, a, g;
-	char *fph = NULL, ubuf[256];
-	const char *pin, *got, *user = t->user;
-	int port = t->port ? (int)t->port : 22, rc = 0, one = 1;
-	long tmo = t->connect_timeout_sec ? (long)t->connect_timeout_sec
-	                                  : BROKER_CONNECT_TIMEOUT_SEC;
-	bool no = false;
-	struct stat st;
-
-	*out = NULL;
-	if (s == NULL)
-		return ESC_ENOMEM;
-	if (user == NULL || *user == 0) {
-		struct passwd pw, *res = NULL;
-		char pb[4096];
-
-		snprintf(ubuf, sizeof(ubuf), "%s", getpwuid_r(geteuid(), &pw, pb, sizeof(pb), &res) == 0 &&
-		         res ? pw.pw_name : "root");
-		user = ubuf;
-	}
-	if (t->host == NULL || *t->host == 0 || t->key_file == NULL || *t->key_file == 0) {
-		buf_printf(msg, "target %s has no host or key", sh_tname(t));
-		rc = ESC_EINVAL;
-		goto out;
-	}
-	if (ssh_options_set(s, SSH_OPTIONS_PROCESS_CONFIG, &no) < 0 ||
-	    ssh_options_set(s, SSH_OPTIONS_HOST, t->host) < 0 ||
-	    ssh_options_set(s, SSH_OPTIONS_PORT, &port) < 0 ||
-	    ssh_options_set(s, SSH_OPTIONS_USER, user) < 0 ||
-	    ssh_options_set(s, SSH_OPTIONS_TIMEOUT, &tmo) < 0 ||
-	    ssh_options_set(s, SSH_OPTIONS_NODELAY, &one) < 0 ||
-	    ssh_options_set(s, SSH_OPTIONS_KNOWNHOSTS, "/dev/null") < 0 ||
-	    ssh_options_set(s, SSH_OPTIONS_GLOBAL_KNOWNHOSTS, "/dev/null") < 0) {
-		buf_printf(msg, "target %s: ssh options: %s", sh_tname(t), ssh_get_error(s));
-		rc = ESC_EINVAL;
-		goto out;
-	}
-	if (ssh_connect(s) != SSH_OK) {
-		buf_printf(msg, "target %s: cannot connect to %s port %d: %s", sh_tname(t), t->host,
-		           port, ssh_get_error(s));
-		rc = BROKER_ECONNECT;
-		goto out;
-	}
-	if (ssh_get_server_publickey(s, &key) != SSH_OK ||
-	    ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &hash, &hlen) != 0 ||
-	    (fph = ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash, hlen)) == NULL) {
-		buf_printf(msg, "target %s: cannot read the server's host key", sh_tname(t));
-		rc = BROKER_EHOSTKEY;
-		goto out;
-	}
-	pin = t->host_key ? t->host_key : "";
-	got = fph;
-	if (strncmp(pin, "SHA256:", 7) == 0)
-		pin += 7;
-	if (strncmp(got, "SHA256:", 7) == 0)
-		got += 7;
-	for (a = strlen(pin); a && pin[a - 1] == '='; a--)
-		;
-	for (g = strlen(got); g && got[g - 1] == '='; g--)
-		;
-	if (a == 0 || a != g || memcmp(pin, got, a) != 0) {
-		buf_printf(msg, "target %s (%s port %d): HOST KEY MISMATCH or none pinned, refusing "
-		           "to connect: the server presented %s", sh_tname(t), t->host, port, fph);
-		rc = BROKER_EHOSTKEY;
-		goto out;
-	}
-	if (stat(t->key_file, &st) != 0 || (st.st_mode & 077)) {
-		buf_printf(msg, "target %s: key %s is missing or readable by group or others",
-		           sh_tname(t), t->key_file);
-		rc = ESC_EINVAL;
-		goto out;
-	}
-	if (ssh_pki_import_privkey_file(t->key_file, NULL, NULL, NULL, &priv) != SSH_OK) {
-		buf_printf(msg, "target %s: cannot read the private key %s", sh_tname(t), t->key_file);
-		rc = ESC_EPARSE;
-		goto out;
-	}
-	if (ssh_userauth_publickey(s, NULL, priv) != SSH_AUTH_SUCCESS) {
-		buf_printf(msg, "target %s: %s@%s refused the key %s", sh_tname(t), user, t->host,
-		           t->key_file);
-		rc = BROKER_EAUTH;
-		goto out;
-	}
-	*out = s;
-	s = NULL;
-out:
-	ssh_string_free_char(fph);
-	ssh_clean_pubkey_hash(&hash);
-	ssh_key_free(key);
-	ssh_key_free(priv);
-	if (s) {
-		ssh_disconnect(s);
-		ssh_free(s);
-	}
-	return rc;
 }
 
 /* Up to cap bytes of the shell's stdout or stderr: >0, 0 after timeout_ms, -1 at the end. */
@@ -527,7 +419,7 @@ ssh_shell_open(broker_shell **out, const broker_target *t, const char *const *en
 	sh->transport = BROKER_SSH;
 	sh->in_fd = sh->out_fd = -1;
 	snprintf(sh->name, sizeof(sh->name), "%s", sh_tname(t));
-	if ((rc = ssh_open_pinned(t, &sh->ss, msg)) != 0)
+	if ((rc = bk_ssh_connect(t, &sh->ss, msg)) != 0)
 		goto out;
 	buf_puts(&cmd, "printf 'ESCORT-PGID %s\\n' \"$$\"; ");
 	if (t->workdir && *t->workdir) {

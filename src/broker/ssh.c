@@ -289,6 +289,26 @@ authenticate(ssh_session s, const broker_target *t, const char *user, buf *msg)
 	return rc;
 }
 
+int
+bk_ssh_connect(const broker_target *t, ssh_session *out, buf *msg)
+{
+	char tmp[256];
+	const char *user = user_of(t, tmp, sizeof(tmp));
+	ssh_session s = NULL;
+	int rc;
+
+	*out = NULL;
+	if ((rc = connect_pinned(t, user, &s, NULL, 0, msg)) != 0)
+		return rc;
+	if ((rc = authenticate(s, t, user, msg)) != 0) {
+		ssh_disconnect(s);
+		ssh_free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
 static int
 get_conn(broker *b, const broker_target *t, struct bk_ssh_conn **out, int *reused, buf *msg)
 {
@@ -310,13 +330,8 @@ get_conn(broker *b, const broker_target *t, struct bk_ssh_conn **out, int *reuse
 	}
 	if (b->nconn == BK_MAX_CONN)
 		drop_conn(b, 0);
-	if ((rc = connect_pinned(t, user, &s, NULL, 0, msg)) != 0)
+	if ((rc = bk_ssh_connect(t, &s, msg)) != 0)
 		return rc;
-	if ((rc = authenticate(s, t, user, msg)) != 0) {
-		ssh_disconnect(s);
-		ssh_free(s);
-		return rc;
-	}
 	c = calloc(1, sizeof(*c));
 	if (c == NULL || (c->host = strdup(t->host)) == NULL || (c->user = strdup(user)) == NULL ||
 	    (t->key_file && (c->key_file = strdup(t->key_file)) == NULL) ||

@@ -17,6 +17,8 @@ int cli_init(int argc, char **argv);  /* escort init: data directory and signing
 int cli_audit(int argc, char **argv); /* escort audit: the tamper-evident log */
 int cli_policy(int argc, char **argv); /* escort policy check|explain */
 int cli_serve(int argc, char **argv);  /* escort serve: escortd (src/server) */
+int cli_session(int argc, char **argv); /* escort session (src/cli/session.c) */
+int cli_shell(int argc, char **argv);   /* escort shell: the SSH front door */
 
 /* The data directory: the --data (alias -d, --data-dir) value if given, else $ESCORT_DATA,
  * else $ESCORT_DATA_DIR (older name), else ./escort-data. */

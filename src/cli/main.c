@@ -22,6 +22,8 @@ static const struct subcommand subcommands[] = {
 	{ "user", cli_user, "issue and revoke identity tokens (data directory owner)" },
 	{ "policy", cli_policy, "check and load policies; explain a decision for a command" },
 	{ "serve", cli_serve, "run escortd: the HTTP JSON API and the web console" },
+	{ "session", cli_session, "escorted interactive sessions: start, join, kill, replay, verify" },
+	{ "shell", cli_shell, "the SSH front door: ForceCommand for operators on a jump host" },
 };
 
 static void
