@@ -3,6 +3,7 @@
  * workflow as the authenticated identity and renders the result; nothing here decides
  * what is allowed beyond the console's extra approval rules (comment, fresh TOTP). */
 #include "server/srv_int.h"
+#include "server/api_sudo.h"
 
 #include <inttypes.h>
 #include <openssl/evp.h>
@@ -757,6 +758,8 @@ api_dispatch(srv_call *k)
 
 	if (strncmp(p, "/requests", 9) == 0 && (p[9] == 0 || p[9] == '/'))
 		return requests(k, p + 9);
+	if (strncmp(p, "/sudo", 5) == 0 && (p[5] == 0 || p[5] == '/'))
+		return api_sudo(k, p + 5); /* api_sudo.c */
 	if (is(p, "/whoami"))
 		return get ? whoami(k) : need(k, "GET");
 	if (is(p, "/totp/enroll"))
