@@ -22,9 +22,12 @@ struct common_opts {
 	char *rules[MAX_RULE_DIRS];
 	int nrules;
 	int fail_on; /* risk level that makes the exit status 1, or -1 */
+	char *sigma[MAX_RULE_DIRS]; /* --sigma directories */
+	int nsigma;
 };
 
-enum { OPT_RULES = 256, OPT_FAIL_ON, OPT_SHELL, OPT_COLOR, OPT_JSON, OPT_HELP };
+enum { OPT_RULES = 256, OPT_FAIL_ON, OPT_SHELL, OPT_COLOR, OPT_JSON, OPT_HELP, OPT_SIGMA,
+       OPT_CHECK_SIGMA };
 
 static int
 common_opt(const char *sub, struct common_opts *o, int c, const char *arg)
@@ -50,6 +53,13 @@ common_opt(const char *sub, struct common_opts *o, int c, const char *arg)
 		}
 		o->rules[o->nrules++] = (char *)arg;
 		return 0;
+	case OPT_SIGMA:
+		if (o->nsigma == MAX_RULE_DIRS) {
+			cli_warnx(sub, "--sigma: at most %d directories", MAX_RULE_DIRS);
+			return CLI_EXIT_USAGE;
+		}
+		o->sigma[o->nsigma++] = (char *)arg;
+		return 0;
 	case OPT_FAIL_ON:
 		if ((o->fail_on = cli_parse_risk(arg)) < 0) {
 			cli_warnx(sub, "--fail-on %s: expected none, low, medium, high or critical",
@@ -61,12 +71,47 @@ common_opt(const char *sub, struct common_opts *o, int c, const char *arg)
 	return CLI_EXIT_USAGE;
 }
 
+/* Loads the --sigma directories into lb. A refused rule is a warning (the others still
+ * apply); an unreadable directory is an error. With verbose (--check-sigma) every loaded
+ * rule is listed on standard output and *refused counts the problem lines. */
+static int
+load_sigma(const char *sub, lockbox *lb, const struct common_opts *o, int verbose,
+    int *refused)
+{
+	buf rep = BUF_INIT;
+	int i, r = 0;
+
+	for (i = 0; i < o->nsigma && r == 0; i++) {
+		char *line, *save = NULL;
+
+		rep.len = 0;
+		r = lockbox_load_sigma(lb, o->sigma[i], &rep, verbose);
+		if (rep.len == 0)
+			continue;
+		for (line = strtok_r((char *)buf_cstr(&rep), "\n", &save); line;
+		    line = strtok_r(NULL, "\n", &save)) {
+			if (verbose && strstr(line, ": loaded: ")) {
+				printf("%s\n", line);
+				continue;
+			}
+			if (refused)
+				(*refused)++;
+			cli_warnx(sub, "sigma: %s", line);
+		}
+	}
+	buf_free(&rep);
+	if (r != 0 && r != ESC_ENOENT)
+		cli_warnx(sub, "sigma: %s", esc_strerror(r));
+	return r;
+}
+
 static void
 analyze_help(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: escort analyze [--shell SHELL] [-0|--null] [--rules DIR]... [--fail-on RISK]\n"
-	    "                      [FILE...]\n\n"
+	    "usage: escort analyze [--shell SHELL] [-0|--null] [--rules DIR]... [--sigma DIR]...\n"
+	    "                      [--fail-on RISK] [FILE...]\n"
+	    "       escort analyze --check-sigma DIR\n\n"
 	    "Reads command records from FILE (or standard input), one per line, or separated by\n"
 	    "NUL bytes with --null so a record can be a multi-line script, and writes one JSON\n"
 	    "object per record, in order, one per line: risk, score, categories, ATT&CK ids,\n"
@@ -74,6 +119,10 @@ analyze_help(FILE *fp)
 	    "  --shell SHELL     the records' shell: bash (default), powershell (pwsh) or cmd\n"
 	    "  -0, --null        records are NUL-separated\n"
 	    "  --rules DIR       load extra rules from DIR (repeatable; later ones override)\n"
+	    "  --sigma DIR       also apply the Sigma rules (Linux process_creation) in DIR\n"
+	    "                    (repeatable); unsupported rules are reported and skipped\n"
+	    "  --check-sigma DIR list the Sigma rules of DIR that load and those that do not,\n"
+	    "                    then exit (1 when any is refused)\n"
 	    "  --fail-on RISK    exit 1 if any record is rated RISK or higher\n"
 	    "  -h, --help        show this help\n\n"
 	    "Exit status: 0 ok, 1 a record reached --fail-on, 2 usage, 3 input or rules error.\n"
@@ -199,13 +248,15 @@ cli_analyze(int argc, char **argv)
 		{ "shell", required_argument, NULL, OPT_SHELL },
 		{ "null", no_argument, NULL, '0' },
 		{ "rules", required_argument, NULL, OPT_RULES },
+		{ "sigma", required_argument, NULL, OPT_SIGMA },
+		{ "check-sigma", required_argument, NULL, OPT_CHECK_SIGMA },
 		{ "fail-on", required_argument, NULL, OPT_FAIL_ON },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct common_opts o = { "bash", { NULL }, 0, -1 };
+	struct common_opts o = { "bash", { NULL }, 0, -1, { NULL }, 0 };
 	struct run rn;
-	int c, delim = '\n', i, r, rc = CLI_EXIT_OK;
+	int c, delim = '\n', i, r, rc = CLI_EXIT_OK, check = 0;
 
 	optind = 0;
 	opterr = 0;
@@ -217,6 +268,11 @@ cli_analyze(int argc, char **argv)
 		case 'h':
 			analyze_help(stdout);
 			return CLI_EXIT_OK;
+		case OPT_CHECK_SIGMA:
+			check = 1;
+			if ((r = common_opt("analyze", &o, OPT_SIGMA, optarg)) != 0)
+				return r;
+			break;
 		case '?':
 			cli_warnx("analyze", "unknown or incomplete option '%s'; see --help",
 			    argv[optind - 1]);
@@ -231,6 +287,19 @@ cli_analyze(int argc, char **argv)
 	rn.fail_on = o.fail_on;
 	if ((rn.lb = cli_load_rules("analyze", o.rules, o.nrules)) == NULL)
 		return CLI_EXIT_ERROR;
+	if (check) {
+		int refused = 0;
+
+		r = load_sigma("analyze", (lockbox *)rn.lb, &o, 1, &refused);
+		printf("%zu Sigma rules loaded, %d problems\n",
+		    lockbox_sigma_count(rn.lb), refused);
+		lockbox_free((lockbox *)rn.lb);
+		return r ? CLI_EXIT_ERROR : refused ? CLI_EXIT_FINDINGS : CLI_EXIT_OK;
+	}
+	if (load_sigma("analyze", (lockbox *)rn.lb, &o, 0, NULL) != 0) {
+		lockbox_free((lockbox *)rn.lb);
+		return CLI_EXIT_ERROR;
+	}
 	if (optind == argc) {
 		r = analyze_fd(&rn, 0, "standard input", delim);
 	} else {
@@ -269,7 +338,8 @@ static void
 explain_help(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: escort explain [--shell SHELL] [--rules DIR]... [--color WHEN] [--json]\n"
+	    "usage: escort explain [--shell SHELL] [--rules DIR]... [--sigma DIR]... [--color WHEN]\n"
+	    "                      [--json]\n"
 	    "                      [--fail-on RISK] [--] [COMMAND...]\n\n"
 	    "Explains one command in plain words for the person who must approve it: its\n"
 	    "risk, what each part does, and where in the text the danger is (underlined).\n"
@@ -278,6 +348,7 @@ explain_help(FILE *fp)
 	    "(a multi-line script is fine).\n\n"
 	    "  --shell SHELL     the command's shell: bash (default), powershell (pwsh) or cmd\n"
 	    "  --rules DIR       load extra rules from DIR (repeatable)\n"
+	    "  --sigma DIR       also apply the Sigma rules in DIR (repeatable)\n"
 	    "  --color WHEN      auto (default: when standard output is a terminal), always,\n"
 	    "                    never\n"
 	    "  --json            print the JSON object of escort-analyze(1) instead\n"
@@ -293,6 +364,7 @@ cli_explain(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "shell", required_argument, NULL, OPT_SHELL },
 		{ "rules", required_argument, NULL, OPT_RULES },
+		{ "sigma", required_argument, NULL, OPT_SIGMA },
 		{ "fail-on", required_argument, NULL, OPT_FAIL_ON },
 		{ "color", required_argument, NULL, OPT_COLOR },
 		{ "colour", required_argument, NULL, OPT_COLOR },
@@ -300,7 +372,7 @@ cli_explain(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct common_opts o = { "bash", { NULL }, 0, -1 };
+	struct common_opts o = { "bash", { NULL }, 0, -1, { NULL }, 0 };
 	lockbox *lb = NULL;
 	lockbox_result *res = NULL;
 	buf cmd = BUF_INIT, out = BUF_INIT;
@@ -363,6 +435,8 @@ cli_explain(int argc, char **argv)
 		}
 	}
 	if ((lb = cli_load_rules("explain", o.rules, o.nrules)) == NULL)
+		goto out;
+	if (load_sigma("explain", lb, &o, 0, NULL) != 0)
 		goto out;
 	if ((r = lockbox_analyze(lb, buf_cstr(&cmd), cmd.len, o.shell, &res)) != 0) {
 		cli_warnx("explain", "%s", esc_strerror(r));

@@ -10,12 +10,16 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -762,46 +766,65 @@ out:
 enum fmt { FMT_JSONL, FMT_SYSLOG, FMT_CEF };
 
 /* CEF: header fields escape | and \, extension values escape = and \ and line breaks */
-static void
-cef_put(FILE *fp, const char *s, int header)
+static int
+cef_put(buf *o, const char *s, int header)
 {
-	for (; *s; s++) {
+	int rc = 0;
+
+	for (; *s && rc == 0; s++) {
 		if (*s == '\\' || (header && *s == '|') || (!header && *s == '='))
-			fputc('\\', fp);
+			rc = buf_putc(o, '\\');
+		if (rc)
+			break;
 		if (*s == '\n')
-			fputs("\\n", fp);
+			rc = buf_puts(o, "\\n");
 		else if (*s == '\r')
-			fputs("\\r", fp);
+			rc = buf_puts(o, "\\r");
 		else
-			fputc(*s, fp);
+			rc = buf_putc(o, (unsigned char)*s);
 	}
+	return rc;
 }
 
 /* RFC 5424 structured-data parameter values escape ", \ and ] */
-static void
-sd_put(FILE *fp, const char *s)
+static int
+sd_put(buf *o, const char *s)
 {
-	for (; *s; s++) {
+	int rc = 0;
+
+	for (; *s && rc == 0; s++) {
 		if (*s == '"' || *s == '\\' || *s == ']')
-			fputc('\\', fp);
-		fputc(*s, fp);
+			rc = buf_putc(o, '\\');
+		if (rc == 0)
+			rc = buf_putc(o, (unsigned char)*s);
 	}
+	return rc;
 }
 
+/* Formats one record as one message (no line ending) into o. Every format carries the
+ * record's sequence number and its Merkle leaf hash (SHA-256(0x00 || record), RFC 6962), so
+ * a SIEM's copy can be checked against the log and 'escort audit prove': jsonl is the
+ * record as stored (it holds "seq"; its leaf hash is that of the line's bytes), syslog puts
+ * both in structured data, CEF in cs1/cs2. */
 static int
-emit(enum fmt f, const buf *rec, const char *host)
+format_rec(enum fmt f, const buf *rec, const char *host, buf *o)
 {
 	audit_event ev;
+	mt_hash leaf;
+	char lhex[2 * MT_HASH_LEN + 1];
 	char *det;
-	int sev;
+	int sev, rc = 0;
 
-	if (f == FMT_JSONL) {
-		fwrite(rec->data, 1, rec->len, stdout);
-		putchar('\n');
-		return 0;
-	}
+	o->len = 0;
+	if (f == FMT_JSONL)
+		return buf_put(o, rec->data, rec->len) ? -1 : 0;
 	if (audit_event_parse(rec->data, rec->len, &ev, NULL, 0) != 0)
 		return -1;
+	if (mt_leaf_hash(rec->data, rec->len, &leaf) != 0) {
+		audit_event_free(&ev);
+		return -1;
+	}
+	audit_hash_hex(&leaf, lhex);
 	det = json_dumps(ev.details, JSON_COMPACT | JSON_SORT_KEYS);
 	if (det == NULL) {
 		audit_event_free(&ev);
@@ -814,27 +837,207 @@ emit(enum fmt f, const buf *rec, const char *host)
 
 		audit_time_format(ev.time_us, t, sizeof(t));
 		/* facility authpriv (10): these are access records */
-		printf("<%d>1 %s %s escort - %s [escort@32473 seq=\"%" PRIu64 "\" actor=\"", 10 * 8 + sev,
-		       t, host, ev.type, ev.seq);
-		sd_put(stdout, ev.actor);
-		printf("\"] ");
-		fwrite(rec->data, 1, rec->len, stdout);
-		putchar('\n');
+		rc |= buf_printf(o, "<%d>1 %s %s escort - %s [escort@32473 seq=\"%" PRIu64
+		                 "\" actor=\"", 10 * 8 + sev, t, host, ev.type, ev.seq);
+		rc |= sd_put(o, ev.actor);
+		rc |= buf_printf(o, "\" leaf=\"%s\"] ", lhex);
+		rc |= buf_put(o, rec->data, rec->len);
 	} else {
-		printf("CEF:0|escort|escort|%s|", ESCORT_VERSION);
-		cef_put(stdout, ev.type, 1);
-		putchar('|');
-		cef_put(stdout, ev.type, 1);
-		printf("|%d|rt=%" PRId64 " cs1Label=seq cs1=%" PRIu64 " suser=", sev == 5 ? 3 : 1,
-		       ev.time_us / 1000, ev.seq);
-		cef_put(stdout, ev.actor, 0);
-		printf(" msg=");
-		cef_put(stdout, det, 0);
-		putchar('\n');
+		rc |= buf_printf(o, "CEF:0|escort|escort|%s|", ESCORT_VERSION);
+		rc |= cef_put(o, ev.type, 1);
+		rc |= buf_putc(o, '|');
+		rc |= cef_put(o, ev.type, 1);
+		rc |= buf_printf(o, "|%d|rt=%" PRId64 " cs1Label=seq cs1=%" PRIu64
+		                 " cs2Label=leaf cs2=%s suser=", sev == 5 ? 3 : 1,
+		                 ev.time_us / 1000, ev.seq, lhex);
+		rc |= cef_put(o, ev.actor, 0);
+		rc |= buf_puts(o, " msg=");
+		rc |= cef_put(o, det, 0);
 	}
 	free(det);
 	audit_event_free(&ev);
+	return rc ? -1 : 0;
+}
+
+/* Where export sends its messages: standard output (one per line) or a syslog
+ * receiver: a Unix datagram socket, UDP (one message per datagram) or TCP (octet-counting
+ * framing, RFC 6587 section 3.4.1: "LEN SP MSG"). */
+enum sink_kind { SINK_STDOUT, SINK_UNIX, SINK_UDP, SINK_TCP };
+
+struct sink {
+	enum sink_kind kind;
+	const char *spec;           /* as given to --to */
+	int fd;
+	struct sockaddr_storage ss; /* UDP / TCP peer */
+	socklen_t sslen;
+	struct sockaddr_un sun;     /* Unix socket path */
+	int stream;                 /* a Unix stream socket: framed like TCP */
+	buf frame;
+};
+
+/* Parses --to: unix:/PATH, udp:HOST:PORT, tcp:HOST:PORT (HOST may be [v6]). */
+static int
+sink_parse(struct sink *s, const char *spec)
+{
+	char host[256];
+	const char *rest, *colon, *hs, *he;
+	struct addrinfo hints, *ai = NULL;
+	int e;
+
+	memset(s, 0, sizeof(*s));
+	s->fd = -1;
+	s->spec = spec;
+	if (spec == NULL) {
+		s->kind = SINK_STDOUT;
+		return 0;
+	}
+	if (strncmp(spec, "unix:", 5) == 0) {
+		rest = spec + 5;
+		if (*rest == '\0' || strlen(rest) >= sizeof(s->sun.sun_path)) {
+			cli_warnx(SUB, "export: --to %s: the socket path is empty or too long", spec);
+			return -1;
+		}
+		s->kind = SINK_UNIX;
+		s->sun.sun_family = AF_UNIX;
+		memcpy(s->sun.sun_path, rest, strlen(rest) + 1);
+		return 0;
+	}
+	if (strncmp(spec, "udp:", 4) == 0)
+		s->kind = SINK_UDP;
+	else if (strncmp(spec, "tcp:", 4) == 0)
+		s->kind = SINK_TCP;
+	else {
+		cli_warnx(SUB, "export: --to %s: expected unix:/PATH, udp:HOST:PORT or tcp:HOST:PORT",
+		          spec);
+		return -1;
+	}
+	rest = spec + 4;
+	if ((colon = strrchr(rest, ':')) == NULL || colon[1] == '\0') {
+		cli_warnx(SUB, "export: --to %s: no port", spec);
+		return -1;
+	}
+	hs = rest;
+	he = colon;
+	if (*hs == '[' && he > hs + 1 && he[-1] == ']') {
+		hs++;
+		he--;
+	}
+	if (he == hs || (size_t)(he - hs) >= sizeof(host)) {
+		cli_warnx(SUB, "export: --to %s: no host", spec);
+		return -1;
+	}
+	memcpy(host, hs, (size_t)(he - hs));
+	host[he - hs] = '\0';
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_socktype = s->kind == SINK_UDP ? SOCK_DGRAM : SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICSERV;
+	if ((e = getaddrinfo(host, colon + 1, &hints, &ai)) != 0 || ai == NULL) {
+		cli_warnx(SUB, "export: --to %s: %s", spec, gai_strerror(e));
+		return -1;
+	}
+	memcpy(&s->ss, ai->ai_addr, ai->ai_addrlen);
+	s->sslen = ai->ai_addrlen;
+	freeaddrinfo(ai);
 	return 0;
+}
+
+static int
+sink_connect(struct sink *s)
+{
+	int fam, type;
+
+	if (s->kind == SINK_STDOUT || s->fd >= 0)
+		return 0;
+	fam = s->kind == SINK_UNIX ? AF_UNIX : s->ss.ss_family;
+	type = s->kind == SINK_TCP || s->stream ? SOCK_STREAM : SOCK_DGRAM;
+	if ((s->fd = socket(fam, type | SOCK_CLOEXEC, 0)) < 0) {
+		cli_warnx(SUB, "export: --to %s: socket: %s", s->spec, strerror(errno));
+		return -1;
+	}
+	/* connected even for datagrams, so an absent receiver is reported (ECONNREFUSED) */
+	if (s->kind == SINK_UNIX ? connect(s->fd, (struct sockaddr *)&s->sun, sizeof(s->sun))
+	                         : connect(s->fd, (struct sockaddr *)&s->ss, s->sslen)) {
+		/* a Unix stream socket (some syslog daemons): octet-counted like TCP */
+		if (s->kind == SINK_UNIX && !s->stream && errno == EPROTOTYPE) {
+			close(s->fd);
+			s->fd = -1;
+			s->stream = 1;
+			return sink_connect(s);
+		}
+		cli_warnx(SUB, "export: --to %s: %s", s->spec, strerror(errno));
+		close(s->fd);
+		s->fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+static void
+sink_close(struct sink *s)
+{
+	if (s->fd >= 0)
+		close(s->fd);
+	s->fd = -1;
+	buf_free(&s->frame);
+}
+
+static int
+write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Sends one message. A datagram too large for the transport is skipped with a warning
+ * naming its seq (the receiver sees the gap); a broken TCP connection is reopened once. */
+static int
+sink_send(struct sink *s, const buf *msg, uint64_t seq)
+{
+	int tries;
+
+	if (s->kind == SINK_STDOUT) {
+		fwrite(msg->data, 1, msg->len, stdout);
+		putchar('\n');
+		return ferror(stdout) ? -1 : 0;
+	}
+	for (tries = 0; tries < 2; tries++) {
+		if (sink_connect(s) != 0)
+			return -1;
+		if (s->kind == SINK_TCP || s->stream) {
+			s->frame.len = 0;
+			if (buf_printf(&s->frame, "%zu ", msg->len) != 0 ||
+			    buf_put(&s->frame, msg->data, msg->len) != 0)
+				return -1;
+			if (write_all(s->fd, s->frame.data, s->frame.len) == 0)
+				return 0;
+		} else {
+			ssize_t w;
+
+			do
+				w = send(s->fd, msg->data, msg->len, MSG_NOSIGNAL);
+			while (w < 0 && errno == EINTR);
+			if (w >= 0)
+				return 0;
+			if (errno == EMSGSIZE) {
+				cli_warnx(SUB, "export: record %" PRIu64 " (%zu bytes) is too large for a "
+				          "datagram to %s; skipped", seq, msg->len, s->spec);
+				return 0;
+			}
+		}
+		cli_warnx(SUB, "export: --to %s: %s", s->spec, strerror(errno));
+		close(s->fd);
+		s->fd = -1;
+	}
+	return -1;
 }
 
 struct filter {
@@ -1051,10 +1254,10 @@ matches(const struct filter *fl, const buf *rec)
 /* Prints records [*from, size) that pass the filter; *from advances. */
 static int
 emit_range(const char *dir, uint64_t *from, enum fmt f, const struct filter *fl, const char *host,
-           uint64_t *left)
+           uint64_t *left, struct sink *sk)
 {
 	audit_log *log = NULL;
-	buf rec = BUF_INIT;
+	buf rec = BUF_INIT, msg = BUF_INIT;
 	uint64_t n, i;
 	int rc;
 
@@ -1069,9 +1272,13 @@ emit_range(const char *dir, uint64_t *from, enum fmt f, const struct filter *fl,
 		}
 		if (!matches(fl, &rec))
 			continue;
-		if (emit(f, &rec, host) != 0) {
+		if (format_rec(f, &rec, host, &msg) != 0) {
 			cli_warnx(SUB, "record %" PRIu64 " is not a valid record; run 'escort audit verify'",
 			          i);
+			rc = CLI_EXIT_ERROR;
+			goto out;
+		}
+		if (sink_send(sk, &msg, i) != 0) {
 			rc = CLI_EXIT_ERROR;
 			goto out;
 		}
@@ -1082,6 +1289,7 @@ emit_range(const char *dir, uint64_t *from, enum fmt f, const struct filter *fl,
 		rc = CLI_EXIT_ERROR;
 out:
 	buf_free(&rec);
+	buf_free(&msg);
 	audit_log_close(log, NULL, 0);
 	return rc;
 }
@@ -1106,9 +1314,12 @@ run_listing(const char *cmd, int argc, char **argv, int search)
 		{ "risk-min", required_argument, NULL, 'R' },
 		{ "request", required_argument, NULL, 'Q' },
 		{ "target", required_argument, NULL, 'T' },
+		{ "to", required_argument, NULL, 'o' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct filter fl;
+	struct sink sk;
+	const char *to = NULL;
 	uint64_t reqid;
 	const char *dir = NULL, *format = "jsonl";
 	char host[256], *eq, *wcopy = NULL;
@@ -1125,6 +1336,7 @@ run_listing(const char *cmd, int argc, char **argv, int search)
 		case 'd': dir = optarg; break;
 		case 'f': format = optarg; break;
 		case 'F': follow = 1; break;
+		case 'o': to = optarg; break;
 		case 's': fl.since = optarg; break;
 		case 'u': fl.until = optarg; break;
 		case 'a': fl.actor = optarg; break;
@@ -1174,10 +1386,14 @@ run_listing(const char *cmd, int argc, char **argv, int search)
 				       "                   medium, high, critical)\n");
 			else
 				printf("usage: escort audit export [-d DIR] [--format jsonl|syslog|cef] "
-				       "[--follow]\n\n"
+				       "[--follow]\n"
+				       "       [--to unix:/PATH|udp:HOST:PORT|tcp:HOST:PORT]\n\n"
 				       "Prints every record: jsonl (as stored), syslog (RFC 5424, facility\n"
-				       "authpriv) or cef (ArcSight CEF). --follow keeps printing new records\n"
-				       "as they are appended, for a SIEM forwarder.\n");
+				       "authpriv) or cef (ArcSight CEF), each with its seq and leaf hash.\n"
+				       "--follow keeps printing new records as they are appended, for a SIEM\n"
+				       "forwarder. --to sends each record as one message to a syslog receiver\n"
+				       "instead: a Unix datagram socket, UDP (a datagram each), or TCP or a\n"
+				       "Unix stream socket (octet-counting framing, RFC 6587).\n");
 			return CLI_EXIT_OK;
 		case ':':
 			cli_warnx(SUB, "%s: %s needs an argument", cmd, argv[optind - 1]);
@@ -1198,10 +1414,12 @@ run_listing(const char *cmd, int argc, char **argv, int search)
 		cli_warnx(SUB, "export: filters belong to 'escort audit search'");
 		return CLI_EXIT_USAGE;
 	}
-	if (search && follow) {
-		cli_warnx(SUB, "search: --follow is an export option");
+	if (search && (follow || to)) {
+		cli_warnx(SUB, "search: --follow and --to are export options");
 		return CLI_EXIT_USAGE;
 	}
+	if (sink_parse(&sk, to) != 0)
+		return CLI_EXIT_USAGE;
 	if (strcmp(format, "jsonl") == 0)
 		f = FMT_JSONL;
 	else if (strcmp(format, "syslog") == 0)
@@ -1234,12 +1452,19 @@ run_listing(const char *cmd, int argc, char **argv, int search)
 		free(wcopy);
 		return rc;
 	}
+	/* the receiver is reached before anything is read: a typo in --to fails at once */
+	if (sink_connect(&sk) != 0) {
+		free(fl.ids);
+		free(wcopy);
+		return CLI_EXIT_ERROR;
+	}
 	for (;;) {
-		rc = emit_range(dir, &from, f, &fl, host, &left);
+		rc = emit_range(dir, &from, f, &fl, host, &left, &sk);
 		if (rc || !follow)
 			break;
 		usleep(500 * 1000);
 	}
+	sink_close(&sk);
 	free(fl.ids);
 	free(wcopy);
 	return rc;

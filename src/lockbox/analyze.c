@@ -6,6 +6,7 @@
 #include "lockbox/analyze_int.h"
 #include "lockbox/normalize.h"
 #include "lockbox/pwsh.h"
+#include "lockbox/sigma.h"
 #include "util/err.h"
 
 #include <stdarg.h>
@@ -4689,7 +4690,24 @@ lockbox_free(lockbox *lb)
 		return;
 	kb_free(lb->k);
 	winkb_free(lb->wk);
+	sigma_free(lb->sigma);
 	free(lb);
+}
+
+int
+lockbox_load_sigma(lockbox *lb, const char *dir, buf *report, int verbose)
+{
+	if (lb == NULL || dir == NULL)
+		return ESC_EINVAL;
+	if (lb->sigma == NULL && (lb->sigma = sigma_new()) == NULL)
+		return ESC_ENOMEM;
+	return sigma_load_dir(lb->sigma, dir, report, verbose);
+}
+
+size_t
+lockbox_sigma_count(const lockbox *lb)
+{
+	return lb ? sigma_count(lb->sigma) : 0;
 }
 
 size_t
@@ -4962,6 +4980,8 @@ lockbox_analyze(const lockbox *lb, const char *src, size_t len, const char *shel
 		    40);
 	}
 	scratch_put(scr);
+	if (lb->sigma && sigma_apply(lb->sigma, r) != 0)
+		r->oom = 1;
 	lbx_finalize(r);
 	if (r->oom) {
 		lb_arena_free(a);

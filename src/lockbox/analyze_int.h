@@ -14,6 +14,7 @@
 struct lockbox {
 	kb *k;
 	struct winkb *wk; /* rules/windows (pwsh.h); NULL when absent */
+	struct sigma_set *sigma; /* Sigma rules (sigma.h); NULL when none loaded */
 };
 
 typedef struct lbx_effect {

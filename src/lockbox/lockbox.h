@@ -25,6 +25,15 @@ typedef enum lockbox_risk {
  * (<0) and writes "file:line:col: message" into errbuf. */
 int lockbox_load(lockbox **out, const char *rules_dir, const char *const *extra, buf *errbuf);
 void lockbox_free(lockbox *lb);
+/* Loads the Sigma rules (Linux process_creation, the subset in docs/sigma.md) of every
+ * *.yml / *.yaml file in dir; a matching rule adds a finding "sigma:ID" to bash records.
+ * Part of loading: call before the lockbox is shared. Rules using unsupported constructs
+ * are not loaded; each reason is a report line "file:line:col: rule 'T': unsupported:
+ * why" (with verbose, also "file: loaded: T (level)"). Returns 0, ESC_ENOENT when dir
+ * cannot be read, or ESC_ENOMEM. */
+int lockbox_load_sigma(lockbox *lb, const char *dir, buf *report, int verbose);
+/* Number of Sigma rules loaded. */
+size_t lockbox_sigma_count(const lockbox *lb);
 /* Number of programs known (for --version / tests). */
 size_t lockbox_program_count(const lockbox *lb);
 

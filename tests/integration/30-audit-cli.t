@@ -203,10 +203,10 @@ ok(@l == 2, 'search --limit');
 ok($s == 2, 'search --where without = is a usage error');
 ($s, $o) = run(undef, 'audit', '-d', $dir, 'export', '--format', 'syslog');
 @l = split /\n/, $o;
-ok($s == 0 && @l > 10 && $l[0] =~ /^<\d+>1 \S+Z \S+ escort - log\.init \[escort\@32473 seq="0" actor="escort"\] \{/, 'export --format syslog (RFC 5424)');
+ok($s == 0 && @l > 10 && $l[0] =~ /^<\d+>1 \S+Z \S+ escort - log\.init \[escort\@32473 seq="0" actor="escort" leaf="[0-9a-f]{64}"\] \{/, 'export --format syslog (RFC 5424)');
 ($s, $o) = run(undef, 'audit', '-d', $dir, 'export', '--format', 'cef');
 @l = split /\n/, $o;
-ok($s == 0 && $l[0] =~ /^CEF:0\|escort\|escort\|[^|]+\|log\.init\|log\.init\|\d+\|rt=\d+ cs1Label=seq cs1=0 suser=escort msg=/, 'export --format cef');
+ok($s == 0 && $l[0] =~ /^CEF:0\|escort\|escort\|[^|]+\|log\.init\|log\.init\|\d+\|rt=\d+ cs1Label=seq cs1=0 cs2Label=leaf cs2=[0-9a-f]{64} suser=escort msg=/, 'export --format cef');
 ($s, $o, $e) = run(undef, 'audit', '-d', $dir, 'export', '--format', 'xml');
 ok($s == 2 && $e =~ /xml/, 'export: unknown format is a usage error');
 {	# --follow prints what is appended later
