@@ -45,7 +45,7 @@ UNIT_BIN_A = $(UNIT_SRC:tests/unit/%.c=$(BA)/tests/%)
 FUZZ_BIN   = $(FUZZ_SRC:tests/fuzz/%.c=$(BF)/%)
 TOOL_BIN   = $(TOOL_SRC:tests/tools/%.c=$(B)/tools/%)
 SUDO_SO    = $(if $(SUDO_SRC),$(B)/escort_sudo.so)
-SUDO_OBJ   = $(SUDO_SRC:%.c=$(B)/pic/%.o) $(B)/pic/src/util/buf.o $(B)/pic/src/util/err.o
+SUDO_OBJ   = $(SUDO_SRC:%.c=$(B)/pic/%.o) $(B)/pic/src/util/buf.o $(B)/pic/src/util/err.o $(B)/pic/src/util/shquote.o
 
 .PHONY: all build-all deps check check-build check-run unit demo bench bench-run fuzz fuzz-run \
         quality quality-run install clean format
@@ -81,8 +81,10 @@ $(B)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -fPIC -MMD -MP -c $< -o $@
 
-$(B)/escort_sudo.so: $(SUDO_OBJ)
-	$(CC) $(CFLAGS) -shared -fPIC -Wl,-z,defs -o $@ $(SUDO_OBJ) $(PKG_LIBS)
+# only the plugin symbol is exported (sudo loads it next to its own libraries)
+$(B)/escort_sudo.so: ALL_CFLAGS += -fvisibility=hidden
+$(B)/escort_sudo.so: $(SUDO_OBJ) src/sudo/escort_sudo.map
+	$(CC) $(CFLAGS) -shared -fPIC -Wl,-z,defs -Wl,--version-script=src/sudo/escort_sudo.map -o $@ $(SUDO_OBJ) $(PKG_LIBS)
 
 $(BA)/libescort.a: $(LIB_OBJ_A)
 	@rm -f $@

@@ -747,7 +747,7 @@ get_roles(struct ctx *c, const struct ynode *n, const char *path, unsigned *out)
 			const struct ynode *at = n->kind == YN_SEQ ? n->kids[i] : n;
 			return perr(c, at, path,
 			            "unknown role '%s' (expected operator, escort, "
-			            "reviewer, auditor or admin)",
+			            "reviewer, auditor, admin or host)",
 			            l.v[i]);
 		}
 		*out |= b;
@@ -929,7 +929,8 @@ load_identities(struct ctx *c, const struct ynode *sec, struct hset *names)
 	                                   "citizenship",    "location",
 	                                   "clearance",      "screening_expires",
 	                                   "qualifications", "organization",
-	                                   "description",    NULL};
+	                                   "description",    "hosts",
+	                                   NULL};
 	policy *p = c->p;
 	size_t i, cnt;
 	char path[MAX_PATH_KEY], kp[MAX_PATH_KEY];
@@ -969,6 +970,23 @@ load_identities(struct ctx *c, const struct ynode *sec, struct hset *names)
 			return r;
 		if (id->roles == 0)
 			return perr(c, v, kp, "an identity needs at least one role");
+		/* a host token must never act as a person (propose, approve, run, audit) */
+		if ((id->roles & POLICY_ROLE_HOST) && id->roles != POLICY_ROLE_HOST)
+			return perr(c, v, kp, "the host role cannot be combined with other roles");
+		if ((v = map_get(it, "hosts")) != NULL) {
+			kpath(kp, sizeof(kp), path, "hosts");
+			if (!(id->roles & POLICY_ROLE_HOST))
+				return perr(c, v, kp, "only allowed for identities with the host role");
+			if ((r = get_list(c, v, kp, S_WORD, NULL, &l)) != 0)
+				return r;
+			id->hosts = l.v;
+			id->nhosts = l.n;
+		}
+		if ((id->roles & POLICY_ROLE_HOST) && id->nhosts == 0) {
+			kpath(kp, sizeof(kp), path, "hosts");
+			return perr(c, v ? v : it, kp, "required for identities with the host role: the "
+			                             "sudo targets this host speaks for");
+		}
 		if ((v = map_get(it, "citizenship")) != NULL) {
 			kpath(kp, sizeof(kp), path, "citizenship");
 			if ((r = get_list(c, v, kp, S_WORD, chk_country, &l)) != 0)
@@ -1084,18 +1102,24 @@ chk_regex(struct ctx *c, const struct ynode *n, const char *path)
 	return 0;
 }
 
+/* A target's transport; settings say for which of them they make sense. */
+enum { TR_LOCAL = 1, TR_SSH = 2, TR_SUDO = 4 };
+
 static int
-only_for(struct ctx *c, const struct ynode *v, const char *kp, int ssh, int want_ssh)
+only_for(struct ctx *c, const struct ynode *v, const char *kp, int tr, int allowed)
 {
-	if (ssh != want_ssh)
-		return perr(c, v, kp, "only allowed with transport %s", want_ssh ? "ssh" : "local");
-	return 0;
+	if (tr & allowed)
+		return 0;
+	if (tr == TR_SUDO)
+		return perr(c, v, kp, "not allowed with transport sudo (sudo on that host runs the "
+		                      "command; escort never connects to it)");
+	return perr(c, v, kp, "only allowed with transport %s", allowed == TR_SSH ? "ssh" : "local");
 }
 
 /* A target's settings mapping (keys already checked). */
 static int
 load_target_settings(struct ctx *c, const struct ynode *s, const char *sp, policy_target *t,
-                     int ssh)
+                     int tr)
 {
 	char kp[MAX_PATH_KEY];
 	struct ynode *v, *cwd;
@@ -1110,12 +1134,14 @@ load_target_settings(struct ctx *c, const struct ynode *s, const char *sp, polic
 	}
 	if ((v = map_get(s, "workdir")) != NULL || (v = map_get(s, "cwd")) != NULL) {
 		kpath(kp, sizeof(kp), sp, map_get(s, "workdir") ? "workdir" : "cwd");
-		if ((r = get_str(c, v, kp, S_PATH, &t->workdir)) != 0)
+		if ((r = only_for(c, v, kp, tr, TR_LOCAL | TR_SSH)) != 0 ||
+		    (r = get_str(c, v, kp, S_PATH, &t->workdir)) != 0)
 			return r;
 	}
 	if ((v = map_get(s, "timeout")) != NULL) {
 		kpath(kp, sizeof(kp), sp, "timeout");
-		if ((r = get_duration(c, v, kp, 86400, &dur)) != 0)
+		if ((r = only_for(c, v, kp, tr, TR_LOCAL | TR_SSH)) != 0 ||
+		    (r = get_duration(c, v, kp, 86400, &dur)) != 0)
 			return r;
 		t->timeout_sec = (unsigned)dur;
 	}
@@ -1126,17 +1152,20 @@ load_target_settings(struct ctx *c, const struct ynode *s, const char *sp, polic
 	}
 	if ((v = map_get(s, "attest")) != NULL) {
 		kpath(kp, sizeof(kp), sp, "attest");
-		if ((r = get_bool(c, v, kp, &t->attest)) != 0)
+		if ((r = only_for(c, v, kp, tr, TR_LOCAL | TR_SSH)) != 0 ||
+		    (r = get_bool(c, v, kp, &t->attest)) != 0)
 			return r;
 	}
 	if ((v = map_get(s, "output_max")) != NULL) {
 		kpath(kp, sizeof(kp), sp, "output_max");
-		if ((r = get_size(c, v, kp, MAX_SIZE, &t->output_max)) != 0)
+		if ((r = only_for(c, v, kp, tr, TR_LOCAL | TR_SSH)) != 0 ||
+		    (r = get_size(c, v, kp, MAX_SIZE, &t->output_max)) != 0)
 			return r;
 	}
 	if ((v = map_get(s, "redact")) != NULL) {
 		kpath(kp, sizeof(kp), sp, "redact");
-		if ((r = get_list(c, v, kp, S_TEXT, chk_regex, &l)) != 0)
+		if ((r = only_for(c, v, kp, tr, TR_LOCAL | TR_SSH)) != 0 ||
+		    (r = get_list(c, v, kp, S_TEXT, chk_regex, &l)) != 0)
 			return r;
 		if (l.n > MAX_REDACT)
 			return perr(c, v, kp, "%zu patterns; at most %d", l.n, MAX_REDACT);
@@ -1145,13 +1174,13 @@ load_target_settings(struct ctx *c, const struct ynode *s, const char *sp, polic
 	}
 	if ((v = map_get(s, "run_as")) != NULL) {
 		kpath(kp, sizeof(kp), sp, "run_as");
-		if ((r = only_for(c, v, kp, ssh, 0)) != 0 ||
+		if ((r = only_for(c, v, kp, tr, TR_LOCAL)) != 0 ||
 		    (r = get_str(c, v, kp, S_WORD, &t->run_as)) != 0)
 			return r;
 	}
 	if ((v = map_get(s, "key")) != NULL) {
 		kpath(kp, sizeof(kp), sp, "key");
-		if ((r = only_for(c, v, kp, ssh, 1)) != 0 ||
+		if ((r = only_for(c, v, kp, tr, TR_SSH)) != 0 ||
 		    (r = get_str(c, v, kp, S_WORD, &t->key_name)) != 0)
 			return r;
 		if (t->key_name[0] == '.')
@@ -1160,19 +1189,19 @@ load_target_settings(struct ctx *c, const struct ynode *s, const char *sp, polic
 	}
 	if ((v = map_get(s, "host")) != NULL) {
 		kpath(kp, sizeof(kp), sp, "host");
-		if ((r = only_for(c, v, kp, ssh, 1)) != 0 ||
+		if ((r = only_for(c, v, kp, tr, TR_SSH)) != 0 ||
 		    (r = get_str(c, v, kp, S_WORD, &t->ssh_host)) != 0)
 			return r;
 	}
 	if ((v = map_get(s, "user")) != NULL) {
 		kpath(kp, sizeof(kp), sp, "user");
-		if ((r = only_for(c, v, kp, ssh, 1)) != 0 ||
+		if ((r = only_for(c, v, kp, tr, TR_SSH)) != 0 ||
 		    (r = get_str(c, v, kp, S_WORD, &t->ssh_user)) != 0)
 			return r;
 	}
 	if ((v = map_get(s, "host_key")) != NULL) {
 		kpath(kp, sizeof(kp), sp, "host_key");
-		if ((r = only_for(c, v, kp, ssh, 1)) != 0 ||
+		if ((r = only_for(c, v, kp, tr, TR_SSH)) != 0 ||
 		    (r = get_str(c, v, kp, S_TEXT, &t->ssh_host_key)) != 0)
 			return r;
 		if (strncmp(t->ssh_host_key, "SHA256:", 7) != 0 || strlen(t->ssh_host_key) < 8)
@@ -1181,7 +1210,7 @@ load_target_settings(struct ctx *c, const struct ynode *s, const char *sp, polic
 	}
 	if ((v = map_get(s, "port")) != NULL) {
 		kpath(kp, sizeof(kp), sp, "port");
-		if ((r = only_for(c, v, kp, ssh, 1)) != 0 ||
+		if ((r = only_for(c, v, kp, tr, TR_SSH)) != 0 ||
 		    (r = get_uint(c, v, kp, 1, 65535, &ul)) != 0)
 			return r;
 		t->ssh_port = (unsigned)ul;
@@ -1211,7 +1240,7 @@ load_targets(struct ctx *c, const struct ynode *sec, struct hset *names)
 		const struct ynode *it = sec->kids[i];
 		struct ynode *v, *s;
 		policy_target *t = &p->targets[i];
-		int ssh;
+		int ssh, tr;
 
 		item_path(path, sizeof(path), "targets", it, i);
 		if ((r = check_map(c, it, path, keys)) != 0 ||
@@ -1240,10 +1269,16 @@ load_targets(struct ctx *c, const struct ynode *sec, struct hset *names)
 		kpath(kp, sizeof(kp), path, "transport");
 		if ((r = get_str(c, v, kp, S_WORD, &t->transport)) != 0)
 			return r;
-		if (strcmp(t->transport, "local") != 0 && strcmp(t->transport, "ssh") != 0)
-			return perr(c, v, kp, "unknown transport '%s' (expected local or ssh)",
+		if (strcmp(t->transport, "local") == 0)
+			tr = TR_LOCAL;
+		else if (strcmp(t->transport, "ssh") == 0)
+			tr = TR_SSH;
+		else if (strcmp(t->transport, "sudo") == 0)
+			tr = TR_SUDO;
+		else
+			return perr(c, v, kp, "unknown transport '%s' (expected local, ssh or sudo)",
 			            t->transport);
-		ssh = strcmp(t->transport, "ssh") == 0;
+		ssh = tr == TR_SSH;
 		if ((v = map_get(it, "description")) != NULL) {
 			const char *d;
 			kpath(kp, sizeof(kp), path, "description");
@@ -1257,7 +1292,7 @@ load_targets(struct ctx *c, const struct ynode *sec, struct hset *names)
 		if (s && !is_null(s)) {
 			if ((r = check_map(c, s, sp, skeys)) != 0)
 				return r;
-			if ((r = load_target_settings(c, s, sp, t, ssh)) != 0)
+			if ((r = load_target_settings(c, s, sp, t, tr)) != 0)
 				return r;
 		}
 		if (ssh && t->ssh_host == NULL) {
@@ -1271,6 +1306,37 @@ load_targets(struct ctx *c, const struct ynode *sec, struct hset *names)
 	for (i = 0; i < cnt; i++)
 		p->target_sorted[i] = &p->targets[i];
 	qsort(p->target_sorted, cnt, sizeof(*p->target_sorted), target_cmp);
+	return 0;
+}
+
+/* After the targets: every name in a host identity's hosts must be a sudo target (a host
+ * token must never get a request on a target escort itself would run). */
+static int
+check_hosts(struct ctx *c, const struct ynode *sec)
+{
+	char path[MAX_PATH_KEY], kp[MAX_PATH_KEY];
+	const policy_target *t;
+	const struct ynode *hs, *at;
+	size_t i, j;
+
+	if (sec == NULL || sec->kind != YN_SEQ)
+		return 0;
+	for (i = 0; i < sec->nkids && i < c->p->nids; i++) {
+		const policy_identity *id = &c->p->ids[i];
+
+		if (id->nhosts == 0 || (hs = map_get(sec->kids[i], "hosts")) == NULL)
+			continue;
+		item_path(path, sizeof(path), "identities", sec->kids[i], i);
+		kpath(kp, sizeof(kp), path, "hosts");
+		for (j = 0; j < id->nhosts; j++) {
+			at = hs->kind == YN_SEQ && j < hs->nkids ? hs->kids[j] : hs;
+			if ((t = policy_target_find(c->p, id->hosts[j])) == NULL)
+				return perr(c, at, kp, "no target named '%s' is defined", id->hosts[j]);
+			if (!policy_target_is_sudo(t))
+				return perr(c, at, kp, "target '%s' has transport %s; a host speaks only "
+				            "for targets with transport sudo", t->name, t->transport);
+		}
+	}
 	return 0;
 }
 
@@ -1302,6 +1368,9 @@ load_req(struct ctx *c, const struct ynode *n, const char *path, struct pol_req 
 		kpath(kp, sizeof(kp), path, "roles");
 		if ((r = get_roles(c, v, kp, &q->roles)) != 0)
 			return r;
+		if (q->roles & POLICY_ROLE_HOST)
+			return perr(c, v, kp, "a host cannot approve (the host role only submits "
+			                      "sudo commands)");
 	}
 	if ((v = map_get(n, "citizenship")) != NULL) {
 		kpath(kp, sizeof(kp), path, "citizenship");
@@ -1468,6 +1537,9 @@ load_operator_match(struct ctx *c, const struct ynode *n, const char *path, stru
 		kpath(kp, sizeof(kp), path, "roles");
 		if ((r = get_roles(c, v, kp, &ru->op_roles)) != 0)
 			return r;
+		if (ru->op_roles & POLICY_ROLE_HOST)
+			return perr(c, v, kp, "a host never proposes commands (its requests are "
+			                      "its sudo users')");
 	}
 #define OPLIST(key, field, chk)                                                                    \
 	if ((v = map_get(n, key)) != NULL) {                                                       \
@@ -1932,6 +2004,7 @@ policy_load(policy **out, const char *bytes, size_t len, const char *filename, b
 	if ((r = load_section(&c, map_get(root, "environments"), load_environments)) != 0 ||
 	    (r = load_section(&c, map_get(root, "identities"), load_identities)) != 0 ||
 	    (r = load_section(&c, map_get(root, "targets"), load_targets)) != 0 ||
+	    (r = check_hosts(&c, map_get(root, "identities"))) != 0 ||
 	    (r = load_section(&c, map_get(root, "rules"), load_rules)) != 0)
 		goto out;
 	*out = p;

@@ -143,7 +143,8 @@ policy_category_valid(const char *s)
 	return 0;
 }
 
-static const char *const role_names[] = {"operator", "escort", "reviewer", "auditor", "admin"};
+static const char *const role_names[] = {"operator", "escort",  "reviewer",
+                                         "auditor",  "admin",   "host"};
 
 const char *
 policy_role_name(unsigned role_bit)
@@ -224,6 +225,25 @@ int
 policy_identity_has_role(const policy_identity *id, unsigned role_bits_any)
 {
 	return id != NULL && (id->roles & role_bits_any) != 0;
+}
+
+int
+policy_target_is_sudo(const policy_target *t)
+{
+	return t != NULL && t->transport != NULL && strcmp(t->transport, "sudo") == 0;
+}
+
+int
+policy_identity_hosts(const policy_identity *id, const char *target)
+{
+	size_t i;
+
+	if (id == NULL || target == NULL || !(id->roles & POLICY_ROLE_HOST))
+		return 0;
+	for (i = 0; i < id->nhosts; i++)
+		if (strcmp(id->hosts[i], target) == 0)
+			return 1;
+	return 0;
 }
 
 int

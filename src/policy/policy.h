@@ -30,7 +30,10 @@ enum policy_role {
 	POLICY_ROLE_ESCORT = 1u << 1,
 	POLICY_ROLE_REVIEWER = 1u << 2,
 	POLICY_ROLE_AUDITOR = 1u << 3,
-	POLICY_ROLE_ADMIN = 1u << 4
+	POLICY_ROLE_ADMIN = 1u << 4,
+	/* a machine, not a person: a sudo host (escort_sudo(8)) submitting its users' sudo
+	 * commands for the targets listed in its `hosts`; it can do nothing else */
+	POLICY_ROLE_HOST = 1u << 5
 };
 
 enum policy_clearance {
@@ -53,6 +56,8 @@ typedef struct policy_identity {
 	const char *const *qualifications;
 	size_t nqualifications;
 	const char *organization; /* NULL when not given */
+	const char *const *hosts; /* role host only: the sudo targets it speaks for */
+	size_t nhosts;
 	unsigned line;            /* where it was defined */
 } policy_identity;
 
@@ -78,7 +83,7 @@ typedef struct policy_sessions policy_sessions;
 typedef struct policy_target {
 	const char *name;
 	const char *environment; /* always names an existing environment */
-	const char *transport;   /* "local" or "ssh" */
+	const char *transport;   /* "local", "ssh" or "sudo" (see policy_target_is_sudo) */
 	const char *platform;    /* settings.platform, e.g. "linux"; NULL if unset */
 	const char *workdir;     /* settings.workdir; NULL: broker default */
 	unsigned timeout_sec;    /* settings.timeout; 0: broker default */
@@ -126,6 +131,11 @@ uint64_t policy_egress_daily(const policy *p);
 void policy_sessions_for(const policy *p, const char *target, policy_sessions *out);
 
 int policy_identity_has_role(const policy_identity *id, unsigned role_bits_any);
+/* 1 for a target with transport sudo: sudo on that host runs its (approved) commands,
+ * escort never does (no broker, no session). */
+int policy_target_is_sudo(const policy_target *t);
+/* 1 when id has the host role and lists `target` in its hosts (always a sudo target). */
+int policy_identity_hosts(const policy_identity *id, const char *target);
 /* The clearance that counts at `now`: NONE once the screening has expired. */
 int policy_identity_clearance(const policy_identity *id, time_t now);
 

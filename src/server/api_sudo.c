@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "sudo/sudo_cmdline.h"
 #include "util/err.h"
+#include "util/shquote.h"
 
 /* An optional or required string member; NULL when absent (or JSON null). */
 static int
@@ -114,9 +114,9 @@ submit(srv_call *k)
 	}
 	av = json_object_get(o, "argv");
 	n = json_is_array(av) ? json_array_size(av) : 0;
-	if (n == 0 || n > SUDO_ARGV_MAX) {
+	if (n == 0 || n > UTIL_SHQ_ARGV_MAX) {
 		ret = srv_error(k->conn, 400, "bad_request", "argv", "argv must be an array of 1 to "
-		                "%d strings", SUDO_ARGV_MAX);
+		                "%d strings", UTIL_SHQ_ARGV_MAX);
 		goto out;
 	}
 	if ((argv = calloc(n, sizeof(*argv))) == NULL) {
@@ -135,7 +135,7 @@ submit(srv_call *k)
 	}
 	q.argv = argv;
 	q.argc = n;
-	buf_init(&line, SUDO_CMDLINE_MAX + 16);
+	buf_init(&line, UTIL_SHQ_LINE_MAX + 16);
 	rc = wf_sudo_submit(k->w, k->who, &q, &id, &state, &line, &k->msg);
 	if (rc == WF_EREFUSED && id > 0) {
 		e = json_pack("{s:s, s:s, s:I, s:s}", "code", "forbidden", "message",
@@ -227,10 +227,10 @@ api_sudo(srv_call *k, const char *sub)
 	long long id;
 
 	/* hosts authenticate with their token only: no console session may speak for one */
-	if (k->via_session || wf_sudo_host_of(k->who) == NULL)
+	if (k->via_session || !wf_sudo_is_host(k->w, k->who))
 		return srv_error(k->conn, 403, "forbidden", NULL, "%s is not a host: sudo approvals "
-		                 "are submitted with the token of an identity named "
-		                 WF_SUDO_HOST_PREFIX "TARGET", k->who);
+		                 "are submitted with the token of an identity with the host role",
+		                 k->who);
 	if (sub[0] == 0)
 		return post ? submit(k)
 		            : srv_error(k->conn, 405, "method_not_allowed", NULL, "use POST");

@@ -21,9 +21,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sudo/sudo_cmdline.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/shquote.h"
 
 #define ES_GROUPS_MAX 32
 #define ES_TOKEN_MAX 256
@@ -672,14 +672,14 @@ es_check(char *const command_info[], char *const run_argv[], char *const run_env
 	int rc = 0;
 
 	(void)run_envp;
-	buf_init(&line, SUDO_CMDLINE_MAX + 16);
+	buf_init(&line, UTIL_SHQ_LINE_MAX + 16);
 	if (!gated()) {
 		rc = 1; /* not an escorted user: sudo's policy alone decides */
 		goto out;
 	}
-	while (run_argv != NULL && run_argv[argc] != NULL && argc <= SUDO_ARGV_MAX)
+	while (run_argv != NULL && run_argv[argc] != NULL && argc <= UTIL_SHQ_ARGV_MAX)
 		argc++;
-	if (argc == 0 || argc > SUDO_ARGV_MAX || cmd == NULL) {
+	if (argc == 0 || argc > UTIL_SHQ_ARGV_MAX || cmd == NULL) {
 		rc = refuse(errstr, "sudo gave no command to approve; refusing");
 		goto out;
 	}
@@ -691,7 +691,7 @@ es_check(char *const command_info[], char *const run_argv[], char *const run_env
 	argv[0] = cmd;
 	for (i = 1; i < argc; i++)
 		argv[i] = run_argv[i];
-	if (sudo_cmdline(argv, argc, &line) != 0) {
+	if (util_shquote_argv(argv, argc, &line) != 0) {
 		rc = refuse(errstr, "the command is too long to be approved; refusing");
 		goto out;
 	}

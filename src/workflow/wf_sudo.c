@@ -12,36 +12,45 @@
 #include <string.h>
 
 #include "audit/event.h"
-#include "sudo/sudo_cmdline.h"
 #include "util/err.h"
+#include "util/shquote.h"
 
-const char *
-wf_sudo_host_of(const char *caller)
-{
-	size_t n = strlen(WF_SUDO_HOST_PREFIX);
-
-	if (caller == NULL || strncmp(caller, WF_SUDO_HOST_PREFIX, n) != 0 || caller[n] == 0)
-		return NULL;
-	return caller + n;
-}
-
-/* The host the caller speaks for, checked against the policy's targets. */
-static int
-host_target(wf *w, const char *caller, const char **host, buf *msg)
+int
+wf_sudo_is_host(wf *w, const char *caller)
 {
 	const policy *p = wf_policy(w);
+
+	return p != NULL && caller != NULL &&
+	       policy_identity_has_role(policy_identity_find(p, caller), POLICY_ROLE_HOST);
+}
+
+/* The caller must be a host identity that lists `target`, a target with transport sudo in
+ * the policy in force (a request escort itself could run is never a host's business). */
+static int
+host_for(wf *w, const char *caller, const char *target, buf *msg)
+{
+	const policy *p = wf_policy(w);
+	const policy_identity *who;
+	const policy_target *t;
 
 	if (p == NULL) {
 		buf_puts(msg, "no policy is loaded");
 		return ESC_EINVAL;
 	}
-	if ((*host = wf_sudo_host_of(caller)) == NULL) {
-		buf_printf(msg, "%s is not a host identity (sudo approvals come from identities "
-		                "named " WF_SUDO_HOST_PREFIX "TARGET)", caller);
+	who = caller ? policy_identity_find(p, caller) : NULL;
+	if (!policy_identity_has_role(who, POLICY_ROLE_HOST)) {
+		buf_printf(msg, "%s is not a host identity (sudo approvals come from identities with "
+		                "the host role)", caller ? caller : "(nobody)");
 		return WF_EREFUSED;
 	}
-	if (policy_target_find(p, *host) == NULL) {
-		buf_printf(msg, "host %s is not a target in the policy in force", *host);
+	if (target == NULL || !policy_identity_hosts(who, target)) {
+		buf_printf(msg, "%s may submit sudo commands only for its hosts, not %s", caller,
+		           target ? target : "(none)");
+		return WF_EREFUSED;
+	}
+	if ((t = policy_target_find(p, target)) == NULL || !policy_target_is_sudo(t)) {
+		buf_printf(msg, "%s is not a target with transport sudo in the policy in force",
+		           target);
 		return WF_EREFUSED;
 	}
 	return 0;
@@ -51,27 +60,22 @@ int
 wf_sudo_submit(wf *w, const char *caller, const wf_sudo_req *q, int64_t *id, int *state,
                buf *cmdline, buf *msg)
 {
-	const char *host;
+	const char *host = q->host;
 	const unsigned char *cmds[1];
 	size_t lens[1];
 	wf_new_request nr;
 	buf just = BUF_INIT;
 	int rc;
 
-	if ((rc = host_target(w, caller, &host, msg)) != 0)
+	if ((rc = host_for(w, caller, host, msg)) != 0)
 		return rc;
-	if (q->host == NULL || strcmp(q->host, host) != 0) {
-		buf_printf(msg, "%s may submit sudo commands only for host %s, not %s", caller, host,
-		           q->host ? q->host : "(none)");
-		return WF_EREFUSED;
-	}
 	if (q->user == NULL || policy_identity_find(wf_policy(w), q->user) == NULL) {
 		buf_printf(msg, "sudo user %s is not an identity in the policy in force",
 		           q->user ? q->user : "(none)");
 		return WF_EREFUSED;
 	}
 	buf_reset(cmdline);
-	if ((rc = sudo_cmdline(q->argv, q->argc, cmdline)) != 0) {
+	if ((rc = util_shquote_argv(q->argv, q->argc, cmdline)) != 0) {
 		buf_printf(msg, "the command cannot be quoted: %s", esc_strerror(rc));
 		return rc;
 	}
@@ -97,22 +101,23 @@ int
 wf_sudo_get(wf *w, const char *caller, int64_t id, store_request *r, store_approval **apv,
             size_t *napv, buf *msg)
 {
-	const char *host;
 	store_request peek;
+	buf why = BUF_INIT;
 	int rc;
 
 	memset(r, 0, sizeof(*r));
 	*apv = NULL;
 	*napv = 0;
-	if ((rc = host_target(w, caller, &host, msg)) != 0)
-		return rc;
+	if (!wf_sudo_is_host(w, caller))
+		return host_for(w, caller, NULL, msg);
 	memset(&peek, 0, sizeof(peek));
 	rc = store_request_get(wf_store(w), id, &peek);
-	if (rc == 0 && strcmp(peek.target, host) != 0)
-		rc = ESC_ENOENT; /* another host's request: as if it did not exist */
+	if (rc == 0 && host_for(w, caller, peek.target, &why) != 0)
+		rc = ESC_ENOENT; /* not this host's request: as if it did not exist */
+	buf_free(&why);
 	if (rc == ESC_ENOENT) {
 		store_request_clear(&peek);
-		buf_printf(msg, "request %" PRId64 " does not exist on host %s", id, host);
+		buf_printf(msg, "request %" PRId64 " does not exist on the hosts of %s", id, caller);
 		return WF_ENOTFOUND;
 	}
 	if (rc) {
@@ -207,7 +212,6 @@ int
 wf_sudo_claim(wf *w, const char *caller, int64_t id, const char *sha256_hex,
               wf_sudo_audit_fn audit, void *ctx, buf *msg)
 {
-	const char *host;
 	store *st = wf_store(w);
 	store_request r;
 	store_approval *apv = NULL;
@@ -215,20 +219,21 @@ wf_sudo_claim(wf *w, const char *caller, int64_t id, const char *sha256_hex,
 	int64_t now = audit_time_now();
 	char err[512] = "";
 	json_t *d = NULL;
+	buf why = BUF_INIT;
 	int rc;
 
 	memset(&r, 0, sizeof(r));
-	if ((rc = host_target(w, caller, &host, msg)) != 0)
-		return rc;
+	if (!wf_sudo_is_host(w, caller))
+		return host_for(w, caller, NULL, msg);
 	if ((rc = store_begin(st, STORE_TX_WRITE)) != 0) {
 		buf_printf(msg, "store: %s", store_error(st));
 		return rc;
 	}
 	rc = store_request_get(st, id, &r);
-	if (rc == 0 && strcmp(r.target, host) != 0)
+	if (rc == 0 && host_for(w, caller, r.target, &why) != 0)
 		rc = ESC_ENOENT;
 	if (rc == ESC_ENOENT) {
-		buf_printf(msg, "request %" PRId64 " does not exist on host %s", id, host);
+		buf_printf(msg, "request %" PRId64 " does not exist on the hosts of %s", id, caller);
 		rc = WF_ENOTFOUND;
 		goto tx;
 	}
@@ -237,6 +242,9 @@ wf_sudo_claim(wf *w, const char *caller, int64_t id, const char *sha256_hex,
 	if (rc)
 		goto tx;
 	if ((rc = claim_check(w, &r, apv, napv, sha256_hex, now, msg)) != 0)
+		goto tx;
+	/* and the policy in force must still allow it, as for a run */
+	if ((rc = wf_sudo_claim_check(w, &r, apv, napv, msg)) != 0)
 		goto tx;
 	if (!wf_transition_ok(WF_APPROVED, WF_RUNNING) ||
 	    !wf_transition_ok(WF_RUNNING, WF_SUCCEEDED)) {
@@ -257,7 +265,7 @@ wf_sudo_claim(wf *w, const char *caller, int64_t id, const char *sha256_hex,
 		rc = ESC_ENOMEM;
 		goto tx;
 	}
-	d = json_pack("{s:I, s:s, s:s, s:s}", "request", (json_int_t)id, "host", host,
+	d = json_pack("{s:I, s:s, s:s, s:s}", "request", (json_int_t)id, "host", r.target,
 	              "requester", r.requester, "command_sha256", sha256_hex);
 	if (d == NULL) {
 		rc = ESC_ENOMEM;
@@ -279,6 +287,7 @@ wf_sudo_claim(wf *w, const char *caller, int64_t id, const char *sha256_hex,
 tx:
 	(void)store_rollback(st);
 out:
+	buf_free(&why);
 	json_decref(d);
 	store_request_clear(&r);
 	store_approvals_free(apv, napv);

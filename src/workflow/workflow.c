@@ -1947,6 +1947,14 @@ wf_request_run(wf *w, const char *actor, int64_t id, int *state, buf *msg)
 			goto tx;
 		}
 	}
+	/* sudo on that host runs these (escort_sudo(8)); here they would run on escortd's
+	 * machine, e.g. an approval sudo never claimed because it was killed while waiting */
+	if ((tg = policy_target_find(w->pol, r.target)) != NULL && policy_target_is_sudo(tg)) {
+		buf_printf(msg, "request %" PRId64 ": requests for sudo host %s are run by sudo on "
+		           "that host, not by escort", id, r.target);
+		refused = 1;
+		goto tx;
+	}
 	if (who == NULL ||
 	    (strcmp(r.requester, actor) != 0 && !policy_identity_has_role(who, POLICY_ROLE_ESCORT))) {
 		buf_printf(msg, "%s may not run request %" PRId64 ": only its requester or an escort "
@@ -2384,6 +2392,60 @@ out:
 	return rc;
 }
 
+int
+wf_sudo_claim_check(wf *w, const store_request *r, const store_approval *apv, size_t napv,
+                    buf *msg)
+{
+	const char *names[POLICY_MAX_APPROVERS + 1], *kept[POLICY_MAX_APPROVERS + 1];
+	size_t nn = 0, nk = 0;
+	policy_decision d;
+	buf notes = BUF_INIT, missing = BUF_INIT;
+	agg a;
+	int rc, tampered = 0, met = 0;
+
+	memset(&d, 0, sizeof(d));
+	memset(&a, 0, sizeof(a));
+	if ((rc = need_policy(w, msg)) != 0)
+		return rc;
+	if ((rc = valid_approvers(w, r, apv, napv, names, &nn, &tampered, &notes)) != 0)
+		goto out;
+	if (tampered) {
+		buf_printf(msg, "request %" PRId64 " may not be claimed: %s", r->id, buf_cstr(&notes));
+		rc = WF_EREFUSED;
+		goto out;
+	}
+	/* today's rules and attributes, exactly as wf_request_run re-decides */
+	if ((rc = current_agg(w, r, &a)) != 0 || (rc = decide(w, r->requester, r->target, &a, &d)))
+		goto out;
+	if (d.effect == POLICY_DENY) {
+		buf_printf(msg, "request %" PRId64 " may not be claimed: the policy in force denies "
+		           "it now: ", r->id);
+		reasons_text(&d, msg, 1);
+		rc = WF_EREFUSED;
+		goto out;
+	}
+	if (d.effect == POLICY_NEEDS_APPROVAL) {
+		if ((rc = kept_quorum(w, &d, r->requester, names, nn, kept, &nk, &met, &notes,
+		                      &missing)) != 0)
+			goto out;
+		if (!met) {
+			buf_printf(msg, "request %" PRId64 " may not be claimed: its approvals no "
+			           "longer satisfy the policy in force", r->id);
+			if (notes.len)
+				buf_printf(msg, " (%s)", buf_cstr(&notes));
+			if (missing.len)
+				buf_printf(msg, "; still needed: %s", buf_cstr(&missing));
+			rc = WF_EREFUSED;
+		}
+	}
+out:
+	agg_free(&a);
+	policy_decision_free(&d);
+	buf_free(&notes);
+	buf_free(&missing);
+	return rc;
+}
+
 /* ==== interactive sessions (escort-session(1)) ====
  * A session is a row tying an operator to a target; each line he enters is a request
  * (wf_request_create with the session's ticket), so lines are analyzed, decided and
@@ -2649,7 +2711,8 @@ wf_isession_broker_target(wf *w, const char *target, broker_target *bt, char *ke
 {
 	const policy_target *tg = w->pol ? policy_target_find(w->pol, target) : NULL;
 
-	if (tg == NULL || tg->transport == NULL)
+	/* a sudo target has no broker: it would map to local, i.e. escortd's own machine */
+	if (tg == NULL || tg->transport == NULL || policy_target_is_sudo(tg))
 		return WF_ENOTFOUND;
 	broker_target_of(w, tg, bt, key, keylen);
 	return 0;

@@ -285,21 +285,21 @@ const char *wf_datadir(const wf *w);
 
 
 /* ---- sudo approvals (wf_sudo.c; escort_sudo(8)) ---- */
-/* A host speaks for its sudo users with the token of the identity named "host@" + its
- * target name (the policy has no host role yet); it may submit, read, claim and cancel
- * only requests on that target. The requester is the sudo user (an identity of the
- * policy), the command the argv quoted into one bash line (src/sudo/sudo_cmdline.h). */
-#define WF_SUDO_HOST_PREFIX "host@"
+/* A host speaks for its sudo users with the token of an identity with the policy's host
+ * role; it may submit, read, claim and cancel only requests on the targets listed in its
+ * `hosts` (each a target with transport sudo) and nothing else. The requester is the sudo
+ * user (an identity of the policy), the command the argv quoted into one bash line
+ * (util/shquote.h). */
 struct json_t;
 typedef struct wf_sudo_req {
 	const char *host, *user, *runas, *cwd, *tty; /* cwd, tty may be NULL */
 	const char *const *argv;
 	size_t argc;
 } wf_sudo_req;
-/* The target a host identity speaks for, or NULL when caller is not one. */
-const char *wf_sudo_host_of(const char *caller);
+/* 1 when caller is an identity with the host role in the policy in force. */
+int wf_sudo_is_host(wf *w, const char *caller);
 /* Creates the request; *id and *state as wf_request_create (WF_EREFUSED when the caller is
- * not host@HOST, the user is unknown or the policy denies); cmdline gets the line. */
+ * not a host for q->host, the user is unknown or the policy denies); cmdline gets the line. */
 int wf_sudo_submit(wf *w, const char *caller, const wf_sudo_req *q, int64_t *id, int *state,
                    buf *cmdline, buf *msg);
 /* Reads a request of the caller's host (WF_ENOTFOUND for any other). */
@@ -315,6 +315,12 @@ int wf_sudo_claim(wf *w, const char *caller, int64_t id, const char *sha256_hex,
                   wf_sudo_audit_fn audit, void *ctx, buf *msg);
 /* Cancels a pending request of the caller's host (sudo gave up waiting). */
 int wf_sudo_cancel(wf *w, const char *caller, int64_t id, buf *msg);
+/* (workflow.c) The policy in force must still allow r (read in the caller's transaction)
+ * as wf_request_run demands: 0 when it auto-approves it now or its still-valid approvals
+ * (apv, napv) form a quorum; WF_EREFUSED with the reason in msg when it denies it now or
+ * needs more approvals; other negative codes on errors. */
+int wf_sudo_claim_check(wf *w, const store_request *r, const store_approval *apv, size_t napv,
+                        buf *msg);
 /* ---- end sudo approvals ---- */
 
 #endif

@@ -65,7 +65,7 @@ sub write_file {
 # --- check: good
 my ($rc, $out, $err) = run('policy', 'check', $example);
 ok($rc == 0, 'check accepts the example policy', $err);
-ok($out =~ /^\Q$example\E: ok \(7 identities, 4 targets, 8 rules, version [0-9a-f]{12}\)\n\z/,
+ok($out =~ /^\Q$example\E: ok \(9 identities, 6 targets, 8 rules, version [0-9a-f]{12}\)\n\z/,
 	'check prints the summary line', $out);
 
 # --- check: bad files, each a FILE:LINE:COL: KEY: message, exit 1

@@ -76,6 +76,14 @@ copy($SO, "$t/escort_sudo.so") or die "copy: $!";
 chmod 0644, "$t/escort_sudo.so";
 chmod 0755, $t;
 
+# ---- the plugin exports only what sudo looks up; escortd does not include its header ----
+if (-x '/usr/bin/nm') {
+	my @syms = map { (split ' ')[-1] } grep { /\S/ } split /\n/, `nm -D --defined-only $SO`;
+	check("@syms" eq 'escort_approval', 'escort_sudo.so exports only escort_approval', "@syms");
+}
+my @up = grep { slurp($_) =~ m{#include "sudo/} } glob('src/workflow/*.[ch] src/server/*.[ch]');
+check(!@up, 'no workflow or server source includes a header of the sudo front end', "@up");
+
 # ---- escortd with a small policy ----
 my $dir = "$t/data";
 $ENV{ESCORT_DATA} = $dir;
@@ -92,29 +100,28 @@ identities:
     citizenship: [US]
     location: US
   - name: host\@$HOST
-    roles: [operator]
-    citizenship: [US]
-    location: US
+    roles: [host]
+    hosts: [$HOST]
   - name: host\@other
-    roles: [operator]
-    citizenship: [US]
-    location: US
+    roles: [host]
+    hosts: [other]
 environments:
   - name: lab
 targets:
   - name: $HOST
     environment: lab
-    transport: local
+    transport: sudo
     settings: {platform: linux}
   - name: other
     environment: lab
-    transport: local
+    transport: sudo
     settings: {platform: linux}
 rules:
   - name: escort-every-sudo
     match: {environment: lab}
     approvals: {count: 1, each: {roles: [escort]}}
 YAML
+my $policy = slurp("$t/policy.yaml");
 my ($s, $o, $e) = escort({ token => undef }, 'init', '--data', $dir);
 die "init: $e" if $s;
 ($s, $o, $e) = escort({ token => undef }, 'policy', 'load', "$t/policy.yaml");
@@ -252,6 +259,54 @@ check($st == 200, 'the other argv is approved');
     { sha256 => sha256_hex('/bin/cat /etc/shadow') });
 check($st == 403 && ($j->{error}{message} // '') =~ /another command/,
     'claiming an approval with another command is refused (403)', encode_json($j // {}));
+
+# ---- an approved request sudo never claimed (e.g. sudo was SIGKILLed) never runs here ----
+($st, $j) = call('POST', "/requests/$other/run", $tok{$OP});
+check($st == 403 && ($j->{error}{message} // '') =~
+    /requests for sudo host $HOST are run by sudo on that host, not by escort/,
+    'its requester cannot run an approved sudo request through escortd (403)',
+    "$st " . encode_json($j // {}));
+($s, $o, $e) = escort({ token => $tok{$OP} }, 'request', 'run', $other);
+check($s != 0 && $e =~ /run by sudo on that host, not by escort/,
+    'nor with escort request run', "rc=$s err=$e");
+($st, $j) = call('GET', "/requests/$other", $tok{'esc-1'});
+check($st == 200 && $j->{state} eq 'approved' && !defined $j->{result},
+    'the request is still approved and nothing ran', encode_json($j // {}));
+
+# ---- a host token is not an operator, escort or runner ----
+($st, $j) = call('POST', '/requests', $tok{"host\@$HOST"}, { target => $HOST,
+    justification => 'x', commands => ['id'] });
+check($st == 403, 'a host cannot create an ordinary request', "$st " . encode_json($j // {}));
+($st, $j) = call('POST', "/requests/$other/approve", $tok{"host\@$HOST"}, { comment => 'ok' });
+check($st == 403 || $st == 404, 'a host cannot approve (not even see the request)', "$st");
+($st, $j) = call('GET', '/requests', $tok{"host\@$HOST"});
+check($st != 200 || !@{ $j->{requests} // [] }, 'a host does not see the request list',
+    "$st " . encode_json($j // {}));
+
+# ---- the claim re-decides with the policy in force ----
+sub policy_in_force {
+	my ($text, $what) = @_;
+	spit("$t/policy2.yaml", $text);
+	my ($ps, $po, $pe) = escort({ token => undef }, 'policy', 'load', "$t/policy2.yaml");
+	die "policy load ($what): $pe" if $ps;
+}
+my $sha_host = sha256_hex('/bin/cat /etc/hostname');
+(my $two = $policy) =~ s/approvals: \{count: 1,/approvals: {count: 2,/ or die;
+policy_in_force($two, 'two approvals');
+($st, $j) = call('POST', "/sudo/$other/claim", $tok{"host\@$HOST"}, { sha256 => $sha_host });
+check($st == 403 && ($j->{error}{message} // '') =~ /no longer satisfy the policy in force/,
+    'claim refused once the policy in force needs more approvals', "$st " . encode_json($j // {}));
+(my $deny = $policy) =~ s/rules:\n/rules:\n  - {name: no-cat, match: {environment: lab}, deny: not now}\n/
+    or die;
+policy_in_force($deny, 'deny');
+($st, $j) = call('POST', "/sudo/$other/claim", $tok{"host\@$HOST"}, { sha256 => $sha_host });
+check($st == 403 && ($j->{error}{message} // '') =~ /denies it now/,
+    'claim refused once the policy in force denies it', "$st " . encode_json($j // {}));
+policy_in_force($policy, 'original');
+($st, $j) = call('POST', "/sudo/$other/claim", $tok{"host\@$HOST"}, { sha256 => $sha_host });
+check($st == 200 && $j->{allowed}, 'with the original policy back the same claim succeeds',
+    "$st " . encode_json($j // {}));
+
 sudo_conf($srv, 3);
 ($pid, $of, $ef) = sudo_bg('/bin/cat', '/etc/shadow');
 ($rc, $out, $err) = finish($pid, $of, $ef);

@@ -185,8 +185,8 @@ test_example_loads(void **state)
 	char hex[65];
 	int i;
 
-	assert_int_equal(policy_identity_count(p), 7);
-	assert_int_equal(policy_target_count(p), 4);
+	assert_int_equal(policy_identity_count(p), 9);
+	assert_int_equal(policy_target_count(p), 6);
 	assert_int_equal(policy_environment_count(p), 2);
 	assert_true(policy_rule_count(p) >= 6);
 	/* version = SHA-256 of the exact bytes */
@@ -1271,6 +1271,61 @@ test_target_settings(void **state)
 	}
 }
 
+/* ------------------------------------------------------------------ sudo hosts */
+
+#define SUDO_TGTS ENV_OK "targets:\n  - {name: j, environment: e, transport: sudo}\n" \
+                  "  - {name: l, environment: e, transport: local}\n"
+
+static void
+test_sudo_targets_and_hosts(void **state)
+{
+	policy *p;
+	const policy_identity *h, *op;
+
+	(void)state;
+	p = load_s("identities:\n"
+	           "  - {name: op, roles: [operator], citizenship: [US], location: US}\n"
+	           "  - {name: host@j, roles: [host], hosts: [j]}\n" SUDO_TGTS);
+	assert_true(policy_target_is_sudo(policy_target_find(p, "j")));
+	assert_false(policy_target_is_sudo(policy_target_find(p, "l")));
+	assert_false(policy_target_find(p, "j")->attest);
+	h = policy_identity_find(p, "host@j");
+	op = policy_identity_find(p, "op");
+	assert_int_equal(h->roles, POLICY_ROLE_HOST);
+	assert_true(policy_identity_hosts(h, "j"));
+	assert_false(policy_identity_hosts(h, "l"));
+	assert_false(policy_identity_hosts(op, "j"));
+	assert_int_equal(policy_role_parse("host"), POLICY_ROLE_HOST);
+	assert_string_equal(policy_role_name(POLICY_ROLE_HOST), "host");
+	policy_free(p);
+
+	/* a sudo target has nothing for escort to connect with or run */
+	load_bad(ENV_OK "targets:\n  - {name: t, environment: e, transport: sudo, settings: "
+	                "{host: h}}\n", 4, 65, "targets[t].settings.host",
+	         "not allowed with transport sudo");
+	load_bad(ENV_OK "targets:\n  - {name: t, environment: e, transport: sudo, settings: "
+	                "{timeout: 5s}}\n", 4, 68, "targets[t].settings.timeout",
+	         "not allowed with transport sudo");
+	load_bad(ENV_OK "targets:\n  - {name: t, environment: e, transport: sudo, settings: "
+	                "{run_as: x}}\n", 4, 67, "targets[t].settings.run_as",
+	         "not allowed with transport sudo");
+	/* a host token never acts as a person */
+	load_bad("identities:\n  - {name: h, roles: [host, operator], hosts: [j]}\n" SUDO_TGTS, 2,
+	         22, "identities[h].roles", "cannot be combined with other roles");
+	load_bad("identities:\n  - {name: h, roles: [host]}\n" SUDO_TGTS, 2, 5,
+	         "identities[h].hosts", "required for identities with the host role");
+	load_bad("identities:\n  - {name: h, roles: [escort], hosts: [j]}\n" SUDO_TGTS, 2, 39,
+	         "identities[h].hosts", "only allowed for identities with the host role");
+	load_bad("identities:\n  - {name: h, roles: [host], hosts: [j, l]}\n" SUDO_TGTS, 2, 41,
+	         "identities[h].hosts", "target 'l' has transport local");
+	load_bad("identities:\n  - {name: h, roles: [host], hosts: [nope]}\n" SUDO_TGTS, 2, 38,
+	         "identities[h].hosts", "no target named 'nope'");
+	load_bad(ENV_OK "rules:\n  - {name: r, approvals: {count: 1, each: {roles: [host]}}}\n",
+	         4, 51, "rules[r].approvals.each.roles", "a host cannot approve");
+	load_bad(ENV_OK "rules:\n  - {name: r, match: {operator: {roles: [host]}}, deny: no}\n",
+	         4, 41, "rules[r].match.operator.roles", "a host never proposes commands");
+}
+
 static void
 test_target_settings_bad(void **state)
 {
@@ -1506,6 +1561,7 @@ main(void)
 		cmocka_unit_test(test_bad_semantics),
 		cmocka_unit_test(test_target_settings),
 		cmocka_unit_test(test_target_settings_bad),
+		cmocka_unit_test(test_sudo_targets_and_hosts),
 		cmocka_unit_test(test_size_limit),
 		cmocka_unit_test(test_large_policy_and_reentrancy),
 		cmocka_unit_test(test_load_is_linear),
