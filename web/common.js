@@ -392,6 +392,7 @@ const Escort = (() => {
 			el('a.brand', { href: 'index.html' }, el('span.logo', { 'aria-hidden': 'true' }, '◆'), 'escort'),
 			el('nav', { 'aria-label': 'Main' },
 				link('index.html', 'Queue', 'queue'),
+				link('sessions.html', 'Sessions', 'sessions'),
 				/* operators may not read the audit log */
 				hasRole('auditor', 'admin', 'escort', 'reviewer') ? link('audit.html', 'Audit', 'audit') : null,
 				link('policy.html', 'Policy', 'policy')),

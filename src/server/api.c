@@ -4,6 +4,7 @@
  * what is allowed beyond the console's extra approval rules (comment, fresh TOTP). */
 #include "server/srv_int.h"
 #include "server/api_sudo.h"
+#include "server/api_session.h"
 
 #include <inttypes.h>
 #include <openssl/evp.h>
@@ -758,6 +759,8 @@ api_dispatch(srv_call *k)
 
 	if (strncmp(p, "/requests", 9) == 0 && (p[9] == 0 || p[9] == '/'))
 		return requests(k, p + 9);
+	if (strncmp(p, "/sessions", 9) == 0 && (p[9] == 0 || p[9] == '/'))
+		return api_session(k, p + 9); /* api_session.c */
 	if (strncmp(p, "/sudo", 5) == 0 && (p[5] == 0 || p[5] == '/'))
 		return api_sudo(k, p + 5); /* api_sudo.c */
 	if (is(p, "/whoami"))

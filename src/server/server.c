@@ -181,7 +181,7 @@ srv_roles_json(unsigned roles)
 	json_t *a = json_array();
 	unsigned bit;
 
-	for (bit = 1; bit <= POLICY_ROLE_ADMIN; bit <<= 1)
+	for (bit = 1; bit <= POLICY_ROLE_HOST; bit <<= 1)
 		if (roles & bit)
 			json_array_append_new(a, json_string(policy_role_name(bit)));
 	return a;
@@ -650,7 +650,14 @@ serve_static(srv *S, struct MHD_Connection *c, const char *method, const char *u
 	MHD_add_response_header(r, "X-Frame-Options", "DENY");
 	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
 	MHD_add_response_header(r, "Cache-Control", "no-cache");
+	/* Only the replay page's player (vendored asciinema-player) needs WebAssembly and
+	 * inline styles; every other page keeps the strict policy, whatever its own <meta>. */
 	MHD_add_response_header(r, "Content-Security-Policy",
+	                        strcmp(rel, "session-replay.html") == 0 ?
+	                        "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; "
+	                        "style-src 'self' 'unsafe-inline'; "
+	                        "img-src 'self' data:; connect-src 'self'; object-src 'none'; "
+	                        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'" :
 	                        "default-src 'self'; script-src 'self'; style-src 'self'; "
 	                        "img-src 'self' data:; connect-src 'self'; object-src 'none'; "
 	                        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'");
