@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "audit/event.h"
+#include "audit/signer.h"
 #include "util/err.h"
 
 #define KEY_MAGIC "escort-audit-key v1 ed25519\n"
@@ -192,6 +193,9 @@ audit_key_load(const char *path, audit_key *k, char *err, size_t errlen)
 
 	if (sodium_init() < 0)
 		return ESC_EINTERNAL;
+	/* privilege separation: the secret half lives in the signer process only */
+	if (audit_signer_active())
+		return audit_signer_key(k);
 	memset(k, 0, sizeof(*k));
 	buf_init(&b, 256);
 	rc = read_small(path, &b, 256, 1, err, errlen);
@@ -350,6 +354,8 @@ audit_sth_sign(audit_sth *sth, const audit_key *k)
 {
 	uint8_t msg[14 + 8 + 32 + 8 + AUDIT_KEYID_LEN];
 
+	if (audit_signer_active())
+		return audit_signer_sign(sth); /* privilege separation: see signer.h */
 	memcpy(sth->key_id, k->pub.id, AUDIT_KEYID_LEN);
 	sth_message(sth, msg);
 	if (crypto_sign_detached(sth->sig, NULL, msg, sizeof(msg), k->sk) != 0)

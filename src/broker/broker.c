@@ -2,6 +2,7 @@
  * output sink (per-stream cap, SHA-256 of everything, arrival-order callback), results,
  * and POSIX shell quoting. */
 #include "broker/broker_int.h"
+#include "broker/broker_priv.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -98,7 +99,9 @@ broker_free(broker *b)
 void
 broker_disconnect(broker *b, const broker_target *t)
 {
-	if (b && t && t->transport == BROKER_SSH)
+	if (b && t && t->transport == BROKER_SSH && broker_priv_active())
+		broker_priv_disconnect(t);
+	else if (b && t && t->transport == BROKER_SSH)
 		bk_ssh_disconnect(b, t);
 }
 
@@ -132,6 +135,8 @@ broker_run(broker *b, const broker_target *t, const unsigned char *cmd, size_t l
 		           (size_t)((const unsigned char *)memchr(cmd, 0, len) - cmd));
 		return ESC_EINVAL;
 	}
+	if (broker_priv_active()) /* privilege separation: the broker process runs it */
+		return broker_priv_run(t, cmd, len, lim, res, msg);
 	switch (t->transport) {
 	case BROKER_LOCAL:
 		return bk_local_run(t, cmd, len, lim, res, msg);

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "server/privsep.h"
 #include "server/server.h"
 #include "util/err.h"
 
@@ -25,6 +26,7 @@ serve_help(FILE *fp)
 	    "                    [--tls-cert FILE --tls-key FILE] [--threads N]\n"
 	    "                    [--max-body BYTES] [--rate N] [--max-connections N]\n"
 	    "                    [--per-ip N] [--timeout SECONDS]\n"
+	    "                    [--privsep | --no-privsep] [--user NAME]\n"
 	    "       escort serve --make-cert DIR [--cn NAME]\n\n"
 	    "Runs escortd, the HTTP JSON API of docs/api.md (and the web console with --web),\n"
 	    "over the data directory, until SIGTERM or SIGINT. Prints 'escort serve: listening\n"
@@ -42,6 +44,13 @@ serve_help(FILE *fp)
 	    "  --max-connections N connections in all (default 256)\n"
 	    "  --per-ip N          connections per client address (default 32)\n"
 	    "  --timeout SECONDS   idle connections are closed after this (default 30)\n"
+	    "  --privsep, --no-privsep  privilege separation (docs/privsep.md): a signer and a\n"
+	    "                      broker process hold the keys; the HTTP worker runs as\n"
+	    "                      --user (default: escort, else nobody) with no capabilities\n"
+	    "                      and seccomp. Default: on when started as root and the user\n"
+	    "                      exists\n"
+	    "  --user NAME         the HTTP worker's user (root only); it gets the data\n"
+	    "                      directory except signing.key and keys/\n"
 	    "  --make-cert DIR     write DIR/cert.pem and DIR/key.pem (self-signed, 30 days,\n"
 	    "                      for trials) and exit; --cn NAME adds a host name\n"
 	    "  -h, --help          show this help\n\n"
@@ -93,7 +102,7 @@ default_web(char *out, size_t outlen)
 }
 
 enum { O_LISTEN = 256, O_WEB, O_CERT, O_KEY, O_THREADS, O_BODY, O_RATE, O_CONNS, O_PERIP,
-       O_TIMEOUT, O_MAKECERT, O_CN };
+       O_TIMEOUT, O_MAKECERT, O_CN, O_PRIVSEP, O_NOPRIVSEP, O_USER };
 
 int
 cli_serve(int argc, char **argv)
@@ -113,10 +122,14 @@ cli_serve(int argc, char **argv)
 		{ "timeout", required_argument, NULL, O_TIMEOUT },
 		{ "make-cert", required_argument, NULL, O_MAKECERT },
 		{ "cn", required_argument, NULL, O_CN },
+		{ "privsep", no_argument, NULL, O_PRIVSEP },
+		{ "no-privsep", no_argument, NULL, O_NOPRIVSEP },
+		{ "user", required_argument, NULL, O_USER },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	srv_opts o;
+	privsep_opts po = { NULL, NULL, PRIVSEP_AUTO };
 	const char *dopt = NULL, *make_cert = NULL, *cn = NULL;
 	unsigned long long v;
 	char err[2048] = "", webbuf[PATH_MAX];
@@ -135,6 +148,9 @@ cli_serve(int argc, char **argv)
 		case O_KEY: o.tls_key = optarg; break;
 		case O_MAKECERT: make_cert = optarg; break;
 		case O_CN: cn = optarg; break;
+		case O_PRIVSEP: po.mode = PRIVSEP_ON; break;
+		case O_NOPRIVSEP: po.mode = PRIVSEP_OFF; break;
+		case O_USER: po.user = optarg; break;
 		case O_THREADS:
 			if (parse_num("--threads", optarg, 256, &v))
 				return CLI_EXIT_USAGE;
@@ -199,6 +215,15 @@ cli_serve(int argc, char **argv)
 	if ((lb = cli_load_rules(SUB, NULL, 0)) == NULL)
 		return CLI_EXIT_FAIL;
 	o.lb = lb;
+	/* privilege separation (docs/privsep.md): returns 1 in the monitor when all ended */
+	po.datadir = o.datadir;
+	if ((rc = privsep_start(&po, &c, err, sizeof(err))) != 0) {
+		lockbox_free(lb);
+		if (rc > 0)
+			return c;
+		cli_warnx(SUB, "%s", err);
+		return CLI_EXIT_FAIL;
+	}
 	rc = srv_run(&o, err, sizeof(err));
 	lockbox_free(lb);
 	if (rc) {

@@ -22,6 +22,7 @@
 
 #include "audit/event.h"
 #include "audit/log.h"
+#include "server/privsep.h"
 #include "server/srv_int.h"
 #include "util/err.h"
 
@@ -786,6 +787,10 @@ handle_api(srv *S, struct MHD_Connection *c, const char *method, const char *url
 			return srv_error(c, 415, "unsupported_media_type", "Content-Type", "the body must "
 			                 "be application/json");
 	}
+	/* privilege separation: no changes once the signer or the broker is gone */
+	if (strcmp(method, "GET") != 0 && privsep_unavailable(&ct))
+		return srv_error(c, 503, "unavailable", NULL, "the %s process is gone; restart "
+		                 "escort serve (docs/privsep.md)", ct);
 	if ((rc = srv_pool_get(S, &k.w, err, sizeof(err))) != 0)
 		return srv_error(c, 503, "unavailable", NULL, "cannot open the data directory: %s",
 		                 err);
