@@ -11,6 +11,8 @@
 
 #include <tree_sitter/api.h>
 
+#include "../tests/tools/bench_stats.h"
+
 /* Provided by the grammar's generated src/parser.c. */
 const TSLanguage *tree_sitter_bash(void);
 
@@ -18,51 +20,6 @@ struct rec {
 	size_t off;
 	uint32_t len;
 };
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* User + system CPU time of this process so far; unlike wall time it does not grow
- * while other work holds the core. */
-static uint64_t
-cpu_ns(void)
-{
-	struct rusage u;
-
-	getrusage(RUSAGE_SELF, &u);
-	return ((uint64_t)u.ru_utime.tv_sec + (uint64_t)u.ru_stime.tv_sec) * 1000000000u +
-	    ((uint64_t)u.ru_utime.tv_usec + (uint64_t)u.ru_stime.tv_usec) * 1000u;
-}
-
-static int
-cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* Nearest-rank percentile of a sorted array. */
-static uint64_t
-pct(const uint64_t *v, size_t n, double p)
-{
-	size_t k;
-
-	if (n == 0)
-		return 0;
-	k = (size_t)(p / 100.0 * (double)n + 0.999999);
-	if (k < 1)
-		k = 1;
-	if (k > n)
-		k = n;
-	return v[k - 1];
-}
 
 static char *
 read_all(const char *path, size_t *lenp)

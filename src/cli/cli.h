@@ -6,6 +6,11 @@
 
 #include "lockbox/lockbox.h"
 
+#include <stdint.h>
+
+struct json_t;
+struct wf;
+
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_FINDINGS 1
 #define CLI_EXIT_USAGE 2
@@ -42,6 +47,19 @@ int cli_owner_actor(const char *sub, const char *dir, char *actor, size_t len);
 /* Appends untrusted bytes for a terminal, escaping control, invalid and invisible
  * characters (newlines kept when keep_newlines). */
 void cli_escape(buf *out, const unsigned char *p, size_t n, int keep_newlines);
+/* Opens the workflow on dir (loading the rules into *lb first when need_lockbox) and
+ * authenticates $ESCORT_TOKEN, whose identity goes into who; msg gets wf's messages. On
+ * failure prints "escort SUB: why" and returns the exit code; the caller closes what it
+ * got (wf_close, lockbox_free, buf_free) either way. */
+int cli_wf_login(const char *sub, const char *dir, int need_lockbox, lockbox **lb,
+                 struct wf **w, char *who, size_t whon, buf *msg);
+/* A whole positive decimal number (request and session ids): 0, or -1 for anything else. */
+int cli_parse_pos(const char *s, int64_t *v);
+/* A time for people (audit_time_format), "-" when unset; returns t. */
+const char *cli_time_str(int64_t us, char *t, size_t n);
+/* Tells stderr what a run's result object says besides output and error: what was
+ * redacted from the caller's view and what the attestation found changed on the target. */
+void cli_run_details(const struct json_t *res);
 
 
 /* Prints "escort SUB: message" to stderr (printf-style). */

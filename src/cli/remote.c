@@ -856,13 +856,12 @@ out:
 	return rc;
 }
 
-/* request.c's print_run_summary over the execution object: the broker's error, what was
- * redacted from this caller's view, and the attestation diff. */
+/* request.c's print_run_summary over the execution object: the broker's error (escaped),
+ * then cli_run_details. */
 static void
 run_summary(const json_t *ex)
 {
-	const json_t *res = json_object_get(ex, "result"), *v, *n;
-	const char *k;
+	const json_t *res = json_object_get(ex, "result"), *v;
 
 	if (!json_is_object(res))
 		res = ex;
@@ -873,39 +872,7 @@ run_summary(const json_t *ex)
 		cli_warnx(RSUB, "broker: %s", buf_cstr(&m));
 		buf_free(&m);
 	}
-	if ((v = json_object_get(res, "redactions")) && json_is_object(v) && json_object_size(v)) {
-		int first = 1;
-
-		fprintf(stderr, "redacted from your view:");
-		json_object_foreach((json_t *)v, k, n) {
-			fprintf(stderr, "%s %" JSON_INTEGER_FORMAT " %s", first ? "" : ",",
-			        json_integer_value(n), k);
-			first = 0;
-		}
-		fputc('\n', stderr);
-	}
-	if ((v = json_object_get(res, "attestation")) && json_is_object(v)) {
-		const json_t *diff = json_object_get(v, "diff"), *e = json_object_get(v, "error"), *line;
-		size_t i;
-
-		if (e && json_is_string(e))
-			fprintf(stderr, "attestation failed: %s\n", json_string_value(e));
-		else if (json_array_size(diff) == 0)
-			fprintf(stderr, "attestation: no change to sensitive state on the target\n");
-		else {
-			fprintf(stderr, "attestation: what changed on the target:\n");
-			json_array_foreach(diff, i, line) {
-				buf esc = BUF_INIT;
-
-				if (!json_is_string(line))
-					continue;
-				cli_escape(&esc, (const unsigned char *)json_string_value(line),
-				           json_string_length(line), 0);
-				fprintf(stderr, "  %s\n", buf_cstr(&esc));
-				buf_free(&esc);
-			}
-		}
-	}
+	cli_run_details(res);
 }
 
 static int

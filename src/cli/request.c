@@ -116,6 +116,91 @@ cli_escape(buf *out, const unsigned char *p, size_t n, int keep_newlines)
 
 /* ---- helpers ---- */
 
+int
+cli_wf_login(const char *sub, const char *dir, int need_lockbox, lockbox **lb, wf **w,
+             char *who, size_t whon, buf *msg)
+{
+	char err[1024] = "";
+	int rc;
+
+	buf_init(msg, 64 * 1024);
+	if (need_lockbox && (*lb = cli_load_rules(sub, NULL, 0)) == NULL)
+		return CLI_EXIT_FAIL;
+	if ((rc = wf_open(w, dir, *lb, err, sizeof(err))) != 0) {
+		cli_warnx(sub, "%s", err);
+		return CLI_EXIT_FAIL;
+	}
+	rc = wf_authenticate(*w, getenv("ESCORT_TOKEN"), who, whon, msg);
+	if (rc) {
+		cli_warnx(sub, "refused: %s", buf_cstr(msg));
+		return cli_wf_exit(rc);
+	}
+	return 0;
+}
+
+int
+cli_parse_pos(const char *s, int64_t *v)
+{
+	char *end;
+	long long x;
+
+	errno = 0;
+	x = strtoll(s, &end, 10);
+	if (errno || end == s || *end || x <= 0)
+		return -1;
+	*v = x;
+	return 0;
+}
+
+const char *
+cli_time_str(int64_t us, char *t, size_t n)
+{
+	if (us <= 0 || audit_time_format(us, t, n) != 0)
+		snprintf(t, n, "-");
+	return t;
+}
+
+void
+cli_run_details(const json_t *res)
+{
+	const json_t *v, *n;
+	const char *k;
+
+	if ((v = json_object_get(res, "redactions")) && json_is_object(v) && json_object_size(v)) {
+		int first = 1;
+
+		fprintf(stderr, "redacted from your view:");
+		json_object_foreach((json_t *)v, k, n) {
+			fprintf(stderr, "%s %" JSON_INTEGER_FORMAT " %s", first ? "" : ",",
+			        json_integer_value(n), k);
+			first = 0;
+		}
+		fputc('\n', stderr);
+	}
+	if ((v = json_object_get(res, "attestation")) && json_is_object(v)) {
+		const json_t *diff = json_object_get(v, "diff"), *e = json_object_get(v, "error"), *line;
+		size_t i;
+
+		if (e && json_is_string(e))
+			fprintf(stderr, "attestation failed: %s\n", json_string_value(e));
+		else if (json_array_size(diff) == 0)
+			fprintf(stderr, "attestation: no change to sensitive state on the target\n");
+		else {
+			fprintf(stderr, "attestation: what changed on the target:\n");
+			json_array_foreach(diff, i, line) {
+				buf esc = BUF_INIT;
+
+				if (!json_is_string(line))
+					continue;
+				cli_escape(&esc, (const unsigned char *)json_string_value(line),
+				           json_string_length(line), 0);
+				fprintf(stderr, "  %s\n", buf_cstr(&esc));
+				buf_free(&esc);
+			}
+		}
+	}
+}
+
 static int
 utf8_ok(const unsigned char *p, size_t n)
 {
@@ -158,14 +243,6 @@ time_json(int64_t us)
 	return json_string(t);
 }
 
-static const char *
-time_str(int64_t us, char *t, size_t n)
-{
-	if (us <= 0 || audit_time_format(us, t, n) != 0)
-		snprintf(t, n, "-");
-	return t;
-}
-
 static json_t *
 parse_json_text(const char *s)
 {
@@ -188,20 +265,6 @@ print_json(json_t *j)
 	return rc;
 }
 
-static int
-parse_id(const char *s, int64_t *id)
-{
-	char *end;
-	long long v;
-
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno || end == s || *end || v <= 0)
-		return -1;
-	*id = v;
-	return 0;
-}
-
 /* Everything a workflow command needs: the data directory, a workflow, the caller's
  * identity from ESCORT_TOKEN, optionally lockbox. */
 struct ctx {
@@ -216,22 +279,8 @@ struct ctx {
 static int
 ctx_open(struct ctx *c, int need_lockbox)
 {
-	char err[1024] = "";
-	int rc;
-
-	buf_init(&c->msg, 64 * 1024);
-	if (need_lockbox && (c->lb = cli_load_rules(SUB, NULL, 0)) == NULL)
-		return CLI_EXIT_FAIL;
-	if ((rc = wf_open(&c->w, c->dir, c->lb, err, sizeof(err))) != 0) {
-		cli_warnx(SUB, "%s", err);
-		return CLI_EXIT_FAIL;
-	}
-	rc = wf_authenticate(c->w, getenv("ESCORT_TOKEN"), c->who, sizeof(c->who), &c->msg);
-	if (rc) {
-		cli_warnx(SUB, "refused: %s", buf_cstr(&c->msg));
-		return cli_wf_exit(rc);
-	}
-	return 0;
+	return cli_wf_login(SUB, c->dir, need_lockbox, &c->lb, &c->w, c->who, sizeof(c->who),
+	                    &c->msg);
 }
 
 static void
@@ -383,9 +432,9 @@ render_request(struct ctx *c, const store_request *r, const store_approval *apv,
 		cli_escape(out, (const unsigned char *)r->justification, strlen(r->justification), 0);
 		buf_putc(out, '\n');
 	}
-	buf_printf(out, "  created        %s\n", time_str(r->created_us, t, sizeof(t)));
+	buf_printf(out, "  created        %s\n", cli_time_str(r->created_us, t, sizeof(t)));
 	if (r->expires_us)
-		buf_printf(out, "  expires        %s\n", time_str(r->expires_us, t, sizeof(t)));
+		buf_printf(out, "  expires        %s\n", cli_time_str(r->expires_us, t, sizeof(t)));
 	buf_printf(out, "  policy         %.12s\n", r->policy_version);
 	for (i = 0; i < r->ncmds; i++) {
 		buf_printf(out, "\ncommand %zu of %zu (%zu bytes):\n", i + 1, r->ncmds, r->cmds[i].len);
@@ -413,7 +462,7 @@ render_request(struct ctx *c, const store_request *r, const store_approval *apv,
 	for (i = 0; i < napv; i++) {
 		hex_of(apv[i].hash, hex);
 		buf_printf(out, "  %-8s %s at %s (hash %.16s%s)", apv[i].kind == STORE_DENY ? "denied" : "approved",
-		           apv[i].approver, time_str(apv[i].created_us, t, sizeof(t)), hex,
+		           apv[i].approver, cli_time_str(apv[i].created_us, t, sizeof(t)), hex,
 		           have && sodium_memcmp(cur, apv[i].hash, STORE_HASH_LEN) == 0
 		               ? ""
 		               : ", DOES NOT MATCH the request any more");
@@ -429,7 +478,7 @@ render_request(struct ctx *c, const store_request *r, const store_approval *apv,
 	}
 	if (r->started_us) {
 		buf_printf(out, "\nrun by %s at %s", r->runner ? r->runner : "?",
-		           time_str(r->started_us, t, sizeof(t)));
+		           cli_time_str(r->started_us, t, sizeof(t)));
 		if (r->has_exit)
 			buf_printf(out, ", exit status %d", r->exit_code);
 		buf_printf(out, "\noutput (sha256 %s):\n", r->output_sha256 ? r->output_sha256 : "-");
@@ -601,7 +650,7 @@ one_id(const char *cmd, int argc, char **argv, const struct ropts *o, int64_t *i
 		cli_warnx(SUB, "%s: unexpected argument %s", cmd, argv[o->first + 1]);
 		return CLI_EXIT_USAGE;
 	}
-	if (parse_id(argv[o->first], id) != 0) {
+	if (cli_parse_pos(argv[o->first], id) != 0) {
 		cli_warnx(SUB, "%s: '%s' is not a request ID (a positive number)", cmd, argv[o->first]);
 		return CLI_EXIT_USAGE;
 	}
@@ -698,7 +747,7 @@ do_list(struct ctx *c, const struct ropts *o)
 			size_t len = v[i].ncmds ? v[i].cmds[0].len : 0;
 
 			buf_printf(&out, "%-6" PRId64 " %-10s %-10s %-12s %-20.19s ", v[i].id, v[i].state,
-			           v[i].requester, v[i].target, time_str(v[i].created_us, t, sizeof(t)));
+			           v[i].requester, v[i].target, cli_time_str(v[i].created_us, t, sizeof(t)));
 			if (len)
 				cli_escape(&out, v[i].cmds[0].bytes, len > 60 ? 60 : len, 0);
 			buf_puts(&out, len > 60 ? "...\n" : "\n");
@@ -740,46 +789,12 @@ static void
 print_run_summary(const char *result)
 {
 	json_t *j, *v;
-	const char *k;
 
 	if (result == NULL || (j = json_loads(result, 0, NULL)) == NULL)
 		return;
 	if ((v = json_object_get(j, "error")) && json_is_string(v) && *json_string_value(v))
 		cli_warnx(SUB, "broker: %s", json_string_value(v));
-	if ((v = json_object_get(j, "redactions")) && json_is_object(v) && json_object_size(v)) {
-		json_t *n;
-		int first = 1;
-
-		fprintf(stderr, "redacted from your view:");
-		json_object_foreach(v, k, n) {
-			fprintf(stderr, "%s %" JSON_INTEGER_FORMAT " %s", first ? "" : ",",
-			        json_integer_value(n), k);
-			first = 0;
-		}
-		fputc('\n', stderr);
-	}
-	if ((v = json_object_get(j, "attestation")) && json_is_object(v)) {
-		json_t *diff = json_object_get(v, "diff"), *e = json_object_get(v, "error"), *line;
-		size_t i;
-
-		if (e && json_is_string(e))
-			fprintf(stderr, "attestation failed: %s\n", json_string_value(e));
-		else if (json_array_size(diff) == 0)
-			fprintf(stderr, "attestation: no change to sensitive state on the target\n");
-		else {
-			fprintf(stderr, "attestation: what changed on the target:\n");
-			json_array_foreach(diff, i, line) {
-				buf esc = BUF_INIT;
-
-				if (!json_is_string(line))
-					continue;
-				cli_escape(&esc, (const unsigned char *)json_string_value(line),
-				           json_string_length(line), 0);
-				fprintf(stderr, "  %s\n", buf_cstr(&esc));
-				buf_free(&esc);
-			}
-		}
-	}
+	cli_run_details(j);
 	json_decref(j);
 }
 

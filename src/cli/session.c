@@ -81,24 +81,10 @@ struct ctx {
 static int
 ctx_open(struct ctx *c, const char *dir, int need_lockbox)
 {
-	char err[1024] = "";
-	int rc;
-
 	memset(c, 0, sizeof(*c));
 	c->dir = cli_data_dir(dir);
-	buf_init(&c->msg, 64 * 1024);
-	if (need_lockbox && (c->lb = cli_load_rules(SUB, NULL, 0)) == NULL)
-		return CLI_EXIT_FAIL;
-	if ((rc = wf_open(&c->w, c->dir, c->lb, err, sizeof(err))) != 0) {
-		cli_warnx(SUB, "%s", err);
-		return CLI_EXIT_FAIL;
-	}
-	rc = wf_authenticate(c->w, getenv("ESCORT_TOKEN"), c->who, sizeof(c->who), &c->msg);
-	if (rc) {
-		cli_warnx(SUB, "refused: %s", buf_cstr(&c->msg));
-		return cli_wf_exit(rc);
-	}
-	return 0;
+	return cli_wf_login(SUB, c->dir, need_lockbox, &c->lb, &c->w, c->who, sizeof(c->who),
+	                    &c->msg);
 }
 
 static void
@@ -119,28 +105,6 @@ fail(struct ctx *c, int rc, const char *what)
 	else
 		cli_warnx(SUB, "%s: %s", what, m);
 	return cli_wf_exit(rc);
-}
-
-static int
-parse_pos(const char *s, int64_t *v)
-{
-	char *end;
-	long long x;
-
-	errno = 0;
-	x = strtoll(s, &end, 10);
-	if (errno || end == s || *end || x <= 0)
-		return -1;
-	*v = x;
-	return 0;
-}
-
-static const char *
-time_str(int64_t us, char *t, size_t n)
-{
-	if (us <= 0 || audit_time_format(us, t, n) != 0)
-		snprintf(t, n, "-");
-	return t;
 }
 
 static int64_t
@@ -725,8 +689,10 @@ do_list(struct ctx *c, const char *target, const char *op, int json)
 			json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s?, s:s, s:s?, s:s?, s:s?}", "id",
 			                      (json_int_t)v[i].id, "state", v[i].state, "operator",
 			                      v[i].operator_name, "target", v[i].target, "ticket",
-			                      v[i].ticket, "created", time_str(v[i].created_us, t1, sizeof(t1)),
-			                      "ended", v[i].ended_us ? time_str(v[i].ended_us, t2, sizeof(t2)) : NULL,
+			                      v[i].ticket, "created",
+			                      cli_time_str(v[i].created_us, t1, sizeof(t1)), "ended",
+			                      v[i].ended_us ? cli_time_str(v[i].ended_us, t2, sizeof(t2))
+			                                    : NULL,
 			                      "end_reason", v[i].end_reason, "recording_sha256",
 			                      v[i].recording_sha256);
 
@@ -743,8 +709,8 @@ do_list(struct ctx *c, const char *target, const char *op, int json)
 		for (i = 0; i < n; i++)
 			printf("%-6" PRId64 " %-8s %-10s %-12s %-20.19s %.19s\n", v[i].id, v[i].state,
 			       v[i].operator_name, v[i].target,
-			       time_str(v[i].created_us, t1, sizeof(t1)),
-			       time_str(v[i].ended_us, t2, sizeof(t2)));
+			       cli_time_str(v[i].created_us, t1, sizeof(t1)),
+			       cli_time_str(v[i].ended_us, t2, sizeof(t2)));
 	}
 	store_isessions_free(v, n);
 	return CLI_EXIT_OK;
@@ -964,11 +930,11 @@ cli_session(int argc, char **argv)
 		          : cmds[k].nargs == 1 ? "a session ID" : "a session ID and a line number");
 		return CLI_EXIT_USAGE;
 	}
-	if (nargs >= 1 && parse_pos(argv[optind], &id) != 0) {
+	if (nargs >= 1 && cli_parse_pos(argv[optind], &id) != 0) {
 		cli_warnx(SUB, "%s: '%s' is not a session ID (a positive number)", cmd, argv[optind]);
 		return CLI_EXIT_USAGE;
 	}
-	if (nargs == 2 && parse_pos(argv[optind + 1], &seq) != 0) {
+	if (nargs == 2 && cli_parse_pos(argv[optind + 1], &seq) != 0) {
 		cli_warnx(SUB, "%s: '%s' is not a line number (1, 2, ...)", cmd, argv[optind + 1]);
 		return CLI_EXIT_USAGE;
 	}

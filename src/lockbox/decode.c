@@ -24,49 +24,81 @@ is_ws(char c)
 	return c == ' ' || c == '\n' || c == '\r' || c == '\t';
 }
 
+/* A base64 symbol's value, both alphabets (standard and URL-safe), as base64 -d and basenc
+ * accept one each; -1 for anything else. */
+static int
+b64val(unsigned char ch)
+{
+	if (ch >= 'A' && ch <= 'Z')
+		return ch - 'A';
+	if (ch >= 'a' && ch <= 'z')
+		return ch - 'a' + 26;
+	if (ch >= '0' && ch <= '9')
+		return ch - '0' + 52;
+	if (ch == '+' || ch == '-')
+		return 62;
+	if (ch == '/' || ch == '_')
+		return 63;
+	return -1;
+}
+
+/* A base32 symbol's value (either case); -1 for anything else. */
+static int
+b32val(unsigned char ch)
+{
+	if (ch >= 'A' && ch <= 'Z')
+		return ch - 'A';
+	if (ch >= 'a' && ch <= 'z')
+		return ch - 'a';
+	if (ch >= '2' && ch <= '7')
+		return ch - '2' + 26;
+	return -1;
+}
+
+/* Decodes symbols of `width` bits each into o (*k bytes), skipping white space; '=' only
+ * as trailing padding. Returns how many symbols there were, or -1 for a character outside
+ * the alphabet or data after padding. */
+static long
+dec_radix(const char *s, size_t n, int width, int (*val)(unsigned char), char *o, size_t *k)
+{
+	uint32_t acc = 0;
+	int bits = 0, pad = 0;
+	long sym = 0;
+	*k = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		int v = val(ch);
+		if (v < 0) {
+			if (ch == '=')
+				pad++;
+			else if (!is_ws((char)ch))
+				return -1;
+			continue;
+		}
+		if (pad)
+			return -1; /* data after padding */
+		sym++;
+		acc = (acc << width) | (uint32_t)v;
+		bits += width;
+		if (bits >= 8) {
+			bits -= 8;
+			o[(*k)++] = (char)((acc >> bits) & 0xFF);
+		}
+	}
+	return sym;
+}
+
 int
 lbx_dec_base64(lb_arena *a, const char *s, size_t n, size_t max, char **out, size_t *outn)
 {
-	/* both alphabets (standard and URL-safe), as base64 -d and basenc accept one each */
 	if (n / 4 * 3 > max + 3)
 		return -2;
 	char *o = out_buf(a, n / 4 * 3 + 3);
 	if (o == NULL)
 		return -2;
-	uint32_t acc = 0;
-	int bits = 0, pad = 0;
-	size_t k = 0, sym = 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		int v;
-		if (ch >= 'A' && ch <= 'Z')
-			v = ch - 'A';
-		else if (ch >= 'a' && ch <= 'z')
-			v = ch - 'a' + 26;
-		else if (ch >= '0' && ch <= '9')
-			v = ch - '0' + 52;
-		else if (ch == '+' || ch == '-')
-			v = 62;
-		else if (ch == '/' || ch == '_')
-			v = 63;
-		else if (ch == '=') {
-			pad++;
-			continue;
-		} else if (is_ws((char)ch))
-			continue;
-		else
-			return -1;
-		if (pad)
-			return -1; /* data after padding */
-		sym++;
-		acc = (acc << 6) | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			o[k++] = (char)((acc >> bits) & 0xFF);
-		}
-	}
-	if (sym == 0 || sym % 4 == 1)
+	size_t k;
+	long sym = dec_radix(s, n, 6, b64val, o, &k);
+	if (sym <= 0 || sym % 4 == 1)
 		return -1;
 	o[k] = 0;
 	*out = o;
@@ -82,36 +114,8 @@ lbx_dec_base32(lb_arena *a, const char *s, size_t n, size_t max, char **out, siz
 	char *o = out_buf(a, n / 8 * 5 + 5);
 	if (o == NULL)
 		return -2;
-	uint64_t acc = 0;
-	int bits = 0, pad = 0;
-	size_t k = 0, sym = 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		int v;
-		if (ch >= 'A' && ch <= 'Z')
-			v = ch - 'A';
-		else if (ch >= 'a' && ch <= 'z')
-			v = ch - 'a';
-		else if (ch >= '2' && ch <= '7')
-			v = ch - '2' + 26;
-		else if (ch == '=') {
-			pad++;
-			continue;
-		} else if (is_ws((char)ch))
-			continue;
-		else
-			return -1;
-		if (pad)
-			return -1;
-		sym++;
-		acc = (acc << 5) | (uint64_t)v;
-		bits += 5;
-		if (bits >= 8) {
-			bits -= 8;
-			o[k++] = (char)((acc >> bits) & 0xFF);
-		}
-	}
-	if (sym == 0)
+	size_t k;
+	if (dec_radix(s, n, 5, b32val, o, &k) <= 0)
 		return -1;
 	o[k] = 0;
 	*out = o;

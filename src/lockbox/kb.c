@@ -959,14 +959,15 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Loads every *.yaml (and *.yml) in dir, in name order. Missing dir: ok when optional. */
-static int
-load_dir(kb *k, const char *dir, int optional, buf *err)
+int
+kb_yaml_names(const char *dir, int yml, int optional, char ***out, size_t *nout, buf *err)
 {
 	DIR *d = opendir(dir);
 	char **names = NULL;
 	size_t n = 0, cap = 0;
 	int rc = 0;
+	*out = NULL;
+	*nout = 0;
 	if (d == NULL) {
 		if (optional && errno == ENOENT)
 			return 0;
@@ -982,7 +983,7 @@ load_dir(kb *k, const char *dir, int optional, buf *err)
 		if (e->d_name[0] == '.')
 			continue;
 		if (!((len > 5 && !strcmp(e->d_name + len - 5, ".yaml")) ||
-		        (len > 4 && !strcmp(e->d_name + len - 4, ".yml"))))
+		        (yml && len > 4 && !strcmp(e->d_name + len - 4, ".yml"))))
 			continue;
 		if (n == cap) {
 			size_t nc = cap ? cap * 2 : 64;
@@ -1003,6 +1004,32 @@ load_dir(kb *k, const char *dir, int optional, buf *err)
 	}
 	if (n)
 		qsort(names, n, sizeof *names, cmp_str);
+out:
+	closedir(d);
+	if (rc) {
+		kb_names_free(names, n);
+		return rc;
+	}
+	*out = names;
+	*nout = n;
+	return 0;
+}
+
+void
+kb_names_free(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* Loads every *.yaml (and *.yml) in dir, in name order. Missing dir: ok when optional. */
+static int
+load_dir(kb *k, const char *dir, int optional, buf *err)
+{
+	char **names;
+	size_t n;
+	int rc = kb_yaml_names(dir, 1, optional, &names, &n, err);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		buf p = BUF_INIT;
 		if (buf_printf(&p, "%s/%s", dir, names[i])) {
@@ -1012,11 +1039,7 @@ load_dir(kb *k, const char *dir, int optional, buf *err)
 		rc = load_file(k, buf_cstr(&p), err);
 		buf_free(&p);
 	}
-out:
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-	closedir(d);
+	kb_names_free(names, n);
 	return rc;
 }
 

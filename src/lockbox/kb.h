@@ -219,6 +219,11 @@ int kb_load(kb **out, const char *rules_dir, const char *const *extra, buf *err)
 /* Loads one YAML document from memory (tests, fuzzing); `name` is used in messages. */
 int kb_load_string(kb *k, const char *name, const char *text, size_t len, buf *err);
 int kb_new(kb **out);
+/* The rule files in dir: every *.yaml (and *.yml when yml) not starting with '.', sorted
+ * by name, into *names (free with kb_names_free). A missing dir is no error when optional
+ * (*n = 0); otherwise it writes "dir:1:1: cannot open directory: ..." into err. */
+int kb_yaml_names(const char *dir, int yml, int optional, char ***names, size_t *n, buf *err);
+void kb_names_free(char **names, size_t n);
 /* Finishes loading: builds the lookup tables. Must be called after kb_load_string. */
 int kb_finish(kb *k, buf *err);
 void kb_free(kb *k);

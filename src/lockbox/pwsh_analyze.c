@@ -1271,6 +1271,44 @@ sensitive_args(pctx *c, const warg *av, size_t na, int access, lb_span sp)
 }
 
 /* The code argument of powershell.exe / Invoke-Expression: -Command/-c value or the rest. */
+/* Analyzes the arguments from i on, joined as one PowerShell command line ("-Name" for a
+ * parameter). Returns 0 when that is just "-" (the command comes from standard input),
+ * else 1. A part not known until run time makes it dynamic code (tagged T1059.001 when
+ * tag_unknown). */
+static int
+run_rest(pctx *c, const char *prog, const warg *av, size_t i, size_t na, lb_span sp,
+    int tag_unknown)
+{
+	buf b;
+	buf_init(&b, PA_MAX_STR);
+	int known = 1;
+	for (size_t k = i; k < na; k++) {
+		if (k > i)
+			buf_putc(&b, ' ');
+		if (av[k].param) {
+			buf_putc(&b, '-');
+			buf_puts(&b, av[k].param);
+		} else if (av[k].val)
+			buf_put(&b, av[k].val, av[k].vlen);
+		else
+			known = 0;
+	}
+	if (!strcmp(buf_cstr(&b), "-")) {
+		buf_free(&b);
+		return 0;
+	}
+	if (known)
+		analyze_ps_text(c, (const char *)buf_cstr(&b), b.len, sp, 0, NULL);
+	else {
+		finding(c, "dynamic-code", LOCKBOX_RISK_HIGH, KB_C_OPAQUE, sp,
+		    FMT("%s runs a command built at run time", prog));
+		if (tag_unknown)
+			attack(c, "T1059.001");
+	}
+	buf_free(&b);
+	return 1;
+}
+
 static void
 h_powershell(pctx *c, const char *prog, const warg *av, size_t na, lb_span sp, const cin *in)
 {
@@ -1279,35 +1317,7 @@ h_powershell(pctx *c, const char *prog, const warg *av, size_t na, lb_span sp, c
 		const char *p = av[i].param;
 		if (p == NULL) {
 			/* positional: the rest of the line is a command (powershell "Get-Date") */
-			buf b;
-			buf_init(&b, PA_MAX_STR);
-			int known = 1;
-			for (size_t k = i; k < na; k++) {
-				if (k > i)
-					buf_putc(&b, ' ');
-				if (av[k].param) {
-					buf_putc(&b, '-');
-					buf_puts(&b, av[k].param);
-				} else if (av[k].val) {
-					if (av[k].v.code || av[k].n == NULL || av[k].n->kind != PS_BLOCK)
-						buf_put(&b, av[k].val, av[k].vlen);
-					else
-						buf_put(&b, av[k].val, av[k].vlen);
-				} else {
-					known = 0;
-				}
-			}
-			if (!strcmp(buf_cstr(&b), "-")) {
-				buf_free(&b);
-				break;
-			}
-			if (known)
-				analyze_ps_text(c, (const char *)buf_cstr(&b), b.len, sp, 0, NULL);
-			else
-				finding(c, "dynamic-code", LOCKBOX_RISK_HIGH, KB_C_OPAQUE, sp,
-				    FMT("%s runs a command built at run time", prog));
-			buf_free(&b);
-			have_code = 1;
+			have_code |= run_rest(c, prog, av, i, na, sp, 0);
 			break;
 		}
 		if (param_is(p, "encodedcommand", 1) || !strcasecmp(p, "ec") ||
@@ -1343,33 +1353,7 @@ h_powershell(pctx *c, const char *prog, const warg *av, size_t na, lb_span sp, c
 			if (i >= na)
 				break;
 			/* everything after -Command is the command */
-			buf b;
-			buf_init(&b, PA_MAX_STR);
-			int known = 1;
-			for (size_t k = i; k < na; k++) {
-				if (k > i)
-					buf_putc(&b, ' ');
-				if (av[k].param) {
-					buf_putc(&b, '-');
-					buf_puts(&b, av[k].param);
-				} else if (av[k].val)
-					buf_put(&b, av[k].val, av[k].vlen);
-				else
-					known = 0;
-			}
-			if (!strcmp(buf_cstr(&b), "-")) {
-				buf_free(&b);
-				break;
-			}
-			if (known)
-				analyze_ps_text(c, (const char *)buf_cstr(&b), b.len, sp, 0, NULL);
-			else {
-				finding(c, "dynamic-code", LOCKBOX_RISK_HIGH, KB_C_OPAQUE, sp,
-				    FMT("%s runs a command built at run time", prog));
-				attack(c, "T1059.001");
-			}
-			buf_free(&b);
-			have_code = 1;
+			have_code |= run_rest(c, prog, av, i, na, sp, 1);
 			break;
 		}
 		if (param_is(p, "file", 1)) {
@@ -2032,6 +2016,22 @@ walk_pipe(pctx *c, const ps_node *n)
 	}
 }
 
+/* Enters one more level of the walk (the caller leaves with c->walk--). 0 when the
+ * nesting is too deep: nothing entered, and one finding for the whole command. */
+static int
+walk_enter(pctx *c, const ps_node *n)
+{
+	if (++c->walk <= PA_MAX_WALK)
+		return 1;
+	if (!c->walk_cut) {
+		c->walk_cut = 1;
+		finding(c, "depth-exceeded", LOCKBOX_RISK_HIGH, KB_C_OPAQUE, n->span,
+		    "The command nests too deeply to analyze");
+	}
+	c->walk--;
+	return 0;
+}
+
 static void
 walk_stmts(pctx *c, const ps_node *n)
 {
@@ -2042,17 +2042,8 @@ walk_stmts(pctx *c, const ps_node *n)
 static void
 walk_stmt(pctx *c, const ps_node *n)
 {
-	if (n == NULL)
+	if (n == NULL || !walk_enter(c, n))
 		return;
-	if (++c->walk > PA_MAX_WALK) {
-		if (!c->walk_cut) {
-			c->walk_cut = 1;
-			finding(c, "depth-exceeded", LOCKBOX_RISK_HIGH, KB_C_OPAQUE, n->span,
-			    "The command nests too deeply to analyze");
-		}
-		c->walk--;
-		return;
-	}
 	switch (n->kind) {
 	case PS_STMTS:
 		walk_stmts(c, n);
@@ -2222,17 +2213,8 @@ check_call(pctx *c, const ps_node *n)
 static void
 walk_expr(pctx *c, const ps_node *n, int folded)
 {
-	if (n == NULL)
+	if (n == NULL || !walk_enter(c, n))
 		return;
-	if (++c->walk > PA_MAX_WALK) {
-		if (!c->walk_cut) {
-			c->walk_cut = 1;
-			finding(c, "depth-exceeded", LOCKBOX_RISK_HIGH, KB_C_OPAQUE, n->span,
-			    "The command nests too deeply to analyze");
-		}
-		c->walk--;
-		return;
-	}
 	if (is_fold_kind(n->kind) && (!folded || c->budget > PA_BUDGET / 2)) {
 		/* what a constant expression folds to is checked for known bad text */
 		psval v = eval(c, n, 0);

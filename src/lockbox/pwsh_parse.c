@@ -1013,6 +1013,37 @@ parse_type(pp *p, ps_tok open)
 	return n;
 }
 
+/* The next entry of a { } list (a hash table's key, a switch body's pattern): skips
+ * newlines and semicolons, reads a bare word as a string and anything else as an
+ * expression. NULL when the list ends: at its } (list's span then ends there), at EOF
+ * (failing with `unterminated`) or after a failure. */
+static ps_node *
+brace_entry(pp *p, ps_node *list, ps_tok open, ps_mode mode, const char *unterminated)
+{
+	for (;;) {
+		ps_tok t = peek(p, mode);
+		if (p->failed)
+			return NULL;
+		if (t.kind == PT_NL || t.kind == PT_SEMI) {
+			next(p, mode);
+			continue;
+		}
+		if (t.kind == PT_RBRACE) {
+			next(p, mode);
+			list->span.end = t.span.end;
+			return NULL;
+		}
+		if (t.kind == PT_EOF) {
+			fail(p, open.span, unterminated);
+			return NULL;
+		}
+		if (t.kind != PT_WORD)
+			return parse_unary(p);
+		next(p, mode);
+		return str_node(p, t, 1);
+	}
+}
+
 static ps_node *
 parse_hash(pp *p, ps_tok open)
 {
@@ -1021,29 +1052,7 @@ parse_hash(pp *p, ps_tok open)
 	if (h == NULL)
 		return NULL;
 	for (;;) {
-		ps_tok t = peek(p, PS_MODE_EXPR);
-		if (p->failed)
-			return h;
-		if (t.kind == PT_NL || t.kind == PT_SEMI) {
-			next(p, PS_MODE_EXPR);
-			continue;
-		}
-		if (t.kind == PT_RBRACE) {
-			next(p, PS_MODE_EXPR);
-			h->span.end = t.span.end;
-			return h;
-		}
-		if (t.kind == PT_EOF) {
-			fail(p, open.span, "unterminated @{");
-			return h;
-		}
-		ps_node *k;
-		if (t.kind == PT_WORD) {
-			next(p, PS_MODE_EXPR);
-			k = str_node(p, t, 1);
-		} else {
-			k = parse_unary(p);
-		}
+		ps_node *k = brace_entry(p, h, open, PS_MODE_EXPR, "unterminated @{");
 		if (k == NULL || p->failed)
 			return h;
 		ps_tok eq = next(p, PS_MODE_EXPR);
@@ -1736,29 +1745,7 @@ parse_switch_body(pp *p, ps_tok open)
 	if (b == NULL)
 		return NULL;
 	for (;;) {
-		ps_tok t = peek(p, PS_MODE_CMD);
-		if (p->failed)
-			return b;
-		if (t.kind == PT_NL || t.kind == PT_SEMI) {
-			next(p, PS_MODE_CMD);
-			continue;
-		}
-		if (t.kind == PT_RBRACE) {
-			next(p, PS_MODE_CMD);
-			b->span.end = t.span.end;
-			return b;
-		}
-		if (t.kind == PT_EOF) {
-			fail(p, open.span, "unterminated switch body");
-			return b;
-		}
-		ps_node *pat;
-		if (t.kind == PT_WORD) {
-			next(p, PS_MODE_CMD);
-			pat = str_node(p, t, 1);
-		} else {
-			pat = parse_unary(p);
-		}
+		ps_node *pat = brace_entry(p, b, open, PS_MODE_CMD, "unterminated switch body");
 		if (pat == NULL || p->failed)
 			return b;
 		add_kid(b, &tail, pat);

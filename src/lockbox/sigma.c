@@ -849,17 +849,19 @@ parse_not(cparse *p)
 	return n;
 }
 
+/* "x or y" (or_level) over "x and y" over "not x": both left-associative. */
 static int
-parse_and(cparse *p)
+parse_binary(cparse *p, int or_level)
 {
-	int a = parse_not(p);
+	int a = or_level ? parse_binary(p, 0) : parse_not(p);
+	int op = or_level ? T_OR : T_AND;
 
-	while (a >= 0 && p->t[p->i].t == T_AND) {
+	while (a >= 0 && p->t[p->i].t == op) {
 		p->i++;
-		int b = parse_not(p);
+		int b = or_level ? parse_binary(p, 0) : parse_not(p);
 		if (b < 0)
 			return -1;
-		a = new_node(p, C_AND, a, b);
+		a = new_node(p, or_level ? C_OR : C_AND, a, b);
 	}
 	return a;
 }
@@ -867,16 +869,7 @@ parse_and(cparse *p)
 static int
 parse_or(cparse *p)
 {
-	int a = parse_and(p);
-
-	while (a >= 0 && p->t[p->i].t == T_OR) {
-		p->i++;
-		int b = parse_and(p);
-		if (b < 0)
-			return -1;
-		a = new_node(p, C_OR, a, b);
-	}
-	return a;
+	return parse_binary(p, 1);
 }
 
 /* Parses one condition string; returns its node or -1 (reported). */

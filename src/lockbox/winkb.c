@@ -6,7 +6,6 @@
 #include "util/err.h"
 
 #include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -772,58 +771,17 @@ winkb_finish(winkb *w, buf *err)
 	return sig_index(w);
 }
 
-static int
-cmp_name(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Loads DIR/windows/ *.yaml in name order into w; a missing directory is fine. */
 static int
 load_windows_dir(winkb *w, const char *dir, buf *err)
 {
 	char **names = NULL;
-	size_t n = 0, cap = 0;
+	size_t n = 0;
 	buf path = BUF_INIT, text = BUF_INIT;
-	DIR *d = NULL;
 	int rc;
-	if ((rc = buf_printf(&path, "%s/windows", dir)) != 0)
+	if ((rc = buf_printf(&path, "%s/windows", dir)) != 0 ||
+	    (rc = kb_yaml_names(buf_cstr(&path), 0, 1, &names, &n, err)) != 0)
 		goto out;
-	d = opendir(buf_cstr(&path));
-	if (d == NULL) {
-		if (errno != ENOENT) {
-			if (err) {
-				buf_reset(err);
-				buf_printf(err, "%s:1:1: cannot open directory: %s", buf_cstr(&path),
-				    strerror(errno));
-			}
-			rc = ESC_EIO;
-		}
-		goto out;
-	}
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		size_t len = strlen(e->d_name);
-		if (e->d_name[0] == '.' || len < 6 || strcmp(e->d_name + len - 5, ".yaml") != 0)
-			continue;
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 16;
-			char **nn = realloc(names, nc * sizeof *nn);
-			if (nn == NULL) {
-				rc = ESC_ENOMEM;
-				goto out;
-			}
-			names = nn;
-			cap = nc;
-		}
-		if ((names[n] = strdup(e->d_name)) == NULL) {
-			rc = ESC_ENOMEM;
-			goto out;
-		}
-		n++;
-	}
-	if (n)
-		qsort(names, n, sizeof *names, cmp_name);
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		buf_reset(&path);
 		buf_reset(&text);
@@ -840,11 +798,7 @@ load_windows_dir(winkb *w, const char *dir, buf *err)
 		    err);
 	}
 out:
-	if (d)
-		closedir(d);
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	kb_names_free(names, n);
 	buf_free(&path);
 	buf_free(&text);
 	return rc;

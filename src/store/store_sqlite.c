@@ -246,6 +246,37 @@ col_hash(sqlite3_stmt *st, int i, unsigned char *h)
 	return 0;
 }
 
+/* Fills one zeroed element of a listing from the statement's current row. */
+typedef int (*sq_row_fn)(store *s, sqlite3_stmt *st, void *row);
+
+/* Steps st to its end, appending one zeroed element of `size` bytes per row (the array
+ * starts at `first` elements and doubles) and filling it with fill. *v and *cnt always
+ * describe what was filled, also on failure, so the caller frees it with the type's own
+ * free function; an element is counted before it is filled, which is why every fill
+ * leaves a half-filled element freeable. The caller still finalizes st. */
+static int
+sq_collect(store *s, sqlite3_stmt *st, size_t size, size_t first, sq_row_fn fill,
+           const char *what, void **v, size_t *cnt)
+{
+	unsigned char *arr = *v, *na;
+	size_t cap = *cnt;
+	int rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*cnt == cap) {
+			cap = cap ? cap * 2 : first;
+			if (cap > SIZE_MAX / size || (na = realloc(arr, cap * size)) == NULL)
+				return ESC_ENOMEM;
+			*v = arr = na;
+		}
+		memset(arr + *cnt * size, 0, size);
+		(*cnt)++;
+		if ((rc = fill(s, st, arr + (*cnt - 1) * size)) != 0)
+			return rc;
+	}
+	return rc == SQLITE_DONE ? 0 : sq_fail(s, rc, what);
+}
+
 static int64_t
 now_us(void)
 {
@@ -629,35 +660,31 @@ sq_token_revoke(store *s, const char *identity)
 }
 
 static int
+token_row(store *s, sqlite3_stmt *st, void *row)
+{
+	store_token *t = row;
+	int rc;
+
+	(void)s;
+	if ((rc = col_text(st, 0, &t->identity)) != 0 || (rc = col_hash(st, 1, t->hash)) != 0)
+		return rc;
+	t->issued_us = sqlite3_column_int64(st, 2);
+	return 0;
+}
+
+static int
 sq_token_list(store *s, store_token **out, size_t *n)
 {
 	sqlite3_stmt *st = NULL;
-	store_token *v = NULL, *nv;
-	size_t cnt = 0, cap = 0;
+	void *v = NULL;
+	size_t cnt = 0;
 	int rc;
 
 	*out = NULL;
 	*n = 0;
 	if ((rc = sq_prep(s, "SELECT identity, hash, issued_us FROM tokens ORDER BY identity", &st)))
 		return rc;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 8;
-			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
-				rc = ESC_ENOMEM;
-				goto out;
-			}
-			v = nv;
-		}
-		memset(&v[cnt], 0, sizeof(v[cnt]));
-		cnt++;
-		if ((rc = col_text(st, 0, &v[cnt - 1].identity)) != 0 ||
-		    (rc = col_hash(st, 1, v[cnt - 1].hash)) != 0)
-			goto out;
-		v[cnt - 1].issued_us = sqlite3_column_int64(st, 2);
-	}
-	rc = rc == SQLITE_DONE ? 0 : sq_fail(s, rc, "listing tokens");
-out:
+	rc = sq_collect(s, st, sizeof(store_token), 8, token_row, "listing tokens", &v, &cnt);
 	sqlite3_finalize(st);
 	if (rc) {
 		store_tokens_free(v, cnt);
@@ -757,34 +784,31 @@ row_request(sqlite3_stmt *st, store_request *r)
 }
 
 static int
+command_row(store *s, sqlite3_stmt *st, void *row)
+{
+	store_command *c = row;
+	int rc;
+
+	(void)s;
+	if ((rc = col_blob(st, 0, &c->bytes, &c->len)) != 0)
+		return rc;
+	return col_text(st, 1, &c->analysis);
+}
+
+static int
 load_commands(store *s, store_request *r)
 {
 	sqlite3_stmt *st = NULL;
-	store_command *nv;
-	size_t cap = 0;
+	void *v = r->cmds;
 	int rc;
 
 	if ((rc = sq_prep(s, "SELECT bytes, analysis FROM commands WHERE request_id = ?"
 	                     " ORDER BY idx", &st)) != 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, r->id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (r->ncmds == cap) {
-			cap = cap ? cap * 2 : 4;
-			if ((nv = realloc(r->cmds, cap * sizeof(*nv))) == NULL) {
-				rc = ESC_ENOMEM;
-				goto out;
-			}
-			r->cmds = nv;
-		}
-		memset(&r->cmds[r->ncmds], 0, sizeof(r->cmds[0]));
-		r->ncmds++;
-		if ((rc = col_blob(st, 0, &r->cmds[r->ncmds - 1].bytes, &r->cmds[r->ncmds - 1].len)) ||
-		    (rc = col_text(st, 1, &r->cmds[r->ncmds - 1].analysis)))
-			goto out;
-	}
-	rc = rc == SQLITE_DONE ? 0 : sq_fail(s, rc, "reading commands");
-out:
+	rc = sq_collect(s, st, sizeof(store_command), 4, command_row, "reading commands", &v,
+	                &r->ncmds);
+	r->cmds = v;
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -866,11 +890,19 @@ out:
 }
 
 static int
+request_list_row(store *s, sqlite3_stmt *st, void *row)
+{
+	int rc = row_request(st, row);
+
+	return rc ? rc : load_commands(s, row);
+}
+
+static int
 sq_request_list(store *s, const store_filter *f, store_request **out, size_t *n)
 {
 	sqlite3_stmt *st = NULL;
-	store_request *v = NULL, *nv;
-	size_t cnt = 0, cap = 0;
+	void *v = NULL;
+	size_t cnt = 0;
 	int rc;
 
 	*out = NULL;
@@ -883,24 +915,8 @@ sq_request_list(store *s, const store_filter *f, store_request **out, size_t *n)
 	bind_text(st, 1, f ? f->state : NULL);
 	bind_text(st, 2, f ? f->requester : NULL);
 	sqlite3_bind_int64(st, 3, f && f->limit ? (sqlite3_int64)f->limit : -1);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 16;
-			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
-				rc = ESC_ENOMEM;
-				goto out;
-			}
-			v = nv;
-		}
-		rc = row_request(st, &v[cnt]);
-		cnt++;
-		if (rc == 0)
-			rc = load_commands(s, &v[cnt - 1]);
-		if (rc)
-			goto out;
-	}
-	rc = rc == SQLITE_DONE ? 0 : sq_fail(s, rc, "listing requests");
-out:
+	rc = sq_collect(s, st, sizeof(store_request), 16, request_list_row, "listing requests", &v,
+	                &cnt);
 	sqlite3_finalize(st);
 	if (rc) {
 		store_requests_free(v, cnt);
@@ -943,12 +959,31 @@ sq_approval_insert(store *s, store_approval *a)
 }
 
 static int
+approval_row(store *s, sqlite3_stmt *st, void *row)
+{
+	store_approval *a = row;
+	const unsigned char *kind;
+	int rc;
+
+	(void)s;
+	a->id = sqlite3_column_int64(st, 0);
+	a->request_id = sqlite3_column_int64(st, 1);
+	kind = sqlite3_column_text(st, 3);
+	a->kind = kind && strcmp((const char *)kind, "deny") == 0 ? STORE_DENY : STORE_APPROVE;
+	if ((rc = col_text(st, 2, &a->approver)) || (rc = col_text(st, 4, &a->comment)) ||
+	    (rc = col_hash(st, 5, a->hash)) || (rc = col_text(st, 6, &a->policy_version)))
+		return rc;
+	a->created_us = sqlite3_column_int64(st, 7);
+	a->expires_us = sqlite3_column_int64(st, 8);
+	return 0;
+}
+
+static int
 sq_approval_list(store *s, int64_t request_id, store_approval **out, size_t *n)
 {
 	sqlite3_stmt *st = NULL;
-	store_approval *v = NULL, *nv, *a;
-	size_t cnt = 0, cap = 0;
-	const unsigned char *kind;
+	void *v = NULL;
+	size_t cnt = 0;
 	int rc;
 
 	*out = NULL;
@@ -959,29 +994,8 @@ sq_approval_list(store *s, int64_t request_id, store_approval **out, size_t *n)
 	if (rc)
 		return rc;
 	sqlite3_bind_int64(st, 1, request_id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 8;
-			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
-				rc = ESC_ENOMEM;
-				goto out;
-			}
-			v = nv;
-		}
-		a = &v[cnt++];
-		memset(a, 0, sizeof(*a));
-		a->id = sqlite3_column_int64(st, 0);
-		a->request_id = sqlite3_column_int64(st, 1);
-		kind = sqlite3_column_text(st, 3);
-		a->kind = kind && strcmp((const char *)kind, "deny") == 0 ? STORE_DENY : STORE_APPROVE;
-		if ((rc = col_text(st, 2, &a->approver)) || (rc = col_text(st, 4, &a->comment)) ||
-		    (rc = col_hash(st, 5, a->hash)) || (rc = col_text(st, 6, &a->policy_version)))
-			goto out;
-		a->created_us = sqlite3_column_int64(st, 7);
-		a->expires_us = sqlite3_column_int64(st, 8);
-	}
-	rc = rc == SQLITE_DONE ? 0 : sq_fail(s, rc, "listing approvals");
-out:
+	rc = sq_collect(s, st, sizeof(store_approval), 8, approval_row, "listing approvals", &v,
+	                &cnt);
 	sqlite3_finalize(st);
 	if (rc) {
 		store_approvals_free(v, cnt);
@@ -1237,11 +1251,25 @@ sq_session_totp(store *s, const unsigned char hash[STORE_HASH_LEN], int64_t totp
 }
 
 static int
+change_row(store *s, sqlite3_stmt *st, void *row)
+{
+	store_change *c = row;
+	int rc;
+
+	(void)s;
+	c->id = sqlite3_column_int64(st, 0);
+	c->updated_us = sqlite3_column_int64(st, 4);
+	if ((rc = col_text(st, 1, &c->state)) != 0 || (rc = col_text(st, 2, &c->requester)) != 0)
+		return rc;
+	return col_text(st, 3, &c->target);
+}
+
+static int
 sq_request_changes(store *s, int64_t since_us, size_t limit, store_change **out, size_t *n)
 {
 	sqlite3_stmt *st = NULL;
-	store_change *v = NULL, *nv;
-	size_t cnt = 0, cap = 0;
+	void *v = NULL;
+	size_t cnt = 0;
 	int rc;
 
 	*out = NULL;
@@ -1252,26 +1280,8 @@ sq_request_changes(store *s, int64_t since_us, size_t limit, store_change **out,
 		return rc;
 	sqlite3_bind_int64(st, 1, since_us);
 	sqlite3_bind_int64(st, 2, limit ? (sqlite3_int64)limit : -1);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 16;
-			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
-				rc = ESC_ENOMEM;
-				goto out;
-			}
-			v = nv;
-		}
-		memset(&v[cnt], 0, sizeof(v[cnt]));
-		v[cnt].id = sqlite3_column_int64(st, 0);
-		v[cnt].updated_us = sqlite3_column_int64(st, 4);
-		cnt++;
-		if ((rc = col_text(st, 1, &v[cnt - 1].state)) != 0 ||
-		    (rc = col_text(st, 2, &v[cnt - 1].requester)) != 0 ||
-		    (rc = col_text(st, 3, &v[cnt - 1].target)) != 0)
-			goto out;
-	}
-	rc = rc == SQLITE_DONE ? 0 : sq_fail(s, rc, "listing request changes");
-out:
+	rc = sq_collect(s, st, sizeof(store_change), 16, change_row, "listing request changes", &v,
+	                &cnt);
 	sqlite3_finalize(st);
 	if (rc) {
 		store_changes_free(v, cnt);
@@ -1307,6 +1317,21 @@ isession_row(sqlite3_stmt *st, store_isession *se)
 	return rc;
 }
 
+/* Binds what a session's update changes besides its state, in this order from parameter
+ * `first` on: updated_us, ended_us, end_reason, host, shell_pid, shell_start,
+ * recording_sha256 (the insert and the update list them alike). */
+static void
+bind_isession_progress(sqlite3_stmt *st, int first, const store_isession *se)
+{
+	sqlite3_bind_int64(st, first, se->updated_us);
+	sqlite3_bind_int64(st, first + 1, se->ended_us);
+	bind_text(st, first + 2, se->end_reason);
+	bind_text(st, first + 3, se->host);
+	sqlite3_bind_int64(st, first + 4, se->shell_pid);
+	sqlite3_bind_int64(st, first + 5, se->shell_start);
+	bind_text(st, first + 6, se->recording_sha256);
+}
+
 static int
 sq_isession_insert(store *s, store_isession *se)
 {
@@ -1325,13 +1350,7 @@ sq_isession_insert(store *s, store_isession *se)
 	bind_text(st, 3, se->ticket);
 	bind_text(st, 4, se->state);
 	sqlite3_bind_int64(st, 5, se->created_us);
-	sqlite3_bind_int64(st, 6, se->updated_us);
-	sqlite3_bind_int64(st, 7, se->ended_us);
-	bind_text(st, 8, se->end_reason);
-	bind_text(st, 9, se->host);
-	sqlite3_bind_int64(st, 10, se->shell_pid);
-	sqlite3_bind_int64(st, 11, se->shell_start);
-	bind_text(st, 12, se->recording_sha256);
+	bind_isession_progress(st, 6, se);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
 		se->id = sqlite3_last_insert_rowid(db_of(s));
@@ -1376,13 +1395,7 @@ sq_isession_update(store *s, const store_isession *se)
 	                     " recording_sha256 = ? WHERE id = ?", &st)) != 0)
 		return rc;
 	bind_text(st, 1, se->state);
-	sqlite3_bind_int64(st, 2, se->updated_us);
-	sqlite3_bind_int64(st, 3, se->ended_us);
-	bind_text(st, 4, se->end_reason);
-	bind_text(st, 5, se->host);
-	sqlite3_bind_int64(st, 6, se->shell_pid);
-	sqlite3_bind_int64(st, 7, se->shell_start);
-	bind_text(st, 8, se->recording_sha256);
+	bind_isession_progress(st, 2, se);
 	sqlite3_bind_int64(st, 9, se->id);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE)
@@ -1394,12 +1407,19 @@ sq_isession_update(store *s, const store_isession *se)
 }
 
 static int
+isession_list_row(store *s, sqlite3_stmt *st, void *row)
+{
+	(void)s;
+	return isession_row(st, row);
+}
+
+static int
 sq_isession_list(store *s, const char *target, const char *operator_name, size_t limit,
                  store_isession **out, size_t *n)
 {
 	sqlite3_stmt *st = NULL;
-	store_isession *v = NULL, *nv;
-	size_t cnt = 0, cap = 0;
+	void *v = NULL;
+	size_t cnt = 0;
 	int rc;
 
 	*out = NULL;
@@ -1411,21 +1431,8 @@ sq_isession_list(store *s, const char *target, const char *operator_name, size_t
 	bind_text(st, 1, target);
 	bind_text(st, 2, operator_name);
 	sqlite3_bind_int64(st, 3, limit ? (sqlite3_int64)limit : -1);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 16;
-			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
-				rc = ESC_ENOMEM;
-				goto out;
-			}
-			v = nv;
-		}
-		if ((rc = isession_row(st, &v[cnt])) != 0)
-			goto out;
-		cnt++;
-	}
-	rc = rc == SQLITE_DONE ? 0 : sq_fail(s, rc, "listing sessions");
-out:
+	rc = sq_collect(s, st, sizeof(store_isession), 16, isession_list_row, "listing sessions",
+	                &v, &cnt);
 	sqlite3_finalize(st);
 	if (rc) {
 		store_isessions_free(v, cnt);
@@ -1463,11 +1470,24 @@ sq_isession_line_add(store *s, int64_t session_id, int64_t request_id, int64_t a
 }
 
 static int
+isession_line_row(store *s, sqlite3_stmt *st, void *row)
+{
+	store_isession_line *l = row;
+
+	(void)s;
+	l->session_id = sqlite3_column_int64(st, 0);
+	l->seq = sqlite3_column_int64(st, 1);
+	l->request_id = sqlite3_column_int64(st, 2);
+	l->created_us = sqlite3_column_int64(st, 3);
+	return 0;
+}
+
+static int
 sq_isession_lines(store *s, int64_t session_id, store_isession_line **out, size_t *n)
 {
 	sqlite3_stmt *st = NULL;
-	store_isession_line *v = NULL, *nv;
-	size_t cnt = 0, cap = 0;
+	void *v = NULL;
+	size_t cnt = 0;
 	int rc;
 
 	*out = NULL;
@@ -1476,23 +1496,8 @@ sq_isession_lines(store *s, int64_t session_id, store_isession_line **out, size_
 	                     " WHERE session_id = ? ORDER BY seq", &st)) != 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, session_id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 16;
-			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
-				rc = ESC_ENOMEM;
-				goto out;
-			}
-			v = nv;
-		}
-		v[cnt].session_id = sqlite3_column_int64(st, 0);
-		v[cnt].seq = sqlite3_column_int64(st, 1);
-		v[cnt].request_id = sqlite3_column_int64(st, 2);
-		v[cnt].created_us = sqlite3_column_int64(st, 3);
-		cnt++;
-	}
-	rc = rc == SQLITE_DONE ? 0 : sq_fail(s, rc, "listing session lines");
-out:
+	rc = sq_collect(s, st, sizeof(store_isession_line), 16, isession_line_row,
+	                "listing session lines", &v, &cnt);
 	sqlite3_finalize(st);
 	if (rc) {
 		free(v);
@@ -1515,13 +1520,9 @@ sq_isession_line_of(store *s, int64_t request_id, store_isession_line *out)
 		return rc;
 	sqlite3_bind_int64(st, 1, request_id);
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		out->session_id = sqlite3_column_int64(st, 0);
-		out->seq = sqlite3_column_int64(st, 1);
-		out->request_id = sqlite3_column_int64(st, 2);
-		out->created_us = sqlite3_column_int64(st, 3);
-		rc = 0;
-	} else if (rc == SQLITE_DONE)
+	if (rc == SQLITE_ROW)
+		rc = isession_line_row(s, st, out);
+	else if (rc == SQLITE_DONE)
 		rc = ESC_ENOENT;
 	else
 		rc = sq_fail(s, rc, "reading a session line");
@@ -1571,12 +1572,23 @@ sq_isession_presence_clear(store *s, int64_t session_id, const char *identity)
 }
 
 static int
+presence_row(store *s, sqlite3_stmt *st, void *row)
+{
+	store_isession_presence *p = row;
+
+	(void)s;
+	p->joined_us = sqlite3_column_int64(st, 1);
+	p->seen_us = sqlite3_column_int64(st, 2);
+	return col_text(st, 0, &p->identity);
+}
+
+static int
 sq_isession_presence_list(store *s, int64_t session_id, store_isession_presence **out,
                           size_t *n)
 {
 	sqlite3_stmt *st = NULL;
-	store_isession_presence *v = NULL, *nv;
-	size_t cnt = 0, cap = 0;
+	void *v = NULL;
+	size_t cnt = 0;
 	int rc;
 
 	*out = NULL;
@@ -1585,24 +1597,8 @@ sq_isession_presence_list(store *s, int64_t session_id, store_isession_presence 
 	                     " WHERE session_id = ? ORDER BY joined_us, identity", &st)) != 0)
 		return rc;
 	sqlite3_bind_int64(st, 1, session_id);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (cnt == cap) {
-			cap = cap ? cap * 2 : 8;
-			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
-				rc = ESC_ENOMEM;
-				goto out;
-			}
-			v = nv;
-		}
-		memset(&v[cnt], 0, sizeof(v[cnt]));
-		v[cnt].joined_us = sqlite3_column_int64(st, 1);
-		v[cnt].seen_us = sqlite3_column_int64(st, 2);
-		cnt++;
-		if ((rc = col_text(st, 0, &v[cnt - 1].identity)) != 0)
-			goto out;
-	}
-	rc = rc == SQLITE_DONE ? 0 : sq_fail(s, rc, "listing presence");
-out:
+	rc = sq_collect(s, st, sizeof(store_isession_presence), 8, presence_row, "listing presence",
+	                &v, &cnt);
 	sqlite3_finalize(st);
 	if (rc) {
 		store_isession_presence_free(v, cnt);

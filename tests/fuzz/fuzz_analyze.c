@@ -14,23 +14,17 @@
 #include "util/buf.h"
 #include "util/err.h"
 
-static lockbox *g_lb;
+#include "fuzz_lockbox.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+static lockbox *g_lb;
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	const char *dir = getenv("ESCORT_RULES");
 	buf err = BUF_INIT;
-	if (lockbox_load(&g_lb, dir ? dir : "rules", NULL, &err) != 0) {
-		fprintf(stderr, "fuzz_analyze: cannot load rules: %s\n", buf_cstr(&err));
-		abort();
-	}
-	buf_free(&err);
+	fuzz_rules_loaded("fuzz_analyze", lockbox_load(&g_lb, fuzz_rules_dir(), NULL, &err), &err);
 	return 0;
 }
 
@@ -49,21 +43,12 @@ check_span(json_t *o, size_t len)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const int lo[] = { 0, 10, 40, 70, 90 }, hi[] = { 9, 39, 69, 89, 100 };
-	lockbox_result *r = NULL;
-	if (lockbox_analyze(g_lb, (const char *)data, size, "bash", &r) != 0)
-		return 0; /* out of memory only */
-	int risk = (int)lockbox_result_risk(r), score = lockbox_result_score(r);
-	if (risk < 0 || risk > 4 || score < lo[risk] || score > hi[risk])
-		abort();
 	buf out = BUF_INIT;
-	if (lockbox_result_json(r, &out) != 0)
-		abort();
-	json_error_t e;
-	json_t *j = json_loadb((const char *)out.data, out.len, JSON_ALLOW_NUL, &e);
-	if (j == NULL) {
-		fprintf(stderr, "invalid JSON: %s\n%s\n", e.text, buf_cstr(&out));
-		abort();
+	json_t *j;
+	lockbox_result *r = fuzz_analyze_checked(g_lb, data, size, "bash", &out, &j);
+	if (r == NULL) {
+		buf_free(&out);
+		return 0;
 	}
 	size_t i;
 	json_t *v;

@@ -13,23 +13,17 @@
 #include "lockbox/normalize.h"
 #include "util/buf.h"
 
-static kb *g_kb;
+#include "fuzz_lockbox.h"
 
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+static kb *g_kb;
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	const char *dir = getenv("ESCORT_RULES");
 	buf err = BUF_INIT;
-	if (kb_load(&g_kb, dir ? dir : "rules", NULL, &err) != 0) {
-		fprintf(stderr, "fuzz_normalize: cannot load rules: %s\n", buf_cstr(&err));
-		abort();
-	}
-	buf_free(&err);
+	fuzz_rules_loaded("fuzz_normalize", kb_load(&g_kb, fuzz_rules_dir(), NULL, &err), &err);
 	return 0;
 }
 

@@ -15,25 +15,19 @@
 #include "util/buf.h"
 #include "util/err.h"
 
+#include "fuzz_lockbox.h"
+
 static lockbox *g_lb;
 static lb_arena *g_a;
 static size_t g_len;
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
 	(void)argv;
-	const char *dir = getenv("ESCORT_RULES");
 	buf err = BUF_INIT;
-	if (lockbox_load(&g_lb, dir ? dir : "rules", NULL, &err) != 0) {
-		fprintf(stderr, "fuzz_pwsh: cannot load rules: %s\n", buf_cstr(&err));
-		abort();
-	}
-	buf_free(&err);
+	fuzz_rules_loaded("fuzz_pwsh", lockbox_load(&g_lb, fuzz_rules_dir(), NULL, &err), &err);
 	g_a = lb_arena_new();
 	if (g_a == NULL)
 		abort();
@@ -64,20 +58,13 @@ walk(const ps_node *n, int depth)
 static void
 analyze(const uint8_t *data, size_t size, const char *shell)
 {
-	static const int lo[] = { 0, 10, 40, 70, 90 }, hi[] = { 9, 39, 69, 89, 100 };
-	lockbox_result *r = NULL;
-	if (lockbox_analyze(g_lb, (const char *)data, size, shell, &r) != 0)
-		return; /* out of memory only */
-	int risk = (int)lockbox_result_risk(r), score = lockbox_result_score(r);
-	if (risk < 0 || risk > 4 || score < lo[risk] || score > hi[risk])
-		abort();
 	buf out = BUF_INIT;
-	if (lockbox_result_json(r, &out) != 0)
-		abort();
-	json_error_t e;
-	json_t *j = json_loadb((const char *)out.data, out.len, JSON_ALLOW_NUL, &e);
-	if (j == NULL)
-		abort();
+	json_t *j;
+	lockbox_result *r = fuzz_analyze_checked(g_lb, data, size, shell, &out, &j);
+	if (r == NULL) {
+		buf_free(&out);
+		return;
+	}
 	json_t *fs = json_object_get(j, "findings"), *f;
 	size_t i;
 	json_array_foreach(fs, i, f) {

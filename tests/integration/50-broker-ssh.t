@@ -8,27 +8,21 @@
 use strict;
 use warnings;
 use File::Temp qw(tempdir);
-use IPC::Open3;
-use Symbol 'gensym';
 use JSON::PP;
 use Digest::SHA qw(sha256_hex);
 use Time::HiRes qw(time);
+use FindBin;
+use lib "$FindBin::Bin/../lib";
+use EscortServer qw(sshd_start);
+use EscortTest qw(escort);
 
-my $E = $ENV{ESCORT} // 'build/escort';
 my $n = 0;
 sub ok($$) { my ($c, $d) = @_; $n++; print(($c ? "ok" : "not ok") . " $n - $d\n"); $c }
 
 my $t = tempdir(CLEANUP => 1);
-my $sd = "$t/sshd";
-$ENV{SSHD_OWNER} = $$; # a crashed test leaves no server behind
-system('sh', 'tests/integration/lib/sshd.sh', 'start', $sd);
-if (($? >> 8) == 77) { print "1..0 # SKIP no /usr/sbin/sshd (scripts/deps test installs openssh-server)\n"; exit 0 }
-die "sshd did not start\n" if $?;
-END { system('sh', 'tests/integration/lib/sshd.sh', 'stop', $sd) if $sd && -d $sd }
+my $sshd = sshd_start("$t/sshd");
+my ($sd, $port, $fp, $user) = @$sshd{qw(dir port fingerprint user)};
 sub slurp { my ($f) = @_; open my $h, '<', $f or die "$f: $!"; local $/; my $s = <$h>; close $h; $s }
-chomp(my $port = slurp("$sd/port"));
-chomp(my $fp = slurp("$sd/fingerprint"));
-chomp(my $user = slurp("$sd/user"));
 system('ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', "$t/otherhost") == 0 or die;
 my $otherfp = (split ' ', `ssh-keygen -l -E sha256 -f $t/otherhost.pub`)[1];
 sub log_count { my ($re) = @_; my @l = grep { /$re/ } split /\n/, slurp("$sd/sshd.log"); scalar @l }
@@ -38,18 +32,8 @@ $ENV{ESCORT_DATA} = $dir;
 delete $ENV{ESCORT_DATA_DIR};
 delete $ENV{ESCORT_TOKEN};
 
-sub run {
-	my ($tok, @args) = @_;
-	local $ENV{ESCORT_TOKEN} = $tok if defined $tok;
-	my $err = gensym;
-	my $pid = open3(my $w, my $r, $err, $E, @args);
-	close $w;
-	local $/;
-	my $out = <$r> // '';
-	my $e = <$err> // '';
-	waitpid($pid, 0);
-	return ($? >> 8, $out, $e);
-}
+# run(TOKEN or undef, ARGS...) -> (status, out, err)
+sub run { my ($tok, @args) = @_; return escort(defined $tok ? { token => $tok } : {}, @args) }
 sub js { my ($s) = @_; my $j = eval { decode_json($s) }; return $j }
 
 # the example organization plus two ssh targets in dod: the real one, and the same

@@ -8,6 +8,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 use EscortTest;
+use EscortServer qw(serve_start data_setup);
 use File::Temp qw(tempdir);
 use HTTP::Tiny;
 use IO::Socket::INET;
@@ -25,30 +26,12 @@ $ENV{ESCORT_DATA} = $dir;
 delete $ENV{ESCORT_DATA_DIR};
 delete $ENV{ESCORT_TOKEN};
 
-my ($s, $o, $e) = escort({ token => undef }, 'init', '--data', $dir);
-die "init: $e" if $s;
-($s, $o, $e) = escort({ token => undef }, 'policy', 'load', 'examples/policy.yaml');
-die "policy: $e" if $s;
-($s, $o, $e) = escort({ token => undef }, 'user', 'token', 'op-in');
-chomp $o;
-my $tok = $o;
-($s, $o, $e) = escort({ token => undef }, 'user', 'token', 'aud-1');
-chomp $o;
-my $aud = $o;
+my %tok = data_setup($dir, qw(op-in aud-1));
+my ($tok, $aud) = @tok{qw(op-in aud-1)};
+my ($s, $o, $e);
 
 my $log = "$t/serve.err";
-my $pid = fork();
-die "fork: $!" unless defined $pid;
-if ($pid == 0) {
-	open(STDERR, '>', $log) or die;
-	exec { $E } $E, 'serve', '--data', $dir, '--listen', '127.0.0.1:0', '--max-body', '200',
-	    '--rate', '2', '--per-ip', '3' or die;
-}
-my $url;
-for (1 .. 200) {
-	last if -f $log && slurp($log) =~ m{listening on (\S+)} && ($url = $1);
-	sleep 0.05;
-}
+my ($pid, $url) = serve_start($dir, $log, '--max-body', '200', '--rate', '2', '--per-ip', '3');
 check(defined $url, 'serve with small limits starts') or do { print '# ', slurp($log); done() };
 my ($port) = $url =~ /:(\d+)$/;
 my $api = "$url/api/v1";

@@ -10,6 +10,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 use EscortTest;
+use EscortServer qw(serve_start data_setup);
 use File::Temp qw(tempdir);
 use HTTP::Tiny;
 use JSON::PP;
@@ -26,30 +27,11 @@ delete $ENV{ESCORT_DATA_DIR};
 delete $ENV{ESCORT_TOKEN};
 delete $ENV{ESCORT_SERVER};
 
-my ($s, $o, $e) = escort({ token => undef }, 'init', '--data', $dir);
-die "init: $e" if $s;
-($s, $o, $e) = escort({ token => undef }, 'policy', 'load', 'examples/policy.yaml');
-die "policy: $e" if $s;
-my %tok;
-for my $who (qw(op-in op-cn aud-1)) {
-	($s, $o, $e) = escort({ token => undef }, 'user', 'token', $who);
-	chomp $o;
-	$tok{$who} = $o;
-}
+my %tok = data_setup($dir, qw(op-in op-cn aud-1));
+my ($s, $o, $e);
 
 my $log = "$t/serve.err";
-my $pid = fork();
-die "fork: $!" unless defined $pid;
-if ($pid == 0) {
-	open(STDERR, '>', $log) or die;
-	exec { $E } $E, 'serve', '--data', $dir, '--listen', '127.0.0.1:0', '--threads', '2',
-	    '--rate', '100000', '--per-ip', '64' or die;
-}
-my $url;
-for (1 .. 200) {
-	last if -f $log && slurp($log) =~ m{listening on (\S+)} && ($url = $1);
-	sleep 0.05;
-}
+my ($pid, $url) = serve_start($dir, $log, '--threads', '2', '--rate', '100000', '--per-ip', '64');
 check(defined $url, 'serve starts') or do { print '# ', slurp($log); kill 'KILL', $pid; done() };
 my $api = "$url/api/v1";
 

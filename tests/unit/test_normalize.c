@@ -18,27 +18,9 @@
 #include "lockbox/normalize.h"
 #include "util/err.h"
 
-static lockbox *lb;
-
-static int
-setup(void **state)
-{
-	(void)state;
-	buf err = BUF_INIT;
-	int rc = lockbox_load(&lb, "tests/fixtures/rules", NULL, &err);
-	if (rc)
-		print_error("load: %s\n", buf_cstr(&err));
-	buf_free(&err);
-	return rc;
-}
-
-static int
-teardown(void **state)
-{
-	(void)state;
-	lockbox_free(lb);
-	return 0;
-}
+/* stricter than the default: no NUL inside a JSON string here */
+#define LB_FIXTURE_JSON_FLAGS 0
+#include "lb_fixture.h"
 
 /* ---- decoders ---------------------------------------------------------------------------- */
 
@@ -93,53 +75,10 @@ test_decoders(void **state)
 
 /* ---- end to end ---------------------------------------------------------------------------- */
 
-typedef struct res {
-	lockbox_result *r;
-	json_t *j;
-	buf json;
-} res;
-
-static void
-run(res *x, const char *src)
-{
-	memset(x, 0, sizeof *x);
-	assert_int_equal(lockbox_analyze(lb, src, strlen(src), "bash", &x->r), 0);
-	assert_int_equal(lockbox_result_json(x->r, &x->json), 0);
-	json_error_t e;
-	x->j = json_loadb((const char *)x->json.data, x->json.len, 0, &e);
-	if (x->j == NULL)
-		print_error("invalid JSON (%s): %s\n", e.text, buf_cstr(&x->json));
-	assert_non_null(x->j);
-}
-
-static void
-done(res *x)
-{
-	json_decref(x->j);
-	buf_free(&x->json);
-	lockbox_result_free(x->r);
-}
-
-static int
-has_cat(res *x, const char *c)
-{
-	size_t i;
-	json_t *v;
-	json_array_foreach(json_object_get(x->j, "categories"), i, v)
-		if (!strcmp(json_string_value(v), c))
-			return 1;
-	return 0;
-}
-
 static int
 has_finding(res *x, const char *id)
 {
-	size_t i;
-	json_t *v;
-	json_array_foreach(json_object_get(x->j, "findings"), i, v)
-		if (!strcmp(json_string_value(json_object_get(v, "id")), id))
-			return 1;
-	return 0;
+	return finding(x, id) != NULL;
 }
 
 /* Some recovered text equals `text` (and, when given, its path holds `step`). */
@@ -158,12 +97,6 @@ recovered(res *x, const char *text, const char *step)
 				return 1;
 	}
 	return 0;
-}
-
-static const char *
-risk(res *x)
-{
-	return json_string_value(json_object_get(x->j, "risk"));
 }
 
 static void

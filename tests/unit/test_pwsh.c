@@ -19,27 +19,8 @@
 #include "lockbox/pwsh.h"
 #include "util/err.h"
 
-static winkb *wk;
-
-static int
-setup(void **state)
-{
-	(void)state;
-	buf err = BUF_INIT;
-	int rc = winkb_load(&wk, "rules", NULL, &err);
-	if (rc)
-		print_error("load: %s\n", buf_cstr(&err));
-	buf_free(&err);
-	return rc;
-}
-
-static int
-teardown(void **state)
-{
-	(void)state;
-	winkb_free(wk);
-	return 0;
-}
+#define LB_FIXTURE_WINDOWS
+#include "lb_fixture.h"
 
 /* ---- tokenizer ---------------------------------------------------------------------- */
 
