@@ -175,7 +175,8 @@ sub build_ts {
 		return (undef, "no src/parser.c in tree-sitter-bash\@$TS_VERSION") unless -f "$pkg/src/parser.c";
 	}
 	my $drv = "$ROOT/bench/ts_driver.c";
-	return ($bin, undef) if -x $bin && -M $bin < -M $drv;
+	my $stats = "$ROOT/tests/tools/bench_stats.h"; # the driver includes it
+	return ($bin, undef) if -x $bin && -M $bin < -M $drv && -M $bin < -M $stats;
 	print "bench: compiling tree-sitter-bash $TS_VERSION grammar (takes a minute) ...\n";
 	my $scanner = -f "$pkg/src/scanner.cc" ? "$pkg/src/scanner.cc" : "$pkg/src/scanner.c";
 	my $cc = $ENV{CC} // 'cc';
