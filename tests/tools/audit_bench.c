@@ -4,7 +4,9 @@
  * write+fdatasync loop (per event, and batched at the appender count); then verification
  * MB/s next to `openssl dgst -sha256` over the same bytes; `escort audit rescan` commands/s
  * next to `escort analyze` over the tldr corpus' commands ($CORPUS, $ESCORT, $ESCORT_RULES).
- * usage: audit_bench DIR [SECONDS]; AUDIT_BENCH_PART=append|verify|rescan runs one part only. */
+ * usage: audit_bench DIR [SECONDS]; AUDIT_BENCH_PART=append|verify|rescan runs one part only;
+ * AUDIT_BENCH_ONLY=N one appender count; AUDIT_BENCH_ESCORT_ONLY=1 the log's column only (for
+ * profiling); AUDIT_BENCH_VERBOSE=1 group syncs and CPU per append on stderr. */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -14,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -97,6 +100,17 @@ worker(void *arg)
 	sqlite3_finalize(st);
 	sqlite3_close(db);
 	return NULL;
+}
+
+/* CPU seconds (user + system) this process used so far */
+static double
+cpu_now(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 static double
@@ -465,7 +479,7 @@ main(int argc, char **argv)
 		audit_log *log = NULL;
 		audit_opts o;
 		sqlite3 *h;
-		double e, s1, s2, b1, b2;
+		double e, s1, s2, b1, b2, c0;
 
 		snprintf(dir, sizeof(dir), "%s/log%d", base, n);
 		mkdir(dir, 0700);
@@ -480,11 +494,18 @@ main(int argc, char **argv)
 			fprintf(stderr, "%s\n", err);
 			return 3;
 		}
+		c0 = cpu_now();
 		e = run_threads(0, n, log, NULL);
 		if (getenv("AUDIT_BENCH_VERBOSE"))
-			fprintf(stderr, "# %d appenders: %.0f appends/s, %llu group fdatasyncs in %.0f s\n",
-			        n, e, (unsigned long long)audit_log_syncs(log), secs);
+			fprintf(stderr, "# %d appenders: %.0f appends/s, %llu group fdatasyncs in %.0f s, "
+			        "%.2f us CPU per append\n", n, e,
+			        (unsigned long long)audit_log_syncs(log), secs,
+			        (cpu_now() - c0) * 1e6 / (e * secs));
 		audit_log_close(log, NULL, 0);
+		if (getenv("AUDIT_BENCH_ESCORT_ONLY")) { /* for profiling the log alone */
+			printf("%-10d %12.0f\n", n, e);
+			continue;
+		}
 		snprintf(db, sizeof(db), "%s/bench%d.db", base, n);
 		unlink(db);
 		if (sqlite3_open(db, &h) != SQLITE_OK)

@@ -921,6 +921,187 @@ test_render_in_parts(void **state)
 	free(dir);
 }
 
+/* ---- random documents: the append path writes details itself; it must make exactly
+ * the bytes of audit_event_render (jansson), or refuse what it refuses ---- */
+
+static uint32_t rnd_state = 12345;
+
+static uint32_t
+rnd(uint32_t n)
+{
+	rnd_state = rnd_state * 1103515245u + 12345u;
+	return (rnd_state >> 8) % n;
+}
+
+/* A random string: ASCII, escapes, controls, 2-4 byte UTF-8; *nul / *bad set when it got a
+ * NUL or invalid UTF-8 (only when allowed). */
+static size_t
+rnd_text(char *s, size_t cap, int allow_bad, int *nul, int *bad)
+{
+	static const char *pieces[] = { "a", "Z", "0", " ", "\"", "\\", "/", "\b", "\f", "\n",
+	                                "\r", "\t", "\x01", "\x1f", "\x7f", "é", "ü", "\u2028",
+	                                "☃", "\xef\xbf\xbf", "\xf0\x9f\x94\x92", "\xf4\x8f\xbf\xbf",
+	                                "\\u0000", "<", "}", ",\"seq\":", "~" };
+	static const char *invalid[] = { "\xc0\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xff",
+	                                 "\x80", "\xe2\x82", "\xf8\x88\x80\x80\x80", "\xc3" };
+	size_t n = 0, len = rnd(12);
+
+	for (size_t i = 0; i < len; i++) {
+		const char *p = pieces[rnd(sizeof(pieces) / sizeof(pieces[0]))];
+		size_t pl;
+		int b = 0;
+
+		if (allow_bad && rnd(60) == 0 && n + 1 < cap) {
+			s[n++] = 0;
+			*nul = 1;
+			continue;
+		}
+		if (allow_bad && rnd(80) == 0) {
+			p = invalid[rnd(sizeof(invalid) / sizeof(invalid[0]))];
+			b = 1;
+		}
+		pl = strlen(p);
+		if (n + pl >= cap)
+			break;
+		memcpy(s + n, p, pl);
+		n += pl;
+		*bad |= b;
+	}
+	s[n] = 0;
+	return n;
+}
+
+static json_t *
+rnd_value(unsigned depth, int allow_bad, int *nul, int *bad)
+{
+	static const json_int_t ints[] = { 0, 1, -1, 9, 10, -10, 123456789, INT64_MAX, INT64_MIN,
+	                                   INT64_MIN + 1, 4294967296 };
+	char txt[256];
+	size_t n, k;
+	json_t *j;
+
+	switch (depth > 6 ? rnd(6) : rnd(8)) {
+	case 0:
+		return json_integer(rnd(3) ? ints[rnd(sizeof(ints) / sizeof(ints[0]))]
+		                           : (json_int_t)rnd(1u << 30) - (1 << 29));
+	case 1:
+		return rnd(2) ? json_true() : json_false();
+	case 2:
+		return json_null();
+	case 3:
+		return rnd(8) == 0 ? json_real((double)rnd(100000) / 7.0) : json_integer(rnd(100));
+	case 4:
+	case 5:
+		n = rnd_text(txt, sizeof(txt), allow_bad, nul, bad);
+		return json_stringn_nocheck(txt, n);
+	case 6:
+		j = json_array();
+		for (k = rnd(5); k > 0; k--)
+			json_array_append_new(j, rnd_value(depth + 1, allow_bad, nul, bad));
+		return j;
+	default:
+		j = json_object();
+		for (k = rnd(rnd(10) == 0 ? 80 : 7); k > 0; k--) {
+			int kn = 0, kb = 0;
+
+			if (rnd(3) == 0)
+				n = (size_t)snprintf(txt, sizeof(txt), "k%u", rnd(100));
+			else
+				n = rnd_text(txt, sizeof(txt), allow_bad, &kn, &kb);
+			if (json_object_getn(j, txt, n) != NULL)
+				continue; /* a replaced value would take its flags along */
+			*nul |= kn;
+			*bad |= kb;
+			json_object_setn_new_nocheck(j, txt, n, rnd_value(depth + 1, allow_bad, nul, bad));
+		}
+		return j;
+	}
+}
+
+static void
+test_render_random(void **state)
+{
+	char *dir = tmpdir(), msg[1024], actor[300];
+	audit_log *l;
+	buf rec = BUF_INIT, want = BUF_INIT;
+	audit_event ev;
+	uint64_t seq, n = 0;
+	int ok = 0, refused[3] = { 0, 0, 0 }; /* NUL, invalid UTF-8 in a value, ... in a key */
+
+	(void)state;
+	assert_int_equal(audit_key_generate(dir, msg, sizeof(msg)), 0);
+	l = open_w(dir, 100000, 0);
+	for (int i = 0; i < 600; i++) {
+		int nul = 0, bad = 0, anul = 0, abad = 0, rc;
+		json_t *d = json_object(), *deep;
+
+		for (int k = (int)rnd(6); k > 0; k--) {
+			char key[64];
+			int kn = 0, kb = 0;
+			size_t kl = rnd_text(key, sizeof(key), i % 3 == 0, &kn, &kb);
+
+			if (json_object_getn(d, key, kl) != NULL)
+				continue;
+			nul |= kn;
+			bad |= kb;
+			json_object_setn_new_nocheck(d, key, kl, rnd_value(0, i % 3 == 0, &nul, &bad));
+		}
+		if (i % 50 == 7) { /* deeper than the direct writer goes: jansson's turn */
+			deep = json_integer(1);
+			for (int k = 0; k < 40; k++)
+				deep = json_pack("{s:[o]}", "d", deep);
+			json_object_set_new(d, "deep", deep);
+		}
+		rnd_text(actor, 64, 0, &anul, &abad);
+		if (actor[0] == 0)
+			strcpy(actor, "x");
+		/* jansson (audit_event_render) refuses invalid UTF-8 in a value (the generator's
+		 * "bad" pieces may still combine into valid UTF-8) but writes a broken record for
+		 * one in a key (it ignores the failure): that must be refused too, as must a NUL,
+		 * which would make the record unreadable */
+		buf_reset(&want);
+		bad = audit_event_render(0, 0, "test.random", actor, d, &want) != 0;
+		if (!bad && audit_event_parse(want.data, want.len, &ev, NULL, 0) != 0)
+			bad = 2;
+		else if (!bad)
+			audit_event_free(&ev);
+		rc = audit_log_append(l, "test.random", actor, d, &seq);
+		if (nul || bad) {
+			if (rc != ESC_EINVAL)
+				fail_msg("document %d: %s, not refused", i, nul ? "NUL" : "bad UTF-8");
+			refused[nul ? 0 : bad]++;
+			json_decref(d);
+			continue;
+		}
+		buf_reset(&want);
+		if (rc != 0)
+			fail_msg("append %d: %s", i, esc_strerror(rc));
+		assert_int_equal(seq, n);
+		n++;
+		assert_int_equal(audit_log_read(l, seq, &rec), 0);
+		if (audit_event_parse(rec.data, rec.len, &ev, msg, sizeof(msg)) != 0)
+			fail_msg("%s: %s", msg, (const char *)rec.data);
+		assert_int_equal(audit_event_render(seq, ev.time_us, "test.random", actor, d, &want), 0);
+		if (rec.len != want.len || memcmp(rec.data, want.data, want.len) != 0)
+			fail_msg("record %d differs:\n%s\n%s", i, (const char *)rec.data,
+			         (const char *)want.data);
+		assert_true(json_equal(ev.details, d));
+		audit_event_free(&ev);
+		json_decref(d);
+		ok++;
+	}
+	/* the generator really made every kind */
+	if (ok < 300 || refused[0] < 10 || refused[1] < 3 || refused[2] < 3)
+		fail_msg("generator: %d written, refused %d/%d/%d", ok, refused[0], refused[1],
+		         refused[2]);
+	assert_int_equal(audit_log_close(l, msg, sizeof(msg)), 0);
+	assert_false(verify_bad(dir, NULL, NULL, msg, sizeof(msg)));
+	buf_free(&rec);
+	buf_free(&want);
+	rmrf(dir);
+	free(dir);
+}
+
 static void
 test_segments(void **state)
 {
@@ -1219,6 +1400,7 @@ main(void)
 		cmocka_unit_test(test_no_recovery_of_damage),
 		cmocka_unit_test(test_group_commit_threads),
 		cmocka_unit_test(test_render_in_parts),
+		cmocka_unit_test(test_render_random),
 		cmocka_unit_test(test_segments),
 		cmocka_unit_test(test_bad_keys),
 		cmocka_unit_test(test_lock_and_timed_heads),
