@@ -575,50 +575,89 @@ redact_segment(const broker_redact_rules *x, const unsigned char *in, size_t n, 
 	return buf_put(out, in + pos, e - pos);
 }
 
-int
-broker_redact_ex(const unsigned char *in, size_t n, buf *out, broker_redaction *c,
-                 const broker_redact_rules *x)
+/* The policy patterns over the text between the markers of first (appended to out). */
+static int
+policy_pass(const broker_redact_rules *x, const buf *first, buf *out, size_t *so, size_t *eo,
+            broker_redaction *c)
 {
-	buf first = BUF_INIT;
-	size_t i = 0, seg, *so = NULL, *eo = NULL;
-	int rc;
+	size_t i = 0, seg;
+	int rc = 0;
 
-	if (x == NULL || x->n == 0)
-		return broker_redact(in, n, out, c);
-	if ((rc = broker_redact(in, n, &first, c)) != 0)
-		goto out;
-	if ((so = calloc(x->n, sizeof(*so))) == NULL || (eo = calloc(x->n, sizeof(*eo))) == NULL) {
-		rc = ESC_ENOMEM;
-		goto out;
-	}
-	while (rc == 0 && i < first.len) {
-		const unsigned char *p = first.data;
+	while (rc == 0 && i < first->len) {
+		const unsigned char *p = first->data;
 
 		if (p[i] == 0) { /* regexec cannot look past a NUL: segments end there */
 			rc = buf_putc(out, 0);
 			i++;
 			continue;
 		}
-		if (p[i] == '[' && has_prefix(p + i, first.len - i, MARK)) {
+		if (p[i] == '[' && has_prefix(p + i, first->len - i, MARK)) {
 			size_t e = i + strlen(MARK);
 
-			while (e < first.len && e - i < 40 && p[e] != ']')
+			while (e < first->len && e - i < 40 && p[e] != ']')
 				e++;
-			e = e < first.len ? e + 1 : first.len;
+			e = e < first->len ? e + 1 : first->len;
 			rc = buf_put(out, p + i, e - i);
 			i = e;
 			continue;
 		}
-		for (seg = i; seg < first.len && p[seg] != 0 &&
-		              !(p[seg] == '[' && has_prefix(p + seg, first.len - seg, MARK));
+		for (seg = i; seg < first->len && p[seg] != 0 &&
+		              !(p[seg] == '[' && has_prefix(p + seg, first->len - seg, MARK));
 		     seg++)
 			;
-		rc = redact_segment(x, p, first.len, i, seg, so, eo, out, c);
+		rc = redact_segment(x, p, first->len, i, seg, so, eo, out, c);
 		i = seg;
 	}
+	return rc;
+}
+
+#define REDACT_ROUNDS 8
+
+int
+broker_redact_ex(const unsigned char *in, size_t n, buf *out, broker_redaction *c,
+                 const broker_redact_rules *x)
+{
+	buf cur = BUF_INIT, mid = BUF_INIT, next = BUF_INIT;
+	broker_redaction r;
+	size_t *so = NULL, *eo = NULL, k;
+	int rc, round;
+
+	if (x == NULL || x->n == 0)
+		return broker_redact(in, n, out, c);
+	if ((so = calloc(x->n, sizeof(*so))) == NULL || (eo = calloc(x->n, sizeof(*eo))) == NULL) {
+		rc = ESC_ENOMEM;
+		goto out;
+	}
+	if ((rc = buf_put(&cur, in, n)) != 0)
+		goto out;
+	/* A policy marker can give a built-in pattern the boundary it lacked ("AKIA...F" +
+	 * "EMP123456" -> "AKIA...F[REDACTED:...]"), so both passes repeat until nothing more
+	 * is found: what an operator sees must not change when redacted again. Every round
+	 * that finds something turns text into markers, which are never matched again. */
+	for (round = 0; round < REDACT_ROUNDS; round++) {
+		memset(&r, 0, sizeof(r));
+		buf_reset(&mid);
+		buf_reset(&next);
+		if ((rc = broker_redact(cur.data, cur.len, &mid, &r)) != 0 ||
+		    (rc = policy_pass(x, &mid, &next, so, eo, &r)) != 0)
+			goto out;
+		if (c) {
+			for (k = 0; k < BROKER_RK_COUNT; k++)
+				c->count[k] += r.count[k];
+			c->total += r.total;
+		}
+		buf_reset(&cur);
+		if ((rc = buf_put(&cur, next.data, next.len)) != 0)
+			goto out;
+		if (r.total == 0)
+			break;
+	}
+	rc = buf_put(out, cur.data, cur.len);
 out:
 	free(so);
 	free(eo);
-	buf_free(&first);
+	buf_free(&cur);
+	buf_free(&mid);
+	buf_free(&next);
 	return rc;
 }

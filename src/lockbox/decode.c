@@ -91,9 +91,11 @@ dec_radix(const char *s, size_t n, int width, int (*val)(unsigned char), char *o
 int
 lbx_dec_base64(lb_arena *a, const char *s, size_t n, size_t max, char **out, size_t *outn)
 {
-	if (n / 4 * 3 > max + 3)
+	/* at most 6 bits a symbol: floor(6n/8) bytes, the bound the budget is held to */
+	size_t cap = n / 4 * 3 + n % 4 * 3 / 4;
+	if (cap > max + 3)
 		return -2;
-	char *o = out_buf(a, n / 4 * 3 + 3);
+	char *o = out_buf(a, cap);
 	if (o == NULL)
 		return -2;
 	size_t k;
@@ -109,9 +111,12 @@ lbx_dec_base64(lb_arena *a, const char *s, size_t n, size_t max, char **out, siz
 int
 lbx_dec_base32(lb_arena *a, const char *s, size_t n, size_t max, char **out, size_t *outn)
 {
-	if (n / 8 * 5 > max + 5)
+	/* at most 5 bits a symbol: floor(5n/8) bytes (the old n/8*5 + 5 let 15 symbols
+	 * write 9 bytes past a budget of 0 + 5) */
+	size_t cap = n / 8 * 5 + n % 8 * 5 / 8;
+	if (cap > max + 5)
 		return -2;
-	char *o = out_buf(a, n / 8 * 5 + 5);
+	char *o = out_buf(a, cap);
 	if (o == NULL)
 		return -2;
 	size_t k;
