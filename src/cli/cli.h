@@ -23,6 +23,7 @@ int cli_audit(int argc, char **argv); /* escort audit: the tamper-evident log */
 int cli_policy(int argc, char **argv); /* escort policy check|explain */
 int cli_serve(int argc, char **argv);  /* escort serve: escortd (src/server) */
 int cli_session(int argc, char **argv); /* escort session (src/cli/session.c) */
+int cli_rules(int argc, char **argv);   /* escort rules check (src/cli/rules.c) */
 int cli_shell(int argc, char **argv);   /* escort shell: the SSH front door */
 
 /* The data directory: the --data (alias -d, --data-dir) value if given, else $ESCORT_DATA,

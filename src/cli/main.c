@@ -16,6 +16,7 @@ struct subcommand {
 static const struct subcommand subcommands[] = {
 	{ "analyze", cli_analyze, "analyze command records and print one JSON object each" },
 	{ "explain", cli_explain, "explain a command in plain words, with its risk" },
+	{ "rules", cli_rules, "validate directories of lockbox or Sigma rules" },
 	{ "init", cli_init, "create the data directory and the audit signing key" },
 	{ "audit", cli_audit, "verify, prove, checkpoint and export the audit log" },
 	{ "request", cli_request, "create, approve, deny, cancel, run and show change requests" },
