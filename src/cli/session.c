@@ -148,6 +148,9 @@ on_sigint(int sig)
 		got_term = 1; /* SIGTERM, SIGHUP: end the session properly */
 }
 
+/* The shell's output as it came (bare "\n" line ends): the operator's terminal adds the
+ * "\r" itself (ONLCR), so the screen matches the recording's "\r\n" without doubling it;
+ * a pipe gets the plain lines. */
 static void
 ui_output(void *ctx, const unsigned char *p, size_t n)
 {

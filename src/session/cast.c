@@ -1,6 +1,7 @@
 /* cast.c — asciicast v2 recordings: a JSON header line, then one [time, type, data] line
- * per event ('o' output, 'i' input, 'm' marker), written as they happen, fsynced and
- * hashed at the end; and a strict reader of event lines for replay. */
+ * per event ('o' output, 'i' input, 'm' marker; output with "\r\n" line ends, as a
+ * terminal shows it), written as they happen, fsynced and hashed as written; and a strict
+ * reader of event lines for replay. */
 #include "session/session.h"
 
 #include <errno.h>
@@ -27,6 +28,7 @@ struct sess_cast {
 	EVP_MD_CTX *md;
 	uint64_t written;
 	size_t ncarry;
+	unsigned char last_o; /* the last output byte recorded: a "\r" there pairs a leading "\n" */
 	char path[4096];
 };
 
@@ -153,6 +155,35 @@ out:
 	return rc;
 }
 
+/* Appends p[0..n) with each "\n" not preceded by "\r" as "\r\n"; *last is the byte
+ * before p (the previous chunk's last), updated to p's last. */
+static int
+crlf_put(buf *out, const unsigned char *p, size_t n, unsigned char *last)
+{
+	const unsigned char *nl;
+	size_t i = 0, k;
+	int rc = 0;
+
+	if (n == 0)
+		return 0;
+	while (rc == 0 && i < n && (nl = memchr(p + i, '\n', n - i)) != NULL) {
+		k = (size_t)(nl - p);
+		if ((rc = buf_put(out, p + i, k - i)) != 0)
+			break;
+		/* the byte before this "\n": in p, or the end of the previous chunk */
+		if ((k > 0 ? p[k - 1] : *last) != '\r')
+			rc = buf_putc(out, '\r');
+		if (rc == 0)
+			rc = buf_putc(out, '\n');
+		i = k + 1;
+	}
+	if (rc == 0 && i < n)
+		rc = buf_put(out, p + i, n - i);
+	if (rc == 0)
+		*last = p[n - 1];
+	return rc;
+}
+
 int
 sess_cast_header(buf *out, unsigned width, unsigned height, int64_t start_us, const char *title)
 {
@@ -245,15 +276,25 @@ sess_cast_open(sess_cast **out, const char *path, unsigned width, unsigned heigh
 int
 sess_cast_event(sess_cast *c, int64_t now_us, char type, const unsigned char *p, size_t n)
 {
+	buf crlf = BUF_INIT;
 	int rc;
 
 	if (c == NULL)
 		return ESC_EINVAL;
-	/* only output streams carry cut sequences over; input and markers are whole */
-	if (type == 'o')
+	/* only output streams carry cut sequences over; input and markers are whole. Output
+	 * is recorded as a terminal shows it: the shell writes to a pipe (no tty, so no
+	 * ONLCR) and its bare "\n" would draw a staircase in players */
+	if (type == 'o' && n && memchr(p, '\n', n) != NULL) {
+		if ((rc = crlf_put(&crlf, p, n, &c->last_o)) == 0)
+			rc = sess_cast_line(&c->pending, now_us - c->start_us, type, crlf.data,
+			                    crlf.len, c->carry, &c->ncarry, 0);
+		buf_free(&crlf);
+	} else if (type == 'o') {
+		if (n)
+			c->last_o = p[n - 1];
 		rc = sess_cast_line(&c->pending, now_us - c->start_us, type, p, n, c->carry,
 		                    &c->ncarry, 0);
-	else
+	} else
 		rc = sess_cast_line(&c->pending, now_us - c->start_us, type, p, n, NULL, NULL, 1);
 	/* written at once: escorts follow the file live */
 	if (rc == 0)

@@ -12,6 +12,7 @@ use lib "$FindBin::Bin/../lib";
 use EscortTest;
 use File::Temp qw(tempdir);
 use JSON::PP;
+use Encode qw(encode_utf8);
 use Time::HiRes qw(sleep time);
 use Cwd qw(abs_path);
 
@@ -127,6 +128,12 @@ type('op', "trap '' INT; sleep 30");
 $p = wait_for('op', qr/line 7 stopped: its time limit of 2 s passed/, 8);
 ok(!!($p && time - $t0 < 6), 'a line past its time limit is stopped') or print "# " . pane('op');
 
+# multi-line output: the shell writes to a pipe (bare "\n"); the operator's terminal shows
+# the lines one under the other (the recording is checked below)
+type('op', q{printf 'one\ntwo\r\nthree\n'});
+$p = wait_for('op', qr/^one\ntwo\nthree\n(?:.*\n)*?escort\[\d+\] com-web\$ /m);
+ok(!!($p), 'multi-line output reaches the operator line by line') or print "# " . pane('op');
+
 # the kill switch: the session and what it started on the target end within a second
 type('op', 'trap - INT; sleep 77');
 sleep 0.3;
@@ -178,12 +185,18 @@ for my $ln (@lines) {
 	$out .= $ev->[2] if $ev->[1] eq 'o';
 }
 ok(!!($good && $types{o} && $types{i} && $types{m}), 'every event is [time, "o"|"i"|"m", data] in time order');
-ok(!!(index($out, "$work\nhello there\n") >= 0 && index($out, '$ pwd; echo "$GREETING"') >= 0),
+ok(!!(index($out, "$work\r\nhello there\r\n") >= 0 && index($out, '$ pwd; echo "$GREETING"') >= 0),
    'the output events hold the lines and exactly what they printed');
+# recorded as a terminal shows it: each "\n" of the pipe becomes "\r\n", a "\r\n" stays
+ok(!!(index($out, "\r\none\r\ntwo\r\nthree\r\n") >= 0 && $out !~ /(?<!\r)\n/ && $out !~ /\r\r/),
+   'multi-line output is recorded with \r\n line ends (no bare \n, no doubled \r)')
+	or print map { "# $_\n" } grep { /one|two|three/ } split /\n/, $out;
 ok(!!(grep({ /approved by esc-1/ } @lines) && grep({ /denied by esc-1: not during business hours/ } @lines)
    && grep({ /killed/ } @lines)), 'markers record approvals, denials and the kill');
 ($s, $o, $e) = run($tok{'esc-1'}, 'session', 'replay', $id, '--speed', '1000', '--idle-limit', '0.01');
-ok(!!($s == 0 && index($o, "$work\nhello there\n") >= 0), 'replay plays the recorded output') or print "# $s $e\n";
+ok(!!($s == 0 && index($o, "$work\r\nhello there\r\n") >= 0 && index($o, "one\r\ntwo\r\nthree\r\n") >= 0
+      && $o eq encode_utf8($out)),
+   'replay plays exactly the recorded output (its \r\n line ends)') or print "# $s $e\n";
 ($s, $o, $e) = run($tok{'esc-1'}, 'session', 'verify', $id);
 ok(!!($s == 0 && $o =~ /verified/), 'verify: the recording matches the hash in the audit log') or print "# $s $o $e\n";
 my $bytes = slurp($cast);

@@ -233,6 +233,79 @@ test_cast_file(void **state)
 	buf_free(&file);
 }
 
+/* Output from a pipe ends lines in a bare "\n": recorded as "\r\n" (what a terminal
+ * shows), also across chunk boundaries; "\r\n" stays; input and markers are untouched;
+ * the hash taken while writing is the file's. */
+static void
+test_cast_crlf(void **state)
+{
+	static const char *const chunks[] = { "a\nb", "\nc\r", "\nd\r\n", "e\n", "\n", "f" };
+	static const char *const want[] = { "a\r\nb", "\r\nc\r", "\nd\r\n", "e\r\n", "\r\n", "f" };
+	char dir[] = "/tmp/escort-test-session-XXXXXX", path[256];
+	sess_cast *c = NULL;
+	buf msg = BUF_INIT, file = BUF_INIT, data = BUF_INIT, all = BUF_INIT;
+	unsigned char sha[32], sha2[32];
+	uint64_t bytes = 0, bytes2 = 0;
+	sess_cast_ev ev;
+	size_t i, off, nout = 0, nm = 0, ni = 0;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/1.cast", dir);
+	assert_int_equal(sess_cast_open(&c, path, 80, 24, 1764000000000000LL, "t", &msg), 0);
+	for (i = 0; i < sizeof(chunks) / sizeof(chunks[0]); i++) {
+		assert_int_equal(sess_cast_event(c, 1764000000000000LL + (int64_t)i * 10, 'o',
+		                                 (const unsigned char *)chunks[i], strlen(chunks[i])), 0);
+		if (i == 2) { /* between output chunks: neither changed nor in the output's state */
+			assert_int_equal(sess_cast_event(c, 1764000000000021LL, 'm',
+			                                 (const unsigned char *)"x\ny", 3), 0);
+			assert_int_equal(sess_cast_event(c, 1764000000000022LL, 'i',
+			                                 (const unsigned char *)"ls\n", 3), 0);
+		}
+	}
+	assert_int_equal(sess_cast_close(c, sha, &bytes, &msg), 0);
+	assert_int_equal(sess_file_sha256(path, sha2, &bytes2), 0);
+	assert_memory_equal(sha, sha2, 32);
+	assert_int_equal(bytes, bytes2);
+	assert_int_equal(buf_read_file(&file, path), 0);
+	assert_int_equal(file.len, bytes);
+	off = (size_t)((unsigned char *)memchr(file.data, '\n', file.len) - file.data) + 1;
+	while (off < file.len) {
+		unsigned char *nl = memchr(file.data + off, '\n', file.len - off);
+
+		assert_non_null(nl);
+		assert_int_equal(sess_cast_parse((const char *)file.data + off,
+		                                 (size_t)(nl - (file.data + off)), &ev, &data), 0);
+		if (ev.type == 'o') {
+			assert_true(nout < sizeof(want) / sizeof(want[0]));
+			assert_int_equal(data.len, strlen(want[nout]));
+			assert_memory_equal(data.data, want[nout], data.len);
+			nout++;
+			assert_int_equal(buf_put(&all, data.data, data.len), 0);
+		} else if (ev.type == 'm') {
+			assert_int_equal(data.len, 3);
+			assert_memory_equal(data.data, "x\ny", 3);
+			nm++;
+		} else if (ev.type == 'i') {
+			assert_int_equal(data.len, 3);
+			assert_memory_equal(data.data, "ls\n", 3);
+			ni++;
+		}
+		off = (size_t)(nl - file.data) + 1;
+	}
+	assert_int_equal(nout, sizeof(want) / sizeof(want[0]));
+	assert_int_equal(nm, 1);
+	assert_int_equal(ni, 1);
+	assert_int_equal(all.len, strlen("a\r\nb\r\nc\r\nd\r\ne\r\n\r\nf"));
+	assert_memory_equal(all.data, "a\r\nb\r\nc\r\nd\r\ne\r\n\r\nf", all.len);
+	unlink(path);
+	rmdir(dir);
+	buf_free(&msg);
+	buf_free(&file);
+	buf_free(&data);
+	buf_free(&all);
+}
+
 /* ---- the persistent shell ---- */
 
 struct pctx {
@@ -596,6 +669,7 @@ main(void)
 		cmocka_unit_test(test_cast_line_escapes),
 		cmocka_unit_test(test_cast_utf8_repair),
 		cmocka_unit_test(test_cast_file),
+		cmocka_unit_test(test_cast_crlf),
 		cmocka_unit_test(test_shell_state_and_status),
 		cmocka_unit_test(test_shell_interrupt_timeout_kill),
 		cmocka_unit_test(test_escapes),
