@@ -22,7 +22,7 @@ static void
 serve_help(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: escort serve [--data DIR] [--listen HOST:PORT] [--web DIR]\n"
+	    "usage: escort serve [--data DIR] [--store URL] [--listen HOST:PORT] [--web DIR]\n"
 	    "                    [--tls-cert FILE --tls-key FILE] [--threads N]\n"
 	    "                    [--max-body BYTES] [--rate N] [--max-connections N]\n"
 	    "                    [--per-ip N] [--timeout SECONDS]\n"
@@ -33,6 +33,9 @@ serve_help(FILE *fp)
 	    "on URL' on standard error when ready.\n\n"
 	    "  --data DIR          data directory (also -d; default: $ESCORT_DATA, else\n"
 	    "                      ./escort-data)\n"
+	    "  --store URL         keep requests, approvals, tokens and sessions in PostgreSQL\n"
+	    "                      (postgres://...; default: $ESCORT_STORE, else the data\n"
+	    "                      directory's SQLite file). The audit log stays in DIR\n"
 	    "  --listen HOST:PORT  address (default 127.0.0.1:8443; port 0 picks one). Any\n"
 	    "                      non-loopback address requires --tls-cert and --tls-key\n"
 	    "  --web DIR           serve the console's files at / (default: $ESCORT_WEB, else\n"
@@ -102,7 +105,7 @@ default_web(char *out, size_t outlen)
 }
 
 enum { O_LISTEN = 256, O_WEB, O_CERT, O_KEY, O_THREADS, O_BODY, O_RATE, O_CONNS, O_PERIP,
-       O_TIMEOUT, O_MAKECERT, O_CN, O_PRIVSEP, O_NOPRIVSEP, O_USER };
+       O_TIMEOUT, O_MAKECERT, O_CN, O_PRIVSEP, O_NOPRIVSEP, O_USER, O_STORE };
 
 int
 cli_serve(int argc, char **argv)
@@ -125,12 +128,13 @@ cli_serve(int argc, char **argv)
 		{ "privsep", no_argument, NULL, O_PRIVSEP },
 		{ "no-privsep", no_argument, NULL, O_NOPRIVSEP },
 		{ "user", required_argument, NULL, O_USER },
+		{ "store", required_argument, NULL, O_STORE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	srv_opts o;
 	privsep_opts po = { NULL, NULL, PRIVSEP_AUTO };
-	const char *dopt = NULL, *make_cert = NULL, *cn = NULL;
+	const char *dopt = NULL, *store = NULL, *make_cert = NULL, *cn = NULL;
 	unsigned long long v;
 	char err[2048] = "", webbuf[PATH_MAX];
 	lockbox *lb;
@@ -151,6 +155,7 @@ cli_serve(int argc, char **argv)
 		case O_PRIVSEP: po.mode = PRIVSEP_ON; break;
 		case O_NOPRIVSEP: po.mode = PRIVSEP_OFF; break;
 		case O_USER: po.user = optarg; break;
+		case O_STORE: store = optarg; break;
 		case O_THREADS:
 			if (parse_num("--threads", optarg, 256, &v))
 				return CLI_EXIT_USAGE;
@@ -212,6 +217,18 @@ cli_serve(int argc, char **argv)
 	if (o.web_dir && *o.web_dir == 0)
 		o.web_dir = NULL;
 	o.datadir = cli_data_dir(dopt);
+	/* Every workflow handle the server opens (wf_open, in workers, batches and the event
+	 * hub, also in privsep's child processes) takes its store from $ESCORT_STORE. */
+	if (store) {
+		if (strncmp(store, "postgres://", 11) != 0 && strncmp(store, "postgresql://", 13) != 0) {
+			cli_warnx(SUB, "--store needs a postgres:// or postgresql:// URL");
+			return CLI_EXIT_USAGE;
+		}
+		if (setenv("ESCORT_STORE", store, 1) != 0) {
+			cli_warnx(SUB, "setenv: %s", strerror(errno));
+			return CLI_EXIT_FAIL;
+		}
+	}
 	if ((lb = cli_load_rules(SUB, NULL, 0)) == NULL)
 		return CLI_EXIT_FAIL;
 	o.lb = lb;

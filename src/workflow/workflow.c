@@ -423,6 +423,15 @@ out:
 int
 wf_open(wf **out, const char *datadir, const lockbox *lb, char *err, size_t errlen)
 {
+	const char *spec = getenv("ESCORT_STORE");
+
+	return wf_open_store(out, datadir, spec && *spec ? spec : NULL, lb, err, errlen);
+}
+
+int
+wf_open_store(wf **out, const char *datadir, const char *store_spec, const lockbox *lb,
+              char *err, size_t errlen)
+{
 	wf *w;
 	int rc;
 
@@ -437,7 +446,16 @@ wf_open(wf **out, const char *datadir, const lockbox *lb, char *err, size_t errl
 	}
 	w->lb = lb;
 	w->audit_wait = 60000;
-	if ((rc = store_open_sqlite(&w->st, datadir, 0, err, errlen)) != 0 ||
+	/* SQLite: the data directory must exist already ('escort init' made it), so a typo
+	 * fails rather than creating an empty store. A database server's database was given
+	 * to us deliberately: the first open creates escort's schema in it (escort init only
+	 * prepares the data directory). */
+	if (store_spec)
+		rc = store_open_url(&w->st, store_spec, (strncmp(store_spec, "postgres://", 11) == 0 ||
+		                     strncmp(store_spec, "postgresql://", 13) == 0), err, errlen);
+	else
+		rc = store_open_sqlite(&w->st, datadir, 0, err, errlen);
+	if (rc != 0 ||
 	    (rc = load_current_policy(w, err, errlen)) != 0) {
 		wf_close(w);
 		return rc;

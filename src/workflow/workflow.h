@@ -49,6 +49,12 @@ typedef struct wf wf;
  * create fails and run trusts the analysis stored at creation. No policy loaded yet is
  * not an error here: actions that need one fail with a message. */
 int wf_open(wf **out, const char *datadir, const lockbox *lb, char *err, size_t errlen);
+/* wf_open on the store store_spec names (store_open_url: "postgres://..." or a data
+ * directory; NULL = the SQLite store in datadir). datadir still holds the policy files,
+ * the audit log and the keys. A PostgreSQL database without escort's schema gets it.
+ * wf_open is this with $ESCORT_STORE (unset or empty = NULL). */
+int wf_open_store(wf **out, const char *datadir, const char *store_spec, const lockbox *lb,
+                  char *err, size_t errlen);
 void wf_close(wf *w); /* NULL-safe */
 
 /* For tests: a fixed clock (microseconds since the epoch; 0 = the real clock). */
