@@ -4,7 +4,6 @@
 #include "audit/signer.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,9 +19,7 @@
 
 /* ---- client side ---- */
 
-static pthread_mutex_t cl_mu = PTHREAD_MUTEX_INITIALIZER;
-static int cl_fd = -1;
-static int cl_attached, cl_dead;
+static pmsg_client cl = PMSG_CLIENT_INIT;
 static audit_pubkey cl_pub;
 
 static void
@@ -47,7 +44,7 @@ audit_signer_attach(int fd, char *err, size_t errlen)
 	pmsg_rd r;
 	int rc;
 
-	if (cl_attached) {
+	if (cl.attached) {
 		seterr(err, errlen, "audit signer: already attached");
 		return ESC_EINVAL;
 	}
@@ -64,8 +61,8 @@ audit_signer_attach(int fd, char *err, size_t errlen)
 		rc = ESC_EIO;
 		goto out;
 	}
-	cl_fd = fd;
-	cl_attached = 1;
+	cl.fd = fd;
+	cl.attached = 1;
 	rc = 0;
 out:
 	buf_free(&m);
@@ -75,39 +72,20 @@ out:
 int
 audit_signer_active(void)
 {
-	return cl_attached;
-}
-
-
-/* A peer that hung up, or sent something nobody asked for, is gone for good. Never waits:
- * a request in flight holds the lock, and then the peer is alive as far as we know. */
-static int
-peer_gone_locked(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-
-	return poll(&p, 1, 0) != 0;
+	return cl.attached;
 }
 
 int
 audit_signer_failed(void)
 {
-	int d;
-
-	if (!cl_attached || pthread_mutex_trylock(&cl_mu) != 0)
-		return 0;
-	if (!cl_dead && peer_gone_locked(cl_fd))
-		cl_dead = 1;
-	d = cl_dead;
-	pthread_mutex_unlock(&cl_mu);
-	return d;
+	return pmsg_client_failed(&cl);
 }
 
 int
 audit_signer_key(audit_key *k)
 {
 	memset(k, 0, sizeof(*k));
-	if (!cl_attached)
+	if (!cl.attached)
 		return ESC_EINVAL;
 	k->pub = cl_pub;
 	return 0;
@@ -122,15 +100,15 @@ audit_signer_sign(audit_sth *sth)
 	int rc = ESC_EIO;
 
 	buf_init(&m, PMSG_MAX);
-	pthread_mutex_lock(&cl_mu);
-	if (!cl_attached || cl_dead)
+	pthread_mutex_lock(&cl.mu);
+	if (!cl.attached || cl.dead)
 		goto out;
 	if (pmsg_begin(&m, AUDIT_SG_SIGN) != 0 || pmsg_put_u64(&m, sth->size) != 0 ||
 	    pmsg_put_raw(&m, sth->root.b, MT_HASH_LEN) != 0 ||
-	    pmsg_put_i64(&m, sth->time_us) != 0 || pmsg_send(cl_fd, &m) != 0)
+	    pmsg_put_i64(&m, sth->time_us) != 0 || pmsg_send(cl.fd, &m) != 0)
 		goto fail;
 	s = *sth;
-	if (pmsg_recv(cl_fd, &m, &r, SIGN_WAIT_MS) != 0 || r.type != AUDIT_SG_SIGNED ||
+	if (pmsg_recv(cl.fd, &m, &r, SIGN_WAIT_MS) != 0 || r.type != AUDIT_SG_SIGNED ||
 	    pmsg_get_raw(&r, s.key_id, AUDIT_KEYID_LEN) != 0 ||
 	    pmsg_get_raw(&r, s.sig, AUDIT_SIG_LEN) != 0 || pmsg_end(&r) != 0)
 		goto fail;
@@ -143,10 +121,10 @@ audit_signer_sign(audit_sth *sth)
 	goto out;
 fail:
 	/* the channel is out of step or gone: never use it again */
-	cl_dead = 1;
+	cl.dead = 1;
 	fprintf(stderr, "escort: audit signer unavailable; the audit log refuses to sign\n");
 out:
-	pthread_mutex_unlock(&cl_mu);
+	pthread_mutex_unlock(&cl.mu);
 	buf_free(&m);
 	return rc;
 }

@@ -4,7 +4,6 @@
 #include "broker/broker_priv.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -80,49 +79,28 @@ put_limits(buf *m, const broker_limits *lim)
 
 /* ---- client side ---- */
 
-static pthread_mutex_t cl_mu = PTHREAD_MUTEX_INITIALIZER;
-static int cl_fd = -1;
-static int cl_attached, cl_dead;
+static pmsg_client cl = PMSG_CLIENT_INIT;
 
 int
 broker_priv_client_attach(int fd)
 {
-	if (cl_attached || fd < 0)
+	if (cl.attached || fd < 0)
 		return ESC_EINVAL;
-	cl_fd = fd;
-	cl_attached = 1;
+	cl.fd = fd;
+	cl.attached = 1;
 	return 0;
 }
 
 int
 broker_priv_active(void)
 {
-	return cl_attached;
-}
-
-
-/* A peer that hung up, or sent something nobody asked for, is gone for good. Never waits:
- * a request in flight holds the lock, and then the peer is alive as far as we know. */
-static int
-peer_gone_locked(int fd)
-{
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-
-	return poll(&p, 1, 0) != 0;
+	return cl.attached;
 }
 
 int
 broker_priv_failed(void)
 {
-	int d;
-
-	if (!cl_attached || pthread_mutex_trylock(&cl_mu) != 0)
-		return 0;
-	if (!cl_dead && peer_gone_locked(cl_fd))
-		cl_dead = 1;
-	d = cl_dead;
-	pthread_mutex_unlock(&cl_mu);
-	return d;
+	return pmsg_client_failed(&cl);
 }
 
 static void
@@ -143,8 +121,8 @@ broker_priv_run(const broker_target *t, const unsigned char *cmd, size_t len,
 	size_t off;
 
 	buf_init(&m, PMSG_MAX);
-	pthread_mutex_lock(&cl_mu);
-	if (!cl_attached || cl_dead) {
+	pthread_mutex_lock(&cl.mu);
+	if (!cl.attached || cl.dead) {
 		unavailable(msg, t);
 		goto out;
 	}
@@ -161,13 +139,13 @@ broker_priv_run(const broker_target *t, const unsigned char *cmd, size_t len,
 		goto out; /* nothing was sent: the channel is still in step */
 	}
 	rc = ESC_EIO;
-	if (pmsg_send(cl_fd, &m) != 0)
+	if (pmsg_send(cl.fd, &m) != 0)
 		goto dead;
 	for (off = 0; off < len; off += CHUNK) {
 		size_t n = len - off < CHUNK ? len - off : CHUNK;
 
 		if (pmsg_begin(&m, BROKER_PM_RUN_DATA) != 0 || pmsg_put_bytes(&m, cmd + off, n) != 0 ||
-		    pmsg_send(cl_fd, &m) != 0)
+		    pmsg_send(cl.fd, &m) != 0)
 			goto dead;
 	}
 	if ((rc = bk_sink_init(&sink, res, lim)) != 0)
@@ -184,7 +162,7 @@ broker_priv_run(const broker_target *t, const unsigned char *cmd, size_t len,
 		uint8_t to, reused;
 
 		rc = ESC_EIO;
-		if (pmsg_recv(cl_fd, &m, &r, wait) != 0)
+		if (pmsg_recv(cl.fd, &m, &r, wait) != 0)
 			goto dead;
 		if (r.type == BROKER_PM_OUTPUT) {
 			if (pmsg_get_u8(&r, &u8) != 0 || (u8 != BROKER_STDOUT && u8 != BROKER_STDERR) ||
@@ -213,14 +191,14 @@ broker_priv_run(const broker_target *t, const unsigned char *cmd, size_t len,
 	}
 	goto out;
 dead:
-	cl_dead = 1;
+	cl.dead = 1;
 	rc = ESC_EIO;
 	unavailable(msg, t);
 	fprintf(stderr, "escort: the broker channel failed; runs are refused from now on\n");
 out:
 	if (sink_ok)
 		bk_sink_finish(&sink);
-	pthread_mutex_unlock(&cl_mu);
+	pthread_mutex_unlock(&cl.mu);
 	buf_free(&m);
 	return rc;
 }
@@ -231,12 +209,12 @@ broker_priv_disconnect(const broker_target *t)
 	buf m = BUF_INIT;
 
 	buf_init(&m, PMSG_MAX);
-	pthread_mutex_lock(&cl_mu);
-	if (cl_attached && !cl_dead &&
+	pthread_mutex_lock(&cl.mu);
+	if (cl.attached && !cl.dead &&
 	    (pmsg_begin(&m, BROKER_PM_DISCONNECT) != 0 || put_target(&m, t) != 0 ||
-	     pmsg_send(cl_fd, &m) != 0))
-		cl_dead = 1;
-	pthread_mutex_unlock(&cl_mu);
+	     pmsg_send(cl.fd, &m) != 0))
+		cl.dead = 1;
+	pthread_mutex_unlock(&cl.mu);
 	buf_free(&m);
 }
 

@@ -301,3 +301,23 @@ pmsg_recv(int fd, buf *b, pmsg_rd *r, int timeout_ms)
 	b->data[n] = 0;
 	return pmsg_open(r, b->data, b->len);
 }
+
+int
+pmsg_client_failed(pmsg_client *c)
+{
+	struct pollfd p;
+	int d;
+
+	if (!c->attached || pthread_mutex_trylock(&c->mu) != 0)
+		return 0;
+	if (!c->dead) {
+		p.fd = c->fd;
+		p.events = POLLIN;
+		p.revents = 0;
+		if (poll(&p, 1, 0) != 0)
+			c->dead = 1;
+	}
+	d = c->dead;
+	pthread_mutex_unlock(&c->mu);
+	return d;
+}

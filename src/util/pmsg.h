@@ -13,6 +13,8 @@
 
 #include "util/buf.h"
 
+#include <pthread.h>
+
 #define PMSG_VERSION 1
 #define PMSG_HDR 2
 /* Largest datagram either side sends or accepts (payload plus header). */
@@ -64,5 +66,19 @@ int pmsg_send(int fd, const buf *b);
  * error or time-out (errno ETIMEDOUT), ESC_EPARSE for a truncated (oversized), ancillary
  * -carrying or malformed datagram. */
 int pmsg_recv(int fd, buf *b, pmsg_rd *r, int timeout_ms);
+
+/* The client end of a channel to a privileged peer (signer, broker), shared by its
+ * threads: one request at a time under mu; dead once the peer hung up or misbehaved. */
+typedef struct pmsg_client {
+	pthread_mutex_t mu;
+	int fd;
+	int attached;
+	int dead;
+} pmsg_client;
+#define PMSG_CLIENT_INIT { PTHREAD_MUTEX_INITIALIZER, -1, 0, 0 }
+
+/* 1 when the peer is gone for good (hung up, or sent something nobody asked for). Never
+ * waits: while a request is in flight the peer is alive as far as anyone knows. */
+int pmsg_client_failed(pmsg_client *c);
 
 #endif
