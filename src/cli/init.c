@@ -46,6 +46,7 @@ cli_init(int argc, char **argv)
 	struct stat st;
 	audit_log *log = NULL;
 	store *sto = NULL;
+	const char *spec;
 	int schema = 0;
 	audit_pubkey pk;
 	json_t *det = NULL;
@@ -98,7 +99,11 @@ cli_init(int argc, char **argv)
 		cli_warnx("init", "%s", err);
 		return rc == ESC_EINVAL ? CLI_EXIT_FINDINGS : CLI_EXIT_ERROR;
 	}
-	if (store_open_sqlite(&sto, dir, 1, err, sizeof(err)) != 0 ||
+	/* $ESCORT_STORE (postgres://...) keeps the state elsewhere; its schema is made here
+	 * too, so init leaves a store ready for `escort policy load` either way */
+	spec = getenv("ESCORT_STORE");
+	if ((spec && *spec ? store_open_url(&sto, spec, 1, err, sizeof(err)) :
+	                     store_open_sqlite(&sto, dir, 1, err, sizeof(err))) != 0 ||
 	    store_schema_version(sto, &schema) != 0) {
 		cli_warnx("init", "cannot create the store: %s", err[0] ? err : store_error(sto));
 		goto out;
