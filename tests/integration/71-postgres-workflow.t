@@ -19,9 +19,8 @@ my $t = tempdir(CLEANUP => 1);
 my $dir = "$t/data";
 
 my $pg = pg_start();
-ok(1, "PostgreSQL started on 127.0.0.1:$pg->{port}");
 my ($st, $out) = pg_sql($pg, 'CREATE SCHEMA wf');
-die "create schema: $out" if $st;
+ok($st == 0, "PostgreSQL on 127.0.0.1:$pg->{port} answers", $out) or do { done() };
 my $url = pg_url($pg, 'wf');
 
 $ENV{ESCORT_DATA} = $dir;
