@@ -11,7 +11,7 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 
 CC      ?= cc
 CLANG   ?= clang
-PKGS     = libcrypto libsodium sqlite3 yaml-0.1 jansson libssh libmicrohttpd libcurl libpq libseccomp zlib
+PKGS     = libcrypto libsodium sqlite3 yaml-0.1 jansson libssh libmicrohttpd libcurl libpq libseccomp zlib libedit
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
