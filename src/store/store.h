@@ -225,6 +225,8 @@ typedef struct store_ops {
 	int (*isession_presence_clear)(store *s, int64_t session_id, const char *identity);
 	int (*isession_presence_list)(store *s, int64_t session_id,
 	                              store_isession_presence **out, size_t *n);
+	/* -- presence checks (operations appended here) -- */
+	/* -- change notification across nodes (operations appended here) -- */
 } store_ops;
 
 struct store {
