@@ -29,7 +29,14 @@ typedef struct audit_opts {
 	uint64_t segment_max;   /* start a new segment beyond this size (0: 64 MiB) */
 	int readonly;           /* no lock, no key, no recovery, no writes */
 	unsigned lock_wait_ms;  /* wait this long for another writer to finish (0: not at all) */
+	const char *pg_url;     /* the log in this PostgreSQL database (log_pg.c); NULL: there
+	                           when $ESCORT_STORE is a postgres:// URL; "": the files */
 } audit_opts;
+
+/* The PostgreSQL URL the log of o (NULL: defaults) lives at, or NULL for the files under
+ * the data directory. Readers that take only a data directory (audit_iter_open,
+ * audit_verify) use the default. */
+const char *audit_backend_url(const audit_opts *o);
 
 /* Opens (writer: creates DIR/audit if needed, takes DIR/audit/lock, loads the signing
  * key, recovers a torn tail) the log under datadir. Messages name file and offset. */
@@ -43,6 +50,18 @@ int audit_log_close(audit_log *l, char *err, size_t errlen);
  * failed sync the log refuses every further append (fail closed). */
 int audit_log_append(audit_log *l, const char *type, const char *actor, const json_t *details,
                      uint64_t *seq);
+/* Appends n events in this order, next to each other in the log (only a tree head the log
+ * signs every sth_every records may fall between them), and returns when all of them are
+ * durable: one batch and (up to 8 MiB) one fdatasync for all, where n calls of
+ * audit_log_append from one thread would wait for n. Nothing is appended when any of them
+ * cannot be rendered. seqs (may be NULL) gets their positions. On an error some of them
+ * may be durable (as with n single appends that stop at the first failure, except that
+ * the later ones may be written too). A log in PostgreSQL appends them one by one, like n
+ * calls of audit_log_append. */
+#define AUDIT_HAVE_APPEND_MANY 1
+int audit_log_append_many(audit_log *l, size_t n, const char *const *types,
+                          const char *const *actors, const json_t *const *details,
+                          uint64_t *seqs);
 /* Signs a tree head now if any record is not yet covered (writer only). */
 int audit_log_sign(audit_log *l);
 
@@ -120,6 +139,7 @@ typedef struct audit_iter {
 	audit_segwin w;
 	int skip_checksum; /* set after open: check frame lengths only, not the leaf hash */
 	char err[1024];
+	struct audit_pg_iter *pg; /* the log is in PostgreSQL: its rows instead */
 } audit_iter;
 
 int audit_iter_open(audit_iter *it, const char *datadir, char *err, size_t errlen);

@@ -1,6 +1,6 @@
-/* verify.c — recomputes the audit log from its segments and checks everything that can be
- * checked with the public key: the first problem found is named (seq, segment, offset) and
- * ends the run, since everything after it is suspect anyway. */
+/* verify.c — recomputes the audit log from its segments (or its PostgreSQL rows) and checks
+ * everything that can be checked with the public key: the first problem found is named
+ * (seq, segment, offset) and ends the run, since everything after it is suspect anyway. */
 #include "audit/verify.h"
 
 #include <errno.h>
@@ -17,6 +17,7 @@
 
 #include "audit/event.h"
 #include "audit/log.h"
+#include "audit/log_pg.h"
 #include "util/cpu.h"
 #include "util/err.h"
 
@@ -430,6 +431,163 @@ out:
 	buf_free(&again);
 }
 
+/* The log in PostgreSQL: the rows of one snapshot in seq order, checked as the segments
+ * are (one thread: the database, not hashing, sets the pace), plus what rows add: each
+ * row's stored leaf hash and tree nodes must be what its record recomputes, so a record
+ * rewritten by someone who got past the triggers is named even when its leaf hash was
+ * rewritten too (the first stored node above it differs); a rewrite of every hash up to the
+ * root is caught at the next signed tree head, or by a checkpoint. */
+static int
+verify_pg(const char *url, const audit_verify_opts *o, const audit_pubkey *pk,
+          audit_verify_result *r)
+{
+	audit_pg_iter *it = NULL;
+	audit_pg_row row;
+	audit_log *lv = NULL;
+	audit_opts ro;
+	mt_frontier fr;
+	mt_hash leaf, done[65], root;
+	unsigned nd, lv_bad;
+	uint64_t seq = 0, head_size = 0, last_sth_seq = 0;
+	char type[AUDIT_TYPE_MAX + 1], why[256], operr[1024];
+	int rc, cp_checked = 0, is_sth;
+
+	mt_frontier_init(&fr);
+	if (o->checkpoint && audit_sth_verify(o->checkpoint, pk)) {
+		bad(r, UINT64_MAX, NULL, 0, "the checkpoint's signature does not verify with the "
+		    "public key");
+		return 0;
+	}
+	if ((rc = audit_pg_iter_open(&it, url, &head_size, r->msg, sizeof(r->msg))) != 0)
+		return rc;
+	/* the stored tree, for consistency proofs between consecutive heads */
+	memset(&ro, 0, sizeof(ro));
+	ro.readonly = 1;
+	ro.pg_url = url;
+	if (audit_log_open(&lv, ".", &ro, operr, sizeof(operr)) != 0)
+		lv = NULL;
+	while (!r->bad && (rc = audit_pg_iter_row(it, &row, r->msg, sizeof(r->msg))) == 0) {
+		audit_event ev;
+
+		memset(&ev, 0, sizeof(ev));
+		if (row.seq != seq) {
+			bad(r, seq, NULL, 0, "record %" PRIu64 " is missing (the next stored record is %"
+			    PRIu64 "): records were removed", seq, row.seq);
+			break;
+		}
+		if (row.reclen < 2 || row.reclen > AUDIT_EVENT_MAX) {
+			bad(r, seq, NULL, 0, "bad record length %zu", row.reclen);
+			break;
+		}
+		if (mt_leaf_hash(row.rec, row.reclen, &leaf) != 0) {
+			rc = ESC_EINTERNAL;
+			goto out;
+		}
+		if (row.leaf == NULL || memcmp(leaf.b, row.leaf, MT_HASH_LEN) != 0) {
+			bad(r, seq, NULL, 0, "the record does not match its stored leaf hash: it was "
+			    "changed");
+			break;
+		}
+		if (audit_event_peek(row.rec, row.reclen, &ev.seq, type) != 0) {
+			bad(r, seq, NULL, 0, "record is not in canonical form");
+			break;
+		}
+		is_sth = strcmp(type, AUDIT_TYPE_STH) == 0;
+		ev.type = is_sth ? AUDIT_TYPE_STH : "";
+		if ((o->strict || is_sth) &&
+		    audit_event_parse(row.rec, row.reclen, &ev, why, sizeof(why)) != 0) {
+			bad(r, seq, NULL, 0, "%s", why);
+			break;
+		}
+		if (ev.seq != seq) {
+			bad(r, seq, NULL, 0, "record carries seq %" PRIu64 ", expected %" PRIu64
+			    ": records were removed, inserted or reordered", ev.seq, seq);
+		} else if (o->checkpoint && o->checkpoint->size == seq) {
+			cp_checked = 1;
+			if (mt_frontier_root(&fr, &root) || !mt_hash_eq(&root, &o->checkpoint->root))
+				bad(r, seq, NULL, 0, "the first %" PRIu64 " records do not match the "
+				    "checkpoint's root: the log was rewritten", seq);
+		}
+		if (!r->bad && is_sth) {
+			check_sth(r, &ev, row.rec, row.reclen, seq, &fr, pk, lv, NULL, 0, NULL);
+			last_sth_seq = seq;
+		}
+		audit_event_free(&ev);
+		if (r->bad)
+			break;
+		if (mt_frontier_push(&fr, &leaf, done, &nd) != 0) {
+			rc = ESC_EINTERNAL;
+			goto out;
+		}
+		if (row.nodeslen != (size_t)(nd - 1) * MT_HASH_LEN) {
+			bad(r, seq, NULL, 0, "the record's stored tree nodes are malformed");
+			break;
+		}
+		for (lv_bad = 1; lv_bad < nd; lv_bad++)
+			if (memcmp(row.nodes + (size_t)(lv_bad - 1) * MT_HASH_LEN, done[lv_bad].b,
+			           MT_HASH_LEN) != 0)
+				break;
+		if (lv_bad < nd) {
+			uint64_t first = seq + 1 - ((uint64_t)1 << lv_bad);
+
+			bad(r, first, NULL, 0, "records %" PRIu64 "..%" PRIu64 " do not match the tree "
+			    "node stored with record %" PRIu64 ": one of them was changed together with "
+			    "its leaf hash", first, seq, seq);
+			break;
+		}
+		seq++;
+		r->bytes += row.reclen;
+		if (o->progress && (seq & 4095) == 0)
+			o->progress(o->ctx, seq, r->bytes);
+	}
+	if (rc == ESC_EPARSE && !r->bad) {
+		/* a row that is not a row of the log (its seq malformed): a finding, not a failure */
+		memcpy(operr, r->msg, sizeof(operr));
+		bad(r, seq, NULL, 0, "%s", operr);
+		rc = 0;
+	}
+	if (rc < 0)
+		goto out;
+	rc = 0;
+	r->records = seq;
+	if (r->bad)
+		goto out;
+	if (seq < head_size) {
+		bad(r, seq, NULL, 0, "%" PRIu64 " records found, but the log's head row says %" PRIu64
+		    " were committed: records were removed from the end", seq, head_size);
+		goto out;
+	}
+	if (seq > head_size) {
+		bad(r, head_size, NULL, 0, "%" PRIu64 " records found, but the log's head row says %"
+		    PRIu64 ": records were added behind the log's back", seq, head_size);
+		goto out;
+	}
+	if (o->checkpoint && !cp_checked) {
+		if (o->checkpoint->size > seq) {
+			bad(r, seq, NULL, 0, "the log has %" PRIu64 " records but the checkpoint covers %"
+			    PRIu64 ": records were removed or the log was replaced", seq,
+			    o->checkpoint->size);
+			goto out;
+		}
+		if (mt_frontier_root(&fr, &root) || !mt_hash_eq(&root, &o->checkpoint->root)) {
+			bad(r, seq, NULL, 0, "the %" PRIu64 " records do not match the checkpoint's root: "
+			    "the log was rewritten", seq);
+			goto out;
+		}
+	}
+	if (lv == NULL && seq > 0) {
+		bad(r, UINT64_MAX, NULL, 0, "%s", operr);
+		goto out;
+	}
+	r->unsigned_tail = r->have_sth ? seq - last_sth_seq - 1 : seq;
+	if (o->progress)
+		o->progress(o->ctx, seq, r->bytes);
+out:
+	audit_log_close(lv, NULL, 0);
+	audit_pg_iter_close(it);
+	return rc;
+}
+
 int
 audit_verify(const char *datadir, const audit_verify_opts *o, audit_verify_result *r)
 {
@@ -447,6 +605,7 @@ audit_verify(const char *datadir, const audit_verify_opts *o, audit_verify_resul
 	char path[4096], why[256], operr[1024];
 	int rc, have_head, cp_checked = 0, open_failed;
 	audit_opts ro;
+	const char *url;
 
 	memset(r, 0, sizeof(*r));
 	memset(&none, 0, sizeof(none));
@@ -461,6 +620,12 @@ audit_verify(const char *datadir, const audit_verify_opts *o, audit_verify_resul
 		rc = audit_pubkey_load(path, &pk, r->msg, sizeof(r->msg));
 		if (rc)
 			goto out;
+	}
+	memset(&ro, 0, sizeof(ro));
+	ro.pg_url = o->pg_url;
+	if ((url = audit_backend_url(&ro)) != NULL) {
+		rc = verify_pg(url, o, &pk, r);
+		goto out;
 	}
 	rc = audit_segment_list(datadir, &segs, &nseg, r->msg, sizeof(r->msg));
 	if (rc == ESC_EPARSE) {

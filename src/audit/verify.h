@@ -1,7 +1,7 @@
-/* verify.h — full verification of an audit log from its segments alone: every frame,
- * every record's canonical form and seq, every hash, every signed tree head (signature,
- * root, exact record form, consistency with the previous head via the stored tree), the
- * head file's durable count, and an optional checkpoint saved off the server. */
+/* verify.h — full verification of an audit log from its segments (or its PostgreSQL rows)
+ * alone: every frame, every record's canonical form and seq, every hash, every signed tree
+ * head (signature, root, exact record form, consistency with the previous head via the
+ * stored tree), the head's durable count, and an optional checkpoint saved off the server. */
 #ifndef ESCORT_AUDIT_VERIFY_H
 #define ESCORT_AUDIT_VERIFY_H
 
@@ -18,6 +18,8 @@ typedef struct audit_verify_opts {
 	                                  shape check (their bytes are covered by the hashes) */
 	void (*progress)(void *ctx, uint64_t records, uint64_t bytes);
 	void *ctx;
+	const char *pg_url;            /* the log in PostgreSQL (as audit_opts.pg_url: NULL
+	                                  follows $ESCORT_STORE, "" the files) */
 } audit_verify_opts;
 
 typedef struct audit_verify_result {

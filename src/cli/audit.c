@@ -76,6 +76,8 @@ audit_help(FILE *fp)
 	    "  --data DIR           data directory (also -d, --data-dir; default: $ESCORT_DATA,\n"
 	    "                       else ./escort-data)\n"
 	    "  -h, --help           show this help; 'escort audit COMMAND --help' for a command\n\n"
+	    "With $ESCORT_STORE set to a postgres:// URL the log lives in that database, shared\n"
+	    "by every node; the data directory holds the keys.\n\n"
 	    "Exit status: 0 ok, 1 verification failed, refused, or (rescan) something got\n"
 	    "worse, 2 usage, 3 error. See escort-audit(1).\n");
 }
@@ -255,9 +257,10 @@ cmd_verify(int argc, char **argv)
 		cli_warnx(SUB, "verify: %s", err);
 		return CLI_EXIT_ERROR;
 	}
-	/* recovery first, when no writer holds the log and we may write */
+	/* recovery first, when no writer holds the log and we may write (a log in
+	 * PostgreSQL has no torn tail to recover) */
 	memset(&wo, 0, sizeof(wo));
-	if (access(dir, W_OK) == 0) {
+	if (audit_backend_url(NULL) == NULL && access(dir, W_OK) == 0) {
 		rc = audit_log_open(&log, dir, &wo, err, sizeof(err));
 		if (rc == 0) {
 			if (*audit_log_recovery(log))

@@ -1,12 +1,16 @@
 /* audit_bench.c — measures the audit log side by side with what a user would otherwise
  * use: durable appends per second of ~256-byte events with 1, 8 and 64 appenders, next to
  * SQLite (WAL, synchronous=FULL; one transaction per event, and batched) and a bare
- * write+fdatasync loop (per event, and batched at the appender count); then verification
- * MB/s next to `openssl dgst -sha256` over the same bytes; `escort audit rescan` commands/s
- * next to `escort analyze` over the tldr corpus' commands ($CORPUS, $ESCORT, $ESCORT_RULES).
+ * write+fdatasync loop (per event; batched at the log's own mean batch, which is the issue's
+ * "batched at the same sizes" and gives the ratio; and batched at the appender count, which
+ * no group commit reaches: while one batch syncs, its appenders cannot be in the next); then
+ * verification MB/s next to `openssl dgst -sha256` over the same bytes; `escort audit
+ * rescan` commands/s next to `escort analyze` over the tldr corpus' commands ($CORPUS,
+ * $ESCORT, $ESCORT_RULES).
  * usage: audit_bench DIR [SECONDS]; AUDIT_BENCH_PART=append|verify|rescan runs one part only;
- * AUDIT_BENCH_ONLY=N one appender count; AUDIT_BENCH_ESCORT_ONLY=1 the log's column only (for
- * profiling); AUDIT_BENCH_VERBOSE=1 group syncs and CPU per append on stderr. */
+ * AUDIT_BENCH_ONLY=N one appender count; AUDIT_BENCH_ROUNDS=R (3) alternating log and bare
+ * runs per count; AUDIT_BENCH_ESCORT_ONLY=1 the log's column only (for profiling);
+ * AUDIT_BENCH_VERBOSE=1 group syncs and CPU per append on stderr. */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
@@ -38,13 +42,14 @@ now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* details that make the whole record about 256 bytes */
+/* details that make the whole record about 256 bytes (the frame bytes per record are
+ * measured and printed: the bare loop writes as many) */
 static json_t *
 details(int tid, long i)
 {
 	return json_pack("{s:i, s:I, s:s}", "tid", tid, "i", (json_int_t)i, "cmd",
 	                 "systemctl restart nginx && journalctl -u nginx --since -5min | "
-	                 "tail -n 50 >/tmp/x");
+	                 "tail -n 50 >/tmp/x && curl -fsS http://127.0.0.1/healthz >/dev/null");
 }
 
 struct job {
@@ -135,29 +140,115 @@ run_threads(int kind, int n, audit_log *log, const char *db)
 	return (double)total / (t1 - t0);
 }
 
+/* A bare write+fdatasync loop on a new file next to the log's (same file system, neither
+ * preallocated): frames of `frame` bytes, `batch` of them (a mean: the sizes alternate so
+ * that they average exactly batch) in one write, then fdatasync. */
 static double
-bare_loop(int batch)
+bare_loop(double batch, double frame)
 {
-	char path[4200], rec[256];
+	char path[4200], *rec;
+	size_t fl = (size_t)(frame + 0.5), n;
 	int fd;
-	long ops = 0;
-	double t0 = now(), end = t0 + secs;
+	long ops = 0, iter = 0;
+	double t0, end;
 
+	if (batch < 1)
+		batch = 1;
+	n = (size_t)(batch + 1) * fl;
 	snprintf(path, sizeof(path), "%s/bare.dat", base);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600);
-	if (fd < 0)
+	rec = malloc(n);
+	if (fd < 0 || rec == NULL)
 		exit(3);
-	memset(rec, 'x', sizeof(rec));
+	memset(rec, 'x', n);
+	sync(); /* the previous run's writeback (and its removal) is not timed here */
+	t0 = now();
+	end = t0 + secs;
 	while (now() < end) {
-		for (int k = 0; k < batch; k++)
-			if (write(fd, rec, sizeof(rec)) != (ssize_t)sizeof(rec))
-				exit(3);
+		long k = (long)((double)(iter + 1) * batch) - (long)((double)iter * batch);
+
+		if (write(fd, rec, (size_t)k * fl) != (ssize_t)((size_t)k * fl))
+			exit(3);
 		if (fdatasync(fd) != 0)
 			exit(3);
-		ops += batch;
+		ops += k;
+		iter++;
 	}
+	t0 = now() - t0;
 	close(fd);
-	return (double)ops / (now() - t0);
+	unlink(path);
+	free(rec);
+	return (double)ops / t0;
+}
+
+/* One timed run of the log with n appenders in a new log under DIR: appends/s, the mean
+ * batch (appends per group fdatasync) and the mean frame bytes per record. */
+struct erun {
+	double rate, batch, frame;
+};
+
+static void
+escort_run(int n, int round, struct erun *r)
+{
+	char dir[4200], err[4096], p[4300], cmd[4300];
+	audit_log *log = NULL;
+	audit_opts o;
+	uint64_t *segs = NULL, bytes = 0, count, syncs;
+	size_t nseg = 0;
+	struct stat st;
+	double c0;
+
+	snprintf(dir, sizeof(dir), "%s/log%d.%d", base, n, round);
+	mkdir(dir, 0700);
+	if (audit_key_generate(dir, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s\n", err);
+		exit(3);
+	}
+	memset(&o, 0, sizeof(o));
+	if (getenv("AUDIT_BENCH_STH_EVERY"))
+		o.sth_every = (uint64_t)atoll(getenv("AUDIT_BENCH_STH_EVERY"));
+	if (audit_log_open(&log, dir, &o, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s\n", err);
+		exit(3);
+	}
+	sync(); /* as in bare_loop */
+	c0 = cpu_now();
+	r->rate = run_threads(0, n, log, NULL);
+	syncs = audit_log_syncs(log);
+	count = audit_log_size(log);
+	r->batch = syncs ? r->rate * secs / (double)syncs : 1;
+	if (getenv("AUDIT_BENCH_VERBOSE"))
+		fprintf(stderr, "# %d appenders: %.0f appends/s, %llu group fdatasyncs in %.0f s "
+		        "(mean batch %.1f), %.2f us CPU per append\n", n, r->rate,
+		        (unsigned long long)syncs, secs, r->batch,
+		        (cpu_now() - c0) * 1e6 / (r->rate * secs));
+	audit_log_close(log, NULL, 0);
+	audit_segment_list(dir, &segs, &nseg, err, sizeof(err));
+	for (size_t i = 0; i < nseg; i++) {
+		audit_segment_path(dir, segs[i], p, sizeof(p));
+		if (stat(p, &st) == 0)
+			bytes += (uint64_t)st.st_size - AUDIT_SEG_HDR;
+	}
+	free(segs);
+	r->frame = count ? (double)bytes / (double)count : 256;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", dir);
+}
+
+static int
+cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double
+median(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof(*v), cmp_dbl);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* ---- rescan next to escort analyze ---- */
@@ -448,8 +539,9 @@ main(int argc, char **argv)
 	static const int all[] = { 1, 8, 64 };
 	const int *counts = all;
 	size_t ncounts = 3;
-	int one;
-	char dir[4200], db[4200], err[4096];
+	int one, rounds = 3, ok = 1, have64 = 0;
+	char db[4200], rs[64];
+	double sq64 = 0, e64 = 0;
 
 	if (argc < 2) {
 		fprintf(stderr, "usage: audit_bench DIR [SECONDS]\n");
@@ -466,45 +558,48 @@ main(int argc, char **argv)
 		bench_verify();
 		return 0;
 	}
-	printf("durable appends/s, ~256-byte events, %.0f s each\n", secs);
-	printf("%-10s %12s %14s %14s %12s %12s\n", "appenders", "escort", "sqlite/event",
-	       "sqlite/batch", "bare/event", "bare/batch");
+	if (getenv("AUDIT_BENCH_ROUNDS") && atoi(getenv("AUDIT_BENCH_ROUNDS")) > 0)
+		rounds = atoi(getenv("AUDIT_BENCH_ROUNDS"));
+	if (rounds > 15)
+		rounds = 15;
 	if (getenv("AUDIT_BENCH_ONLY")) {
 		one = atoi(getenv("AUDIT_BENCH_ONLY"));
 		counts = &one;
 		ncounts = 1;
 	}
+	if (getenv("AUDIT_BENCH_ESCORT_ONLY")) { /* for profiling the log alone */
+		for (size_t c = 0; c < ncounts; c++) {
+			struct erun r;
+
+			escort_run(counts[c], 0, &r);
+			printf("%-10d %12.0f\n", counts[c], r.rate);
+		}
+		return 0;
+	}
+	printf("durable appends/s of ~256-byte events, %.0f s per run; escort and the bare loop "
+	       "batched like it alternate %d times (medians; ratio: median of the rounds' "
+	       "ratios, range in brackets)\n", secs, rounds);
+	printf("%-9s %9s %6s %6s %11s %19s %13s %13s %11s %11s\n", "appenders", "escort", "batch",
+	       "frame", "bare@batch", "escort/bare@batch", "sqlite/event", "sqlite/batch",
+	       "bare/event", "bare/n");
 	for (size_t c = 0; c < ncounts; c++) {
 		int n = counts[c];
-		audit_log *log = NULL;
-		audit_opts o;
 		sqlite3 *h;
-		double e, s1, s2, b1, b2, c0;
+		double e[15], bb[15], ra[15], mb[15], fr[15], s1, s2, b1, bn, rlo = 1e9, rhi = 0, med;
 
-		snprintf(dir, sizeof(dir), "%s/log%d", base, n);
-		mkdir(dir, 0700);
-		if (audit_key_generate(dir, err, sizeof(err)) != 0) {
-			fprintf(stderr, "%s\n", err);
-			return 3;
-		}
-		memset(&o, 0, sizeof(o));
-		if (getenv("AUDIT_BENCH_STH_EVERY"))
-			o.sth_every = (uint64_t)atoll(getenv("AUDIT_BENCH_STH_EVERY"));
-		if (audit_log_open(&log, dir, &o, err, sizeof(err)) != 0) {
-			fprintf(stderr, "%s\n", err);
-			return 3;
-		}
-		c0 = cpu_now();
-		e = run_threads(0, n, log, NULL);
-		if (getenv("AUDIT_BENCH_VERBOSE"))
-			fprintf(stderr, "# %d appenders: %.0f appends/s, %llu group fdatasyncs in %.0f s, "
-			        "%.2f us CPU per append\n", n, e,
-			        (unsigned long long)audit_log_syncs(log), secs,
-			        (cpu_now() - c0) * 1e6 / (e * secs));
-		audit_log_close(log, NULL, 0);
-		if (getenv("AUDIT_BENCH_ESCORT_ONLY")) { /* for profiling the log alone */
-			printf("%-10d %12.0f\n", n, e);
-			continue;
+		for (int k = 0; k < rounds; k++) {
+			struct erun r;
+
+			escort_run(n, k, &r);
+			e[k] = r.rate;
+			mb[k] = r.batch;
+			fr[k] = r.frame;
+			bb[k] = bare_loop(r.batch, r.frame);
+			ra[k] = e[k] / bb[k];
+			if (ra[k] < rlo)
+				rlo = ra[k];
+			if (ra[k] > rhi)
+				rhi = ra[k];
 		}
 		snprintf(db, sizeof(db), "%s/bench%d.db", base, n);
 		unlink(db);
@@ -515,11 +610,27 @@ main(int argc, char **argv)
 		sqlite3_close(h);
 		s1 = run_threads(1, n, NULL, db);
 		s2 = run_threads(2, n, NULL, db);
-		b1 = bare_loop(1);
-		b2 = bare_loop(n);
-		printf("%-10d %12.0f %14.0f %14.0f %12.0f %12.0f\n", n, e, s1, s2, b1, b2);
+		med = median(fr, rounds);
+		b1 = bare_loop(1, med);
+		bn = bare_loop(n, med);
+		snprintf(rs, sizeof(rs), "%.2f (%.2f-%.2f)", median(ra, rounds), rlo, rhi);
+		printf("%-9d %9.0f %6.1f %6.0f %11.0f %19s %13.0f %13.0f %11.0f %11.0f\n", n,
+		       median(e, rounds), median(mb, rounds), med, median(bb, rounds), rs, s1, s2, b1,
+		       bn);
 		fflush(stdout);
+		if (median(ra, rounds) < 0.5)
+			ok = 0;
+		if (n == 64) {
+			have64 = 1;
+			e64 = median(e, rounds);
+			sq64 = s1;
+		}
 	}
+	printf("target: within 2x of the bare loop batched at the same sizes (escort/bare@batch "
+	       ">= 0.50 at every count): %s\n", ok ? "PASS" : "MISS");
+	if (have64)
+		printf("target: 64 appenders >= 10x SQLite's per-event transactions: %.1fx %s\n",
+		       e64 / sq64, e64 >= 10 * sq64 ? "PASS" : "MISS");
 	if (getenv("AUDIT_BENCH_PART") && strcmp(getenv("AUDIT_BENCH_PART"), "append") == 0)
 		return 0;
 	bench_verify();

@@ -822,6 +822,120 @@ test_group_commit_threads(void **state)
 	free(dir);
 }
 
+struct many {
+	audit_log *l;
+	int id;
+	uint64_t seqs[30][5];
+};
+
+static void *
+many_appender(void *arg)
+{
+	struct many *m = arg;
+	const char *types[5], *actors[5];
+	json_t *d[5];
+
+	for (int c = 0; c < 30; c++) {
+		for (int k = 0; k < 5; k++) {
+			types[k] = "test.many";
+			actors[k] = "carol";
+			d[k] = json_pack("{s:i, s:i, s:i}", "thread", m->id, "call", c, "k", k);
+		}
+		if (audit_log_append_many(m->l, 5, types, actors, (const json_t *const *)d,
+		                          m->seqs[c]) != 0)
+			m->seqs[c][0] = UINT64_MAX;
+		for (int k = 0; k < 5; k++)
+			json_decref(d[k]);
+	}
+	return NULL;
+}
+
+/* audit_log_append_many beside single appends from other threads: each call's records are
+ * next to each other in its order (bar a tree head of the log's own), every seq is one
+ * record, the log verifies; a call with one record that cannot be rendered appends none */
+static void
+test_append_many(void **state)
+{
+	enum { T = 4 };
+	char *dir = tmpdir(), msg[1024], want[96];
+	audit_log *l;
+	pthread_t th[2 * T];
+	struct many m[T];
+	struct thr t[T];
+	uint8_t *seen;
+	uint64_t total, before;
+	buf rec = BUF_INIT;
+	const char *types[3] = { "test.many", "test.many", "test.many" };
+	const char *actors[3] = { "carol", "carol", "carol" };
+	json_t *d[3];
+
+	(void)state;
+	assert_int_equal(audit_key_generate(dir, msg, sizeof(msg)), 0);
+	l = open_w(dir, 7, 0); /* tree heads often: some fall inside a call's records */
+	for (int i = 0; i < T; i++) {
+		m[i].l = l;
+		m[i].id = i;
+		t[i].l = l;
+		t[i].id = 100 + i;
+		t[i].n = 100;
+		t[i].seqs = calloc(100, sizeof(uint64_t));
+		assert_int_equal(pthread_create(&th[i], NULL, many_appender, &m[i]), 0);
+		assert_int_equal(pthread_create(&th[T + i], NULL, appender, &t[i]), 0);
+	}
+	for (int i = 0; i < 2 * T; i++)
+		pthread_join(th[i], NULL);
+	total = audit_log_size(l);
+	seen = calloc(total, 1);
+	for (int i = 0; i < T; i++) {
+		for (int c = 0; c < 30; c++) {
+			int gaps = 0;
+
+			for (int k = 0; k < 5; k++) {
+				uint64_t s = m[i].seqs[c][k];
+
+				assert_true(s < total);
+				assert_int_equal(seen[s], 0);
+				seen[s] = 1;
+				assert_int_equal(audit_log_read(l, s, &rec), 0);
+				snprintf(want, sizeof(want), "{\"call\":%d,\"k\":%d,\"thread\":%d}", c, k, i);
+				if (strstr((const char *)rec.data, want) == NULL)
+					fail_msg("seq %llu: %s lacks %s", (unsigned long long)s,
+					         (const char *)rec.data, want);
+				if (k == 0 || s == m[i].seqs[c][k - 1] + 1)
+					continue;
+				/* only a tree head between two records of one call */
+				assert_int_equal(s, m[i].seqs[c][k - 1] + 2);
+				assert_int_equal(audit_log_read(l, s - 1, &rec), 0);
+				assert_non_null(strstr((const char *)rec.data, "\"type\":\"sth\""));
+				gaps++;
+			}
+			assert_true(gaps <= 1);
+		}
+		for (int k = 0; k < 100; k++) {
+			assert_true(t[i].seqs[k] < total);
+			assert_int_equal(seen[t[i].seqs[k]], 0);
+			seen[t[i].seqs[k]] = 1;
+		}
+		free(t[i].seqs);
+	}
+	/* a call whose second record cannot be rendered (details not an object) adds nothing */
+	before = audit_log_size(l);
+	d[0] = json_pack("{s:i}", "x", 1);
+	d[1] = json_integer(2);
+	d[2] = json_pack("{s:i}", "x", 3);
+	assert_int_equal(audit_log_append_many(l, 3, types, actors, (const json_t *const *)d, NULL),
+	                 ESC_EINVAL);
+	for (int k = 0; k < 3; k++)
+		json_decref(d[k]);
+	assert_int_equal(audit_log_size(l), before);
+	assert_int_equal(audit_log_close(l, msg, sizeof(msg)), 0);
+	assert_false(verify_bad(dir, NULL, NULL, msg, sizeof(msg)));
+	buf_free(&rec);
+	free(seen);
+	rmrf(dir);
+	free(dir);
+}
+
 /* the log renders a record's start in the appender and completes it in the batch leader:
  * the bytes must be exactly audit_event_render's for any details and actor */
 static void
@@ -1334,6 +1448,36 @@ test_lock_and_timed_heads(void **state)
 	free(dir);
 }
 
+/* the head file follows each new tree head while the log stays open (a thread of the log's
+ * own writes it, so the appender whose batch published the head does not wait for it) */
+static void
+test_head_follows_open_log(void **state)
+{
+	char *dir = tmpdir(), msg[1024];
+	audit_log *l;
+	audit_head h;
+
+	(void)state;
+	memset(&h, 0, sizeof(h));
+	assert_int_equal(audit_key_generate(dir, msg, sizeof(msg)), 0);
+	l = open_w(dir, 10, 0);
+	append_n(l, 0, 25); /* 10 records, a head at seq 10, 10 more, a head at 21, 5 more */
+	for (int tries = 0; tries < 500; tries++) {
+		if (audit_head_read(dir, &h, msg, sizeof(msg)) == 0 && h.count == 22)
+			break;
+		usleep(10000);
+	}
+	assert_int_equal(h.count, 22);
+	assert_true(h.have_sth);
+	assert_int_equal(h.sth_seq, 21);
+	assert_int_equal(audit_log_close(l, msg, sizeof(msg)), 0);
+	assert_int_equal(audit_head_read(dir, &h, msg, sizeof(msg)), 0);
+	assert_int_equal(h.count, 28); /* and at close: the final head at seq 27 */
+	assert_int_equal(h.sth_seq, 27);
+	rmrf(dir);
+	free(dir);
+}
+
 /* a full disk (simulated with RLIMIT_FSIZE): the append fails with a message naming the
  * segment and offset, leaves no partial frame behind, and nothing unrecorded is reported as
  * recorded; once there is room again the log goes on and verifies */
@@ -1399,11 +1543,13 @@ main(void)
 		cmocka_unit_test(test_recovery),
 		cmocka_unit_test(test_no_recovery_of_damage),
 		cmocka_unit_test(test_group_commit_threads),
+		cmocka_unit_test(test_append_many),
 		cmocka_unit_test(test_render_in_parts),
 		cmocka_unit_test(test_render_random),
 		cmocka_unit_test(test_segments),
 		cmocka_unit_test(test_bad_keys),
 		cmocka_unit_test(test_lock_and_timed_heads),
+		cmocka_unit_test(test_head_follows_open_log),
 		cmocka_unit_test(test_disk_full),
 		cmocka_unit_test(test_verify_subtrees_and_windows),
 		cmocka_unit_test(test_verify_large_segment),
