@@ -2,8 +2,12 @@
  * the store's change feed every POLL_MS (so changes made by other processes, such as the
  * CLI, arrive too), queues each change for the subscribers allowed to see it, and wakes
  * their suspended connections; a stream with nothing to send is suspended, never spinning
- * and never holding a worker thread. */
+ * and never holding a worker thread. On a shared PostgreSQL store a listener (pgnotify.c)
+ * hears every node's commits as they happen, each state change in commit order (a poll
+ * sees only the latest state of each request): while it listens, its notices are the
+ * events and the timed poll stops; after a (re)connection one poll catches up. */
 #include "server/srv_int.h"
+#include "server/pgnotify.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -15,6 +19,7 @@
 #include "util/err.h"
 
 #define POLL_MS 200
+#define IDLE_MS 2000 /* while listening: the poller only wakes for keepalives */
 #define WINDOW_US ((int64_t)10 * 1000000) /* late commits with older timestamps */
 #define KEEPALIVE_S 15
 #define SUB_OUT_MAX ((size_t)1 << 20)     /* a reader this far behind is dropped */
@@ -35,11 +40,13 @@ typedef struct seen {
 	int64_t id, updated_us;
 } seen;
 
-/* The last state sent per request (a small direct-mapped table: a forgotten entry only
- * costs one synthesized event). */
+/* The last change sent per request (a small direct-mapped table: a forgotten entry only
+ * costs one synthesized or repeated event). It keeps a change that both a notice and a
+ * poll carry from being sent twice. */
 #define LAST_SLOTS 4096
 typedef struct last_state {
 	int64_t id;
+	int64_t updated_us;
 	char state[16];
 } last_state;
 
@@ -56,6 +63,9 @@ struct sse_hub {
 	size_t nrecent;
 	int64_t mark_us; /* newest update seen */
 	last_state last[LAST_SLOTS];
+	int kicked;    /* poll now: catch up after the listener (re)connected */
+	int listening; /* a listener hears every commit: no timed polls */
+	srv_pgnotify *pn;
 };
 
 /* Caller holds h->mu. */
@@ -110,7 +120,30 @@ emit(sse_hub *h, const store_change *c, const char *state, const char *t, buf *e
 	free(data);
 	broadcast(h, c, buf_cstr(ev));
 	ls->id = c->id;
+	ls->updated_us = c->updated_us;
 	snprintf(ls->state, sizeof(ls->state), "%s", state);
+}
+
+/* Caller holds h->mu. Sends change c unless it is the last one sent for its request (or,
+ * from a poll, older than that: a catch-up poll read before a notice was sent); a run
+ * too short to be seen running (by a poll) is sent as running first, so a client always
+ * sees running before succeeded or failed. */
+static void
+publish(sse_hub *h, const store_change *c, int polled, buf *ev)
+{
+	last_state *ls = &h->last[(uint64_t)c->id % LAST_SLOTS];
+	const char *st = c->state ? c->state : "?";
+	char t[32];
+
+	if (ls->id == c->id && ((ls->updated_us == c->updated_us && strcmp(ls->state, st) == 0) ||
+	                        (polled && ls->updated_us > c->updated_us)))
+		return;
+	if (audit_time_format(c->updated_us, t, sizeof(t)) != 0)
+		t[0] = 0;
+	if ((strcmp(st, "succeeded") == 0 || strcmp(st, "failed") == 0) &&
+	    !(ls->id == c->id && strcmp(ls->state, "running") == 0))
+		emit(h, c, "running", t, ev);
+	emit(h, c, st, t, ev);
 }
 
 /* One poll: every change in the window not already delivered becomes an event. A run
@@ -123,9 +156,6 @@ poll_once(sse_hub *h, wf *w)
 	seen *nr;
 	size_t n = 0, i;
 	buf msg = BUF_INIT, ev = BUF_INIT;
-	char t[32];
-	const char *st;
-	last_state *ls;
 
 	if (wf_request_changes(w, h->mark_us - WINDOW_US, FEED_LIMIT, &v, &n, &msg) != 0)
 		goto out;
@@ -139,14 +169,7 @@ poll_once(sse_hub *h, wf *w)
 			h->mark_us = v[i].updated_us;
 		if (was_seen(h->recent, h->nrecent, v[i].id, v[i].updated_us))
 			continue;
-		if (audit_time_format(v[i].updated_us, t, sizeof(t)) != 0)
-			t[0] = 0;
-		st = v[i].state ? v[i].state : "?";
-		ls = &h->last[(uint64_t)v[i].id % LAST_SLOTS];
-		if ((strcmp(st, "succeeded") == 0 || strcmp(st, "failed") == 0) &&
-		    !(ls->id == v[i].id && strcmp(ls->state, "running") == 0))
-			emit(h, &v[i], "running", t, &ev);
-		emit(h, &v[i], st, t, &ev);
+		publish(h, &v[i], 1, &ev);
 	}
 	free(h->recent);
 	h->recent = nr;
@@ -164,28 +187,44 @@ poller(void *arg)
 	sse_hub *h = arg;
 	wf *w = NULL;
 	char err[512];
-	struct timespec until;
+	struct timespec next, now;
 	time_t last_keepalive = time(NULL);
 
+	clock_gettime(CLOCK_REALTIME, &next);
 	for (;;) {
+		long ms;
+		int poll_now;
+
 		pthread_mutex_lock(&h->mu);
-		clock_gettime(CLOCK_REALTIME, &until);
-		until.tv_nsec += (long)POLL_MS * 1000000L;
-		if (until.tv_nsec >= 1000000000L) {
-			until.tv_sec++;
-			until.tv_nsec -= 1000000000L;
-		}
-		while (!h->stopping && pthread_cond_timedwait(&h->cv, &h->mu, &until) == 0)
+		while (!h->stopping && !h->kicked &&
+		       pthread_cond_timedwait(&h->cv, &h->mu, &next) == 0)
 			;
 		if (h->stopping) {
 			pthread_mutex_unlock(&h->mu);
 			break;
+		}
+		clock_gettime(CLOCK_REALTIME, &now);
+		/* polled: when asked (a catch-up), or on time unless a listener hears everything */
+		poll_now =
+		    h->kicked ||
+		    (!h->listening && (now.tv_sec > next.tv_sec ||
+		                       (now.tv_sec == next.tv_sec && now.tv_nsec >= next.tv_nsec)));
+		h->kicked = 0;
+		ms = h->listening ? IDLE_MS : POLL_MS;
+		next = now;
+		next.tv_sec += ms / 1000;
+		next.tv_nsec += (ms % 1000) * 1000000L;
+		if (next.tv_nsec >= 1000000000L) {
+			next.tv_sec++;
+			next.tv_nsec -= 1000000000L;
 		}
 		if (time(NULL) - last_keepalive >= KEEPALIVE_S) {
 			last_keepalive = time(NULL);
 			broadcast(h, NULL, ": keepalive\n\n");
 		}
 		pthread_mutex_unlock(&h->mu);
+		if (!poll_now)
+			continue;
 		if (w == NULL && wf_open(&w, h->datadir, NULL, err, sizeof(err)) != 0)
 			continue;
 		poll_once(h, w);
@@ -214,8 +253,84 @@ sse_hub_start(sse_hub **out, const char *datadir, char *err, size_t errlen)
 		return ESC_EIO;
 	}
 	h->started = 1;
+	/* the store every wf_open here uses ($ESCORT_STORE): heard when it is shared */
+	if (srv_pgnotify_start(&h->pn, h, getenv("ESCORT_STORE"), err, errlen) != 0) {
+		sse_hub_free(h);
+		return ESC_EIO;
+	}
 	*out = h;
 	return 0;
+}
+
+void
+sse_hub_kick(sse_hub *h)
+{
+	pthread_mutex_lock(&h->mu);
+	h->kicked = 1;
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+}
+
+void
+sse_hub_listening(sse_hub *h, int on)
+{
+	pthread_mutex_lock(&h->mu);
+	h->listening = on;
+	if (!on)
+		h->kicked = 1; /* poll now: nothing is heard any more */
+	pthread_cond_broadcast(&h->cv);
+	pthread_mutex_unlock(&h->mu);
+}
+
+void
+sse_hub_request(sse_hub *h, const store_notice *ev)
+{
+	store_change c;
+	buf out = BUF_INIT;
+
+	memset(&c, 0, sizeof(c));
+	c.id = ev->id;
+	c.updated_us = ev->updated_us;
+	/* the notice's strings, borrowed for the call (publish copies what it keeps) */
+	c.state = (char *)ev->state;
+	c.requester = (char *)ev->owner;
+	c.target = (char *)ev->target;
+	pthread_mutex_lock(&h->mu);
+	/* a poll after listening stops starts from here, not from a stale mark */
+	if (c.updated_us > h->mark_us)
+		h->mark_us = c.updated_us;
+	publish(h, &c, 0, &out);
+	pthread_mutex_unlock(&h->mu);
+	buf_free(&out);
+}
+
+void
+sse_hub_session(sse_hub *h, const store_notice *ev)
+{
+	store_change c;
+	json_t *j;
+	char *data;
+	char t[32];
+	buf out = BUF_INIT;
+
+	if (audit_time_format(ev->updated_us, t, sizeof(t)) != 0)
+		t[0] = 0;
+	j = json_pack("{s:I, s:s, s:s, s:s, s:s}", "id", (json_int_t)ev->id, "state", ev->state,
+	              "operator", ev->owner, "target", ev->target, "updated", t);
+	data = j ? json_dumps(j, JSON_COMPACT | JSON_ENSURE_ASCII) : NULL;
+	json_decref(j);
+	if (data == NULL)
+		return;
+	/* seen by the session's operator and whoever sees everything (only by the latter
+	 * when the operator's name was too long for the notice: "") */
+	memset(&c, 0, sizeof(c));
+	c.requester = (char *)ev->owner;
+	pthread_mutex_lock(&h->mu);
+	buf_printf(&out, "event: session\nid: %" PRIu64 "\ndata: %s\n\n", ++h->next_event, data);
+	broadcast(h, &c, buf_cstr(&out));
+	pthread_mutex_unlock(&h->mu);
+	buf_free(&out);
+	free(data);
 }
 
 void
@@ -225,6 +340,9 @@ sse_hub_stop(sse_hub *h)
 
 	if (h == NULL)
 		return;
+	/* the listener first: it calls into the hub */
+	srv_pgnotify_stop(h->pn);
+	h->pn = NULL;
 	pthread_mutex_lock(&h->mu);
 	h->stopping = 1;
 	for (s = h->subs; s; s = s->next)

@@ -67,6 +67,13 @@ store_ops_check(const store_ops *ops)
 	    ops->isession_line_of == NULL || ops->isession_presence_set == NULL ||
 	    ops->isession_presence_clear == NULL || ops->isession_presence_list == NULL)
 		return ESC_EINVAL;
+	/* presence checks */
+	if (ops->isession_proof_set == NULL || ops->isession_proof_lapse == NULL ||
+	    ops->isession_proof_clear == NULL || ops->isession_proofs == NULL)
+		return ESC_EINVAL;
+	/* change notification across nodes: optional, but as a pair */
+	if ((ops->notify_listen == NULL) != (ops->notify_next == NULL))
+		return ESC_EINVAL;
 	return 0;
 }
 
@@ -464,4 +471,70 @@ store_isession_presence_free(store_isession_presence *v, size_t n)
 	for (i = 0; v && i < n; i++)
 		free(v[i].identity);
 	free(v);
+}
+
+/* ---- presence checks ---- */
+
+int
+store_isession_proof_set(store *s, int64_t session_id, const char *identity, const char *method,
+                         int64_t now_us)
+{
+	return s->ops->isession_proof_set(s, session_id, identity, method, now_us);
+}
+
+int
+store_isession_proof_lapse(store *s, int64_t session_id, const char *identity,
+                           int64_t proved_us, int64_t lapsed_us, int *marked)
+{
+	*marked = 0;
+	return s->ops->isession_proof_lapse(s, session_id, identity, proved_us, lapsed_us, marked);
+}
+
+int
+store_isession_proof_clear(store *s, int64_t session_id, const char *identity)
+{
+	return s->ops->isession_proof_clear(s, session_id, identity);
+}
+
+int
+store_isession_proofs(store *s, int64_t session_id, store_isession_proof **out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	return s->ops->isession_proofs(s, session_id, out, n);
+}
+
+void
+store_isession_proofs_free(store_isession_proof *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; v && i < n; i++) {
+		free(v[i].identity);
+		free(v[i].method);
+	}
+	free(v);
+}
+
+/* ---- change notification across nodes ---- */
+
+int
+store_notify_listen(store *s, int *fd)
+{
+	*fd = -1;
+	if (s->ops->notify_listen == NULL) {
+		snprintf(s->err, sizeof(s->err), "the %s store has no change notification",
+		         s->ops->name);
+		return ESC_ENOENT;
+	}
+	return s->ops->notify_listen(s, fd);
+}
+
+int
+store_notify_next(store *s, store_notice *ev, int *got)
+{
+	*got = 0;
+	if (s->ops->notify_next == NULL)
+		return ESC_ENOENT;
+	return s->ops->notify_next(s, ev, got);
 }

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 /* The schema this code writes; backends migrate older schemas up to it at open. */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 /* The layout of struct store_ops; a backend built for another layout is refused. */
 #define STORE_OPS_VERSION 1
 
@@ -142,7 +142,27 @@ typedef struct store_isession_presence {
 	int64_t seen_us;
 } store_isession_presence;
 
+/* presence checks: an escort's last proof of presence in a session (TOTP code or click) */
+typedef struct store_isession_proof {
+	char *identity;
+	char *method;      /* "totp" or "click" */
+	int64_t proved_us; /* when it was proved */
+	int64_t lapsed_us; /* when its lapse was recorded (audited); 0: not yet */
+} store_isession_proof;
+
 enum store_tx { STORE_TX_READ = 0, STORE_TX_WRITE = 1 };
+
+/* change notification across nodes: one committed change of a request or session */
+enum store_notice_kind { STORE_NOTICE_REQUEST = 1, STORE_NOTICE_SESSION = 2 };
+
+typedef struct store_notice {
+	int kind;           /* enum store_notice_kind */
+	int64_t id;         /* the request's or session's id */
+	int64_t updated_us; /* its updated_us after the change */
+	char state[16];     /* its state after the change */
+	char owner[256];    /* its requester / operator ("" when longer than this holds) */
+	char target[256];   /* its target ("" when longer than this holds) */
+} store_notice;
 
 /* The backend's operations. Every call returns 0 or a negative ESC_E* code; ESC_ENOENT
  * means "no such row". Strings and buffers handed out are owned by the caller (free with
@@ -226,7 +246,30 @@ typedef struct store_ops {
 	int (*isession_presence_list)(store *s, int64_t session_id,
 	                              store_isession_presence **out, size_t *n);
 	/* -- presence checks (operations appended here) -- */
+	/* Records identity's proof of presence in a session (method "totp" or "click") at
+	 * now_us, replacing an older one; its lapse mark starts over. */
+	int (*isession_proof_set)(store *s, int64_t session_id, const char *identity,
+	                          const char *method, int64_t now_us);
+	/* Marks the proof made at proved_us as lapsed at lapsed_us, once: *marked 1 when this
+	 * call marked it, 0 when it was marked already or proved anew meanwhile. Atomic. */
+	int (*isession_proof_lapse)(store *s, int64_t session_id, const char *identity,
+	                            int64_t proved_us, int64_t lapsed_us, int *marked);
+	/* Forgets identity's proof (ESC_ENOENT: had none). */
+	int (*isession_proof_clear)(store *s, int64_t session_id, const char *identity);
+	/* The session's proofs, by identity. */
+	int (*isession_proofs)(store *s, int64_t session_id, store_isession_proof **out,
+	                       size_t *n);
 	/* -- change notification across nodes (operations appended here) -- */
+	/* Optional (both NULL or both set; the store_notify_* wrappers answer ESC_ENOENT
+	 * for a backend without them, as SQLite: one machine, whose pollers see every change).
+	 * notify_listen makes this connection hear the request and session changes every
+	 * node commits (in this store only) from now on; *fd becomes readable when one
+	 * arrives. Use a store of its own for it: it is then for nothing else. */
+	int (*notify_listen)(store *s, int *fd);
+	/* The next change heard, never blocking: 0 with *got 1 (ev filled) or *got 0 (none
+	 * pending); ESC_EIO once the connection is lost (close, reopen, listen again: what
+	 * was committed meanwhile was not heard). */
+	int (*notify_next)(store *s, store_notice *ev, int *got);
 } store_ops;
 
 struct store {
@@ -297,6 +340,15 @@ int store_isession_presence_set(store *s, int64_t session_id, const char *identi
 int store_isession_presence_clear(store *s, int64_t session_id, const char *identity);
 int store_isession_presence_list(store *s, int64_t session_id, store_isession_presence **out,
                                  size_t *n);
+/* presence checks */
+int store_isession_proof_set(store *s, int64_t session_id, const char *identity,
+                             const char *method, int64_t now_us);
+int store_isession_proof_lapse(store *s, int64_t session_id, const char *identity,
+                               int64_t proved_us, int64_t lapsed_us, int *marked);
+int store_isession_proof_clear(store *s, int64_t session_id, const char *identity);
+int store_isession_proofs(store *s, int64_t session_id, store_isession_proof **out,
+                          size_t *n);
+void store_isession_proofs_free(store_isession_proof *v, size_t n);
 void store_isession_clear(store_isession *se);
 void store_isessions_free(store_isession *v, size_t n);
 void store_isession_presence_free(store_isession_presence *v, size_t n);
@@ -317,5 +369,9 @@ int store_strset(char **field, const char *s);
  * PostgreSQL backend), anything else a data directory (SQLite, DIR/escort.db). create and
  * err as store_open_sqlite; the message never repeats a URL's password. */
 int store_open_url(store **out, const char *spec, int create, char *err, size_t errlen);
+
+/* change notification across nodes (see store_ops.notify_listen) */
+int store_notify_listen(store *s, int *fd);
+int store_notify_next(store *s, store_notice *ev, int *got);
 
 #endif

@@ -56,6 +56,8 @@ typedef struct pg_store {
 	const char *prep[PG_NPREP];
 	int nprep;
 	int reconnecting;
+	int listening;    /* notify_listen ran: this connection only hears changes */
+	char schema[128]; /* current_schema() of a listener: other schemas' changes are not ours */
 } pg_store;
 
 static PGconn *
@@ -378,6 +380,40 @@ r_hash(store *s, const PGresult *res, int row, int col, unsigned char *h)
 	return 0;
 }
 
+static int pg_ready(store *s);
+
+/* Fills one zeroed element of a listing from row i of res. */
+typedef int (*pq_row_fn)(store *s, const PGresult *res, int i, void *row);
+
+/* Runs a listing query (constant sql, as pq_run) and makes one zeroed element of `size`
+ * bytes per row, filled with fill: the twin of store_sqlite.c's sq_collect. *v and *cnt
+ * always describe what was filled, also on failure, so the caller frees it with the
+ * type's own free function; an element is counted before it is filled, which is why
+ * every fill leaves a half-filled element freeable. No rows: *v NULL, *cnt 0. */
+static int
+pq_collect(store *s, const char *what, const char *sql, const pq_params *p, size_t size,
+           pq_row_fn fill, void **v, size_t *cnt)
+{
+	PGresult *res = NULL;
+	unsigned char *arr = NULL;
+	int rc, i, rows;
+
+	*v = NULL;
+	*cnt = 0;
+	if ((rc = pg_ready(s)) != 0 || (rc = pq_run(s, what, sql, p, &res)) != 0)
+		return rc;
+	rows = PQntuples(res);
+	if (rows > 0 && (arr = calloc((size_t)rows, size)) == NULL)
+		rc = ESC_ENOMEM;
+	*v = arr;
+	for (i = 0; rc == 0 && i < rows; i++) {
+		(*cnt)++;
+		rc = fill(s, res, i, arr + (size_t)i * size);
+	}
+	PQclear(res);
+	return rc;
+}
+
 static int64_t
 now_us(void)
 {
@@ -682,6 +718,14 @@ static const char *const migrations[] = {
 	"  joined_us bigint NOT NULL,"
 	"  seen_us bigint NOT NULL,"
 	"  PRIMARY KEY (session_id, identity));",
+	/* 4 -> 5: presence checks (each escort's last proof of presence in a session) */
+	"CREATE TABLE isession_proofs ("
+	"  session_id bigint NOT NULL REFERENCES isessions (id),"
+	"  identity text NOT NULL,"
+	"  method text NOT NULL CHECK (method IN ('totp', 'click')),"
+	"  proved_us bigint NOT NULL,"
+	"  lapsed_us bigint NOT NULL DEFAULT 0,"
+	"  PRIMARY KEY (session_id, identity));",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -912,38 +956,35 @@ pg_token_revoke(store *s, const char *identity)
 }
 
 static int
+token_row(store *s, const PGresult *res, int i, void *row)
+{
+	store_token *t = row;
+	int rc;
+
+	if ((rc = r_text(res, i, 0, &t->identity)) || (rc = r_hash(s, res, i, 1, t->hash)) ||
+	    (rc = r_int(s, res, i, 2, &t->issued_us)))
+		return rc;
+	return 0;
+}
+
+static int
 pg_token_list(store *s, store_token **out, size_t *n)
 {
-	PGresult *res = NULL;
-	store_token *v = NULL;
-	int rc, i, rows;
+	void *v = NULL;
+	size_t cnt = 0;
+	int rc;
 
 	*out = NULL;
 	*n = 0;
-	if ((rc = pg_ready(s)) != 0)
-		return rc;
-	if ((rc = pq_run(s, "listing tokens",
-	                 "SELECT identity, hash, issued_us FROM tokens ORDER BY identity", NULL,
-	                 &res)) != 0)
-		return rc;
-	rows = PQntuples(res);
-	if (rows > 0 && (v = calloc((size_t)rows, sizeof(*v))) == NULL) {
-		rc = ESC_ENOMEM;
-		goto out;
-	}
-	for (i = 0; i < rows; i++) {
-		if ((rc = r_text(res, i, 0, &v[i].identity)) || (rc = r_hash(s, res, i, 1, v[i].hash)) ||
-		    (rc = r_int(s, res, i, 2, &v[i].issued_us)))
-			goto out;
-	}
-out:
-	PQclear(res);
+	rc = pq_collect(s, "listing tokens",
+	                "SELECT identity, hash, issued_us FROM tokens ORDER BY identity", NULL,
+	                sizeof(store_token), token_row, &v, &cnt);
 	if (rc) {
-		store_tokens_free(v, (size_t)rows);
+		store_tokens_free(v, cnt);
 		return rc;
 	}
 	*out = v;
-	*n = (size_t)rows;
+	*n = cnt;
 	return 0;
 }
 
@@ -1018,8 +1059,9 @@ pg_request_insert(store *s, store_request *r)
 	" result, output_sha256, binding"
 
 static int
-row_request(store *s, const PGresult *res, int i, store_request *r)
+row_request(store *s, const PGresult *res, int i, void *row)
 {
+	store_request *r = row;
 	int64_t x;
 	int rc;
 
@@ -1153,17 +1195,17 @@ pg_request_update(store *s, const store_request *r)
 static int
 pg_request_list(store *s, const store_filter *f, store_request **out, size_t *n)
 {
-	PGresult *res = NULL, *cres = NULL;
+	PGresult *cres = NULL;
 	store_request *v = NULL;
+	void *vv = NULL;
 	pq_params p;
 	buf ids = BUF_INIT;
-	int rc, i, j, rows = 0;
+	size_t rows = 0, i, j;
+	int rc, k;
 	int64_t rid;
 
 	*out = NULL;
 	*n = 0;
-	if ((rc = pg_ready(s)) != 0)
-		return rc;
 	memset(&p, 0, sizeof(p));
 	p_text(&p, f ? f->state : NULL);
 	p_text(&p, f ? f->requester : NULL);
@@ -1171,22 +1213,14 @@ pg_request_list(store *s, const store_filter *f, store_request **out, size_t *n)
 		p_int8(&p, (int64_t)f->limit);
 	else
 		p_null(&p, OID_INT8); /* LIMIT NULL: no limit */
-	rc = pq_run(s, "listing requests",
-	            "SELECT " REQ_COLS " FROM requests"
-	            " WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR requester = $2)"
-	            " ORDER BY id DESC LIMIT $3", &p, &res);
-	if (rc)
-		return rc;
-	rows = PQntuples(res);
-	if (rows == 0)
+	rc = pq_collect(s, "listing requests",
+	                "SELECT " REQ_COLS " FROM requests"
+	                " WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR"
+	                " requester = $2) ORDER BY id DESC LIMIT $3", &p, sizeof(store_request),
+	                row_request, &vv, &rows);
+	v = vv;
+	if (rc || rows == 0)
 		goto out;
-	if ((v = calloc((size_t)rows, sizeof(*v))) == NULL) {
-		rc = ESC_ENOMEM;
-		goto out;
-	}
-	for (i = 0; i < rows; i++)
-		if ((rc = row_request(s, res, i, &v[i])) != 0)
-			goto out;
 	/* the commands of every listed request in one round trip, in the same order */
 	rc = buf_putc(&ids, '{');
 	for (i = 0; rc == 0 && i < rows; i++)
@@ -1200,8 +1234,8 @@ pg_request_list(store *s, const store_filter *f, store_request **out, size_t *n)
 	rc = pq_run(s, "reading commands",
 	            "SELECT request_id, bytes, analysis FROM commands"
 	            " WHERE request_id = ANY ($1::bigint[]) ORDER BY request_id DESC, idx", &p, &cres);
-	for (i = 0, j = 0; rc == 0 && i < PQntuples(cres); i++) {
-		if ((rc = r_int(s, cres, i, 0, &rid)) != 0)
+	for (k = 0, j = 0; rc == 0 && k < PQntuples(cres); k++) {
+		if ((rc = r_int(s, cres, k, 0, &rid)) != 0)
 			break;
 		while (j < rows && v[j].id != rid)
 			j++;
@@ -1210,18 +1244,17 @@ pg_request_list(store *s, const store_filter *f, store_request **out, size_t *n)
 			rc = ESC_EINTERNAL;
 			break;
 		}
-		rc = add_command(cres, i, &v[j]);
+		rc = add_command(cres, k, &v[j]);
 	}
 out:
 	buf_free(&ids);
-	PQclear(res);
 	PQclear(cres);
 	if (rc) {
-		store_requests_free(v, (size_t)rows);
+		store_requests_free(v, rows);
 		return rc;
 	}
 	*out = v;
-	*n = (size_t)rows;
+	*n = rows;
 	return 0;
 }
 
@@ -1256,51 +1289,42 @@ pg_approval_insert(store *s, store_approval *a)
 }
 
 static int
+approval_row(store *s, const PGresult *res, int i, void *row)
+{
+	store_approval *a = row;
+	int rc;
+
+	a->kind = strcmp(PQgetvalue(res, i, 3), "deny") == 0 ? STORE_DENY : STORE_APPROVE;
+	if ((rc = r_int(s, res, i, 0, &a->id)) || (rc = r_int(s, res, i, 1, &a->request_id)) ||
+	    (rc = r_text(res, i, 2, &a->approver)) || (rc = r_text(res, i, 4, &a->comment)) ||
+	    (rc = r_hash(s, res, i, 5, a->hash)) || (rc = r_text(res, i, 6, &a->policy_version)) ||
+	    (rc = r_int(s, res, i, 7, &a->created_us)) || (rc = r_int(s, res, i, 8, &a->expires_us)))
+		return rc;
+	return 0;
+}
+
+static int
 pg_approval_list(store *s, int64_t request_id, store_approval **out, size_t *n)
 {
-	PGresult *res = NULL;
-	store_approval *v = NULL, *a;
+	void *v = NULL;
+	size_t cnt = 0;
 	pq_params p;
-	int rc, i, rows = 0;
-	const char *kind;
+	int rc;
 
 	*out = NULL;
 	*n = 0;
-	if ((rc = pg_ready(s)) != 0)
-		return rc;
 	memset(&p, 0, sizeof(p));
 	p_int8(&p, request_id);
-	rc = pq_run(s, "listing approvals",
-	            "SELECT id, request_id, approver, kind, comment, hash, policy_version,"
-	            " created_us, expires_us FROM approvals WHERE request_id = $1 ORDER BY id",
-	            &p, &res);
-	if (rc)
-		return rc;
-	rows = PQntuples(res);
-	if (rows > 0 && (v = calloc((size_t)rows, sizeof(*v))) == NULL) {
-		rc = ESC_ENOMEM;
-		goto out;
-	}
-	for (i = 0; i < rows; i++) {
-		a = &v[i];
-		kind = PQgetvalue(res, i, 3);
-		a->kind = strcmp(kind, "deny") == 0 ? STORE_DENY : STORE_APPROVE;
-		if ((rc = r_int(s, res, i, 0, &a->id)) || (rc = r_int(s, res, i, 1, &a->request_id)) ||
-		    (rc = r_text(res, i, 2, &a->approver)) || (rc = r_text(res, i, 4, &a->comment)) ||
-		    (rc = r_hash(s, res, i, 5, a->hash)) ||
-		    (rc = r_text(res, i, 6, &a->policy_version)) ||
-		    (rc = r_int(s, res, i, 7, &a->created_us)) ||
-		    (rc = r_int(s, res, i, 8, &a->expires_us)))
-			goto out;
-	}
-out:
-	PQclear(res);
+	rc = pq_collect(s, "listing approvals",
+	                "SELECT id, request_id, approver, kind, comment, hash, policy_version,"
+	                " created_us, expires_us FROM approvals WHERE request_id = $1 ORDER BY id",
+	                &p, sizeof(store_approval), approval_row, &v, &cnt);
 	if (rc) {
-		store_approvals_free(v, (size_t)rows);
+		store_approvals_free(v, cnt);
 		return rc;
 	}
 	*out = v;
-	*n = (size_t)rows;
+	*n = cnt;
 	return 0;
 }
 
@@ -1558,47 +1582,44 @@ pg_session_totp(store *s, const unsigned char hash[STORE_HASH_LEN], int64_t totp
 }
 
 static int
+change_row(store *s, const PGresult *res, int i, void *row)
+{
+	store_change *c = row;
+	int rc;
+
+	if ((rc = r_int(s, res, i, 0, &c->id)) || (rc = r_text(res, i, 1, &c->state)) ||
+	    (rc = r_text(res, i, 2, &c->requester)) || (rc = r_text(res, i, 3, &c->target)) ||
+	    (rc = r_int(s, res, i, 4, &c->updated_us)))
+		return rc;
+	return 0;
+}
+
+static int
 pg_request_changes(store *s, int64_t since_us, size_t limit, store_change **out, size_t *n)
 {
-	PGresult *res = NULL;
-	store_change *v = NULL;
+	void *v = NULL;
+	size_t cnt = 0;
 	pq_params p;
-	int rc, i, rows = 0;
+	int rc;
 
 	*out = NULL;
 	*n = 0;
-	if ((rc = pg_ready(s)) != 0)
-		return rc;
 	memset(&p, 0, sizeof(p));
 	p_int8(&p, since_us);
 	if (limit && limit <= INT64_MAX)
 		p_int8(&p, (int64_t)limit);
 	else
 		p_null(&p, OID_INT8);
-	rc = pq_run(s, "listing request changes",
-	            "SELECT id, state, requester, target, updated_us FROM requests"
-	            " WHERE updated_us >= $1 ORDER BY updated_us, id LIMIT $2", &p, &res);
-	if (rc)
-		return rc;
-	rows = PQntuples(res);
-	if (rows > 0 && (v = calloc((size_t)rows, sizeof(*v))) == NULL) {
-		rc = ESC_ENOMEM;
-		goto out;
-	}
-	for (i = 0; i < rows; i++)
-		if ((rc = r_int(s, res, i, 0, &v[i].id)) || (rc = r_text(res, i, 1, &v[i].state)) ||
-		    (rc = r_text(res, i, 2, &v[i].requester)) ||
-		    (rc = r_text(res, i, 3, &v[i].target)) ||
-		    (rc = r_int(s, res, i, 4, &v[i].updated_us)))
-			goto out;
-out:
-	PQclear(res);
+	rc = pq_collect(s, "listing request changes",
+	                "SELECT id, state, requester, target, updated_us FROM requests"
+	                " WHERE updated_us >= $1 ORDER BY updated_us, id LIMIT $2", &p,
+	                sizeof(store_change), change_row, &v, &cnt);
 	if (rc) {
-		store_changes_free(v, (size_t)rows);
+		store_changes_free(v, cnt);
 		return rc;
 	}
 	*out = v;
-	*n = (size_t)rows;
+	*n = cnt;
 	return 0;
 }
 
@@ -1608,8 +1629,9 @@ out:
 	" end_reason, host, shell_pid, shell_start, recording_sha256"
 
 static int
-isession_row(store *s, const PGresult *res, int i, store_isession *se)
+isession_row(store *s, const PGresult *res, int i, void *row)
 {
+	store_isession *se = row;
 	int rc;
 
 	memset(se, 0, sizeof(*se));
@@ -1720,15 +1742,13 @@ static int
 pg_isession_list(store *s, const char *target, const char *operator_name, size_t limit,
                  store_isession **out, size_t *n)
 {
-	PGresult *res = NULL;
-	store_isession *v = NULL;
+	void *v = NULL;
+	size_t cnt = 0;
 	pq_params p;
-	int rc, i, rows = 0;
+	int rc;
 
 	*out = NULL;
 	*n = 0;
-	if ((rc = pg_ready(s)) != 0)
-		return rc;
 	memset(&p, 0, sizeof(p));
 	p_text(&p, target);
 	p_text(&p, operator_name);
@@ -1736,28 +1756,16 @@ pg_isession_list(store *s, const char *target, const char *operator_name, size_t
 		p_int8(&p, (int64_t)limit);
 	else
 		p_null(&p, OID_INT8);
-	rc = pq_run(s, "listing sessions",
-	            "SELECT " ISESSION_COLS " FROM isessions WHERE ($1::text IS NULL OR"
-	            " target = $1) AND ($2::text IS NULL OR operator = $2) ORDER BY id DESC"
-	            " LIMIT $3", &p, &res);
-	if (rc)
-		return rc;
-	rows = PQntuples(res);
-	if (rows > 0 && (v = calloc((size_t)rows, sizeof(*v))) == NULL) {
-		rc = ESC_ENOMEM;
-		goto out;
-	}
-	for (i = 0; i < rows; i++)
-		if ((rc = isession_row(s, res, i, &v[i])) != 0)
-			goto out;
-out:
-	PQclear(res);
+	rc = pq_collect(s, "listing sessions",
+	                "SELECT " ISESSION_COLS " FROM isessions WHERE ($1::text IS NULL OR"
+	                " target = $1) AND ($2::text IS NULL OR operator = $2) ORDER BY id DESC"
+	                " LIMIT $3", &p, sizeof(store_isession), isession_row, &v, &cnt);
 	if (rc) {
-		store_isessions_free(v, (size_t)rows);
+		store_isessions_free(v, cnt);
 		return rc;
 	}
 	*out = v;
-	*n = (size_t)rows;
+	*n = cnt;
 	return 0;
 }
 
@@ -1790,8 +1798,9 @@ pg_isession_line_add(store *s, int64_t session_id, int64_t request_id, int64_t a
 }
 
 static int
-line_row(store *s, const PGresult *res, int i, store_isession_line *l)
+line_row(store *s, const PGresult *res, int i, void *row)
 {
+	store_isession_line *l = row;
 	int rc;
 
 	if ((rc = r_int(s, res, i, 0, &l->session_id)) || (rc = r_int(s, res, i, 1, &l->seq)) ||
@@ -1803,34 +1812,25 @@ line_row(store *s, const PGresult *res, int i, store_isession_line *l)
 static int
 pg_isession_lines(store *s, int64_t session_id, store_isession_line **out, size_t *n)
 {
-	PGresult *res = NULL;
-	store_isession_line *v = NULL;
+	void *v = NULL;
+	size_t cnt = 0;
 	pq_params p;
-	int rc, i, rows = 0;
+	int rc;
 
 	*out = NULL;
 	*n = 0;
-	if ((rc = pg_ready(s)) != 0)
-		return rc;
 	memset(&p, 0, sizeof(p));
 	p_int8(&p, session_id);
-	rc = pq_run(s, "listing session lines",
-	            "SELECT session_id, seq, request_id, created_us FROM isession_lines"
-	            " WHERE session_id = $1 ORDER BY seq", &p, &res);
-	if (rc)
-		return rc;
-	rows = PQntuples(res);
-	if (rows > 0 && (v = calloc((size_t)rows, sizeof(*v))) == NULL)
-		rc = ESC_ENOMEM;
-	for (i = 0; rc == 0 && i < rows; i++)
-		rc = line_row(s, res, i, &v[i]);
-	PQclear(res);
+	rc = pq_collect(s, "listing session lines",
+	                "SELECT session_id, seq, request_id, created_us FROM isession_lines"
+	                " WHERE session_id = $1 ORDER BY seq", &p, sizeof(store_isession_line),
+	                line_row, &v, &cnt);
 	if (rc) {
-		free(v);
+		free(v); /* a line owns no strings */
 		return rc;
 	}
 	*out = v;
-	*n = (size_t)rows;
+	*n = cnt;
 	return 0;
 }
 
@@ -1906,39 +1906,391 @@ pg_isession_presence_clear(store *s, int64_t session_id, const char *identity)
 }
 
 static int
+presence_row(store *s, const PGresult *res, int i, void *row)
+{
+	store_isession_presence *pr = row;
+	int rc;
+
+	if ((rc = r_text(res, i, 0, &pr->identity)) || (rc = r_int(s, res, i, 1, &pr->joined_us)) ||
+	    (rc = r_int(s, res, i, 2, &pr->seen_us)))
+		return rc;
+	return 0;
+}
+
+static int
 pg_isession_presence_list(store *s, int64_t session_id, store_isession_presence **out,
                           size_t *n)
 {
-	PGresult *res = NULL;
-	store_isession_presence *v = NULL;
+	void *v = NULL;
+	size_t cnt = 0;
 	pq_params p;
-	int rc, i, rows = 0;
+	int rc;
 
 	*out = NULL;
 	*n = 0;
-	if ((rc = pg_ready(s)) != 0)
-		return rc;
 	memset(&p, 0, sizeof(p));
 	p_int8(&p, session_id);
-	rc = pq_run(s, "listing presence",
-	            "SELECT identity, joined_us, seen_us FROM isession_presence"
-	            " WHERE session_id = $1 ORDER BY joined_us, identity", &p, &res);
-	if (rc)
-		return rc;
-	rows = PQntuples(res);
-	if (rows > 0 && (v = calloc((size_t)rows, sizeof(*v))) == NULL)
-		rc = ESC_ENOMEM;
-	for (i = 0; rc == 0 && i < rows; i++)
-		if ((rc = r_text(res, i, 0, &v[i].identity)) == 0 &&
-		    (rc = r_int(s, res, i, 1, &v[i].joined_us)) == 0)
-			rc = r_int(s, res, i, 2, &v[i].seen_us);
-	PQclear(res);
+	rc = pq_collect(s, "listing presence",
+	                "SELECT identity, joined_us, seen_us FROM isession_presence"
+	                " WHERE session_id = $1 ORDER BY joined_us, identity", &p,
+	                sizeof(store_isession_presence), presence_row, &v, &cnt);
 	if (rc) {
-		store_isession_presence_free(v, (size_t)rows);
+		store_isession_presence_free(v, cnt);
 		return rc;
 	}
 	*out = v;
-	*n = (size_t)rows;
+	*n = cnt;
+	return 0;
+}
+
+/* ---- presence checks ---- */
+
+static int
+pg_isession_proof_set(store *s, int64_t session_id, const char *identity, const char *method,
+                      int64_t now)
+{
+	pq_params p;
+	int own, rc;
+
+	if (identity == NULL || method == NULL)
+		return ESC_EINVAL;
+	if ((rc = w_enter(s, &own)) != 0)
+		return rc;
+	memset(&p, 0, sizeof(p));
+	p_int8(&p, session_id);
+	p_text(&p, identity);
+	p_text(&p, method);
+	p_int8(&p, now);
+	rc = pq_run(s, "recording a proof of presence",
+	            "INSERT INTO isession_proofs (session_id, identity, method, proved_us, lapsed_us)"
+	            " VALUES ($1, $2, $3, $4, 0) ON CONFLICT (session_id, identity)"
+	            " DO UPDATE SET method = excluded.method, proved_us = excluded.proved_us,"
+	            " lapsed_us = 0", &p, NULL);
+	return w_leave(s, own, rc);
+}
+
+static int
+pg_isession_proof_lapse(store *s, int64_t session_id, const char *identity, int64_t proved_us,
+                        int64_t lapsed_us, int *marked)
+{
+	PGresult *res = NULL;
+	pq_params p;
+	int own, rc;
+
+	*marked = 0;
+	if ((rc = w_enter(s, &own)) != 0)
+		return rc;
+	memset(&p, 0, sizeof(p));
+	p_int8(&p, session_id);
+	p_text(&p, identity);
+	p_int8(&p, proved_us);
+	p_int8(&p, lapsed_us);
+	/* one statement under the row lock: of two nodes noticing one lapse, one marks it */
+	rc = pq_run(s, "marking a lapsed proof of presence",
+	            "UPDATE isession_proofs SET lapsed_us = $4 WHERE session_id = $1"
+	            " AND identity = $2 AND proved_us = $3 AND lapsed_us = 0", &p, &res);
+	if (rc == 0)
+		*marked = strcmp(PQcmdTuples(res), "1") == 0;
+	PQclear(res);
+	rc = w_leave(s, own, rc);
+	if (rc)
+		*marked = 0;
+	return rc;
+}
+
+static int
+pg_isession_proof_clear(store *s, int64_t session_id, const char *identity)
+{
+	PGresult *res = NULL;
+	pq_params p;
+	int own, rc, none = 0;
+
+	if ((rc = w_enter(s, &own)) != 0)
+		return rc;
+	memset(&p, 0, sizeof(p));
+	p_int8(&p, session_id);
+	p_text(&p, identity);
+	rc = pq_run(s, "forgetting a proof of presence",
+	            "DELETE FROM isession_proofs WHERE session_id = $1 AND identity = $2", &p, &res);
+	if (rc == 0)
+		none = strcmp(PQcmdTuples(res), "0") == 0;
+	PQclear(res);
+	if ((rc = w_leave(s, own, rc)) != 0)
+		return rc;
+	return none ? ESC_ENOENT : 0;
+}
+
+static int
+proof_row(store *s, const PGresult *res, int i, void *row)
+{
+	store_isession_proof *pr = row;
+	int rc;
+
+	if ((rc = r_text(res, i, 0, &pr->identity)) || (rc = r_text(res, i, 1, &pr->method)) ||
+	    (rc = r_int(s, res, i, 2, &pr->proved_us)))
+		return rc;
+	return r_int(s, res, i, 3, &pr->lapsed_us);
+}
+
+static int
+pg_isession_proofs(store *s, int64_t session_id, store_isession_proof **out, size_t *n)
+{
+	void *v = NULL;
+	size_t cnt = 0;
+	pq_params p;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	memset(&p, 0, sizeof(p));
+	p_int8(&p, session_id);
+	rc = pq_collect(s, "listing proofs of presence",
+	                "SELECT identity, method, proved_us, lapsed_us FROM isession_proofs"
+	                " WHERE session_id = $1 ORDER BY identity", &p,
+	                sizeof(store_isession_proof), proof_row, &v, &cnt);
+	if (rc) {
+		store_isession_proofs_free(v, cnt);
+		return rc;
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+/* ---- change notification across nodes ---- */
+
+/* Every committed change of a request's or session's state (or a request's updated_us)
+ * is announced on one channel to every node listening to the database, in commit order.
+ * The payload is "KIND ID UPDATED_US STATE LEN:SCHEMA LEN:OWNER" followed by the target
+ * (KIND r: request, s: session; LEN a length in bytes), so a listener ignores the escorts
+ * of other schemas. The notification is sent by PostgreSQL at commit, so whoever hears it and then
+ * reads the store sees the change. Not a numbered migration: nothing is stored, and a
+ * node that never listens need not have it; the listener installs it (idempotently,
+ * under the write lock) when it starts. A change of these functions gets a new name
+ * (_v2) and drops the old triggers. */
+#define NOTIFY_CHANNEL "escort_changes"
+#define NOTIFY_TRIGGER "escort_notify_v1"
+
+/* The triggers are deferred to the end of the transaction and read the row then: a
+ * listener hears each row's state as committed, not the steps inside one transaction (a
+ * request is inserted as created and made pending before its creation commits), and the
+ * identical notices of several events on one row are sent once (PostgreSQL folds them). */
+static const char notify_install_sql[] =
+	"CREATE OR REPLACE FUNCTION escort_notify_v1() RETURNS trigger LANGUAGE plpgsql AS $$"
+	"  DECLARE r record;"
+	"  BEGIN"
+	"    IF TG_OP = 'UPDATE' AND NEW.state IS NOT DISTINCT FROM OLD.state"
+	"        AND NEW.updated_us IS NOT DISTINCT FROM OLD.updated_us THEN RETURN NULL; END IF;"
+	"    IF TG_TABLE_NAME = 'requests' THEN"
+	"      EXECUTE format('SELECT ''r'' AS k, id, updated_us, state, requester AS owner, target"
+	"        FROM %I.requests WHERE id = $1', TG_TABLE_SCHEMA) INTO r USING NEW.id;"
+	"    ELSE"
+	"      EXECUTE format('SELECT ''s'' AS k, id, updated_us, state, operator AS owner, target"
+	"        FROM %I.isessions WHERE id = $1', TG_TABLE_SCHEMA) INTO r USING NEW.id;"
+	"    END IF;"
+	"    IF r.id IS NULL THEN RETURN NULL; END IF;"
+	"    PERFORM pg_notify('" NOTIFY_CHANNEL "', concat_ws(' ', r.k, r.id, r.updated_us,"
+	"      r.state, octet_length(TG_TABLE_SCHEMA) || ':' || TG_TABLE_SCHEMA,"
+	"      octet_length(r.owner) || ':' || r.owner || r.target));"
+	"    RETURN NULL;"
+	"  END $$;"
+	"DROP TRIGGER IF EXISTS " NOTIFY_TRIGGER " ON requests;"
+	"CREATE CONSTRAINT TRIGGER " NOTIFY_TRIGGER " AFTER INSERT OR UPDATE ON requests"
+	"  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION escort_notify_v1();"
+	"DROP TRIGGER IF EXISTS " NOTIFY_TRIGGER " ON isessions;"
+	"CREATE CONSTRAINT TRIGGER " NOTIFY_TRIGGER " AFTER INSERT OR UPDATE ON isessions"
+	"  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION escort_notify_v1();";
+
+/* *have = 1 when both tables carry the notify trigger. */
+static int
+notify_installed(store *s, int *have)
+{
+	PGresult *res = NULL;
+	int64_t n = 0;
+	int rc;
+
+	*have = 0;
+	rc = pq_run(s, "looking for the change notification triggers",
+	            "SELECT count(*) FROM pg_catalog.pg_trigger t"
+	            " JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid"
+	            " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+	            " WHERE n.nspname = current_schema() AND t.tgname = '" NOTIFY_TRIGGER "'"
+	            " AND c.relname IN ('requests', 'isessions')", NULL, &res);
+	if (rc == 0 && PQntuples(res) == 1)
+		rc = r_int(s, res, 0, 0, &n);
+	PQclear(res);
+	*have = rc == 0 && n == 2;
+	return rc;
+}
+
+static int
+notify_install(store *s)
+{
+	int have = 0, own, rc;
+
+	/* the common case (installed) takes no lock: DDL on requests would wait for every
+	 * reader and block every writer */
+	if ((rc = notify_installed(s, &have)) != 0 || have)
+		return rc;
+	if ((rc = w_enter(s, &own)) != 0)
+		return rc;
+	if ((rc = notify_installed(s, &have)) == 0 && !have) /* another node may have */
+		rc = pq_exec(s, "installing the change notification triggers", notify_install_sql);
+	return w_leave(s, own, rc);
+}
+
+static int
+pg_notify_listen(store *s, int *fd)
+{
+	pg_store *q = (pg_store *)s;
+	PGresult *res = NULL;
+	char *schema = NULL;
+	int rc;
+
+	*fd = -1;
+	if (s->in_tx)
+		return ESC_EINTERNAL;
+	if ((rc = pg_ready(s)) != 0 || (rc = notify_install(s)) != 0)
+		return rc;
+	if ((rc = pq_run(s, "reading the current schema", "SELECT current_schema()", NULL,
+	                 &res)) != 0)
+		return rc;
+	if (PQntuples(res) != 1 || PQgetisnull(res, 0, 0) ||
+	    (size_t)PQgetlength(res, 0, 0) >= sizeof(q->schema))
+		rc = ESC_EINVAL;
+	else
+		rc = r_text(res, 0, 0, &schema);
+	PQclear(res);
+	if (rc) {
+		snprintf(s->err, sizeof(s->err), "listening for changes: no usable current schema");
+		return rc;
+	}
+	snprintf(q->schema, sizeof(q->schema), "%s", schema);
+	free(schema);
+	if ((rc = pq_exec(s, "listening for changes", "LISTEN " NOTIFY_CHANNEL)) != 0)
+		return rc;
+	q->listening = 1;
+	*fd = PQsocket(q->conn);
+	return *fd >= 0 ? 0 : ESC_EIO;
+}
+
+/* Reads a decimal int64 ending at a space; advances *p past it. */
+static int
+scan_int(const char **p, int64_t *v)
+{
+	const char *c = *p;
+	int neg = 0;
+	uint64_t u = 0;
+
+	if (*c == '-') {
+		neg = 1;
+		c++;
+	}
+	if (*c < '0' || *c > '9')
+		return -1;
+	for (; *c >= '0' && *c <= '9'; c++) {
+		if (u > (UINT64_MAX - 9) / 10)
+			return -1;
+		u = u * 10 + (uint64_t)(*c - '0');
+	}
+	if (*c != ' ' || u > (uint64_t)INT64_MAX)
+		return -1;
+	*v = neg ? -(int64_t)u : (int64_t)u;
+	*p = c + 1;
+	return 0;
+}
+
+/* Reads "N:" (N a length up to 65535); advances *p past the colon. */
+static int
+scan_len(const char **p, int64_t *len)
+{
+	const char *c = *p;
+
+	*len = 0;
+	if (*c < '0' || *c > '9')
+		return -1;
+	for (; *c >= '0' && *c <= '9'; c++)
+		if ((*len = *len * 10 + (*c - '0')) > 65535)
+			return -1;
+	if (*c != ':')
+		return -1;
+	*p = c + 1;
+	return 0;
+}
+
+/* Parses a payload (see notify_install_sql) of our schema into ev; -1: not ours or
+ * malformed (a payload is data from the database, parsed with bounds). */
+static int
+parse_notice(const char *schema, const char *x, store_notice *ev)
+{
+	const char *sp;
+	int64_t len;
+	size_t n, sl = strlen(schema);
+
+	memset(ev, 0, sizeof(*ev));
+	if ((x[0] != 'r' && x[0] != 's') || x[1] != ' ')
+		return -1;
+	ev->kind = x[0] == 'r' ? STORE_NOTICE_REQUEST : STORE_NOTICE_SESSION;
+	x += 2;
+	if (scan_int(&x, &ev->id) != 0 || scan_int(&x, &ev->updated_us) != 0)
+		return -1;
+	if ((sp = strchr(x, ' ')) == NULL || (n = (size_t)(sp - x)) == 0 ||
+	    n >= sizeof(ev->state))
+		return -1;
+	memcpy(ev->state, x, n);
+	ev->state[n] = 0;
+	x = sp + 1;
+	if (scan_len(&x, &len) != 0 || (size_t)len != sl || strncmp(x, schema, sl) != 0 ||
+	    x[sl] != ' ')
+		return -1;
+	x += sl + 1;
+	if (scan_len(&x, &len) != 0 || (size_t)len > strlen(x))
+		return -1;
+	/* too long for the notice: "" (for the owner: only who sees everything hears it) */
+	if ((size_t)len < sizeof(ev->owner)) {
+		memcpy(ev->owner, x, (size_t)len);
+		ev->owner[len] = 0;
+	}
+	x += len;
+	if (strlen(x) < sizeof(ev->target))
+		snprintf(ev->target, sizeof(ev->target), "%s", x);
+	return 0;
+}
+
+static int
+pg_notify_next(store *s, store_notice *ev, int *got)
+{
+	pg_store *q = (pg_store *)s;
+	PGnotify *nf;
+	int ours;
+
+	*got = 0;
+	if (!q->listening)
+		return ESC_EINVAL;
+	if (PQconsumeInput(q->conn) == 0 || PQstatus(q->conn) != CONNECTION_OK) {
+		char *c;
+		size_t n;
+
+		snprintf(s->err, sizeof(s->err), "listening for changes: %s",
+		         PQerrorMessage(q->conn));
+		/* libpq's message spans lines; ours is one */
+		for (c = s->err; *c; c++)
+			if (*c == '\n' || *c == '\t')
+				*c = ' ';
+		n = strlen(s->err);
+		while (n > 0 && s->err[n - 1] == ' ')
+			s->err[--n] = 0;
+		return ESC_EIO;
+	}
+	while ((nf = PQnotifies(q->conn)) != NULL) {
+		ours = strcmp(nf->relname, NOTIFY_CHANNEL) == 0 && nf->extra &&
+		       parse_notice(q->schema, nf->extra, ev) == 0;
+		PQfreemem(nf);
+		if (ours) {
+			*got = 1;
+			return 0;
+		}
+	}
 	return 0;
 }
 
@@ -1981,6 +2333,12 @@ static const store_ops pg_ops = {
 	.isession_presence_set = pg_isession_presence_set,
 	.isession_presence_clear = pg_isession_presence_clear,
 	.isession_presence_list = pg_isession_presence_list,
+	.isession_proof_set = pg_isession_proof_set,
+	.isession_proof_lapse = pg_isession_proof_lapse,
+	.isession_proof_clear = pg_isession_proof_clear,
+	.isession_proofs = pg_isession_proofs,
+	.notify_listen = pg_notify_listen,
+	.notify_next = pg_notify_next,
 };
 
 /* Where we are connected, for messages: never the conninfo, which may hold a password. */

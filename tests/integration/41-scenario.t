@@ -10,13 +10,13 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/../lib";
 use EscortTest;
+use EscortPg qw(store_pg store_sql store_sql_try);
 use File::Temp qw(tempdir);
 use JSON::PP;
 use Digest::SHA qw(sha256);
 
 my $E = $ENV{ESCORT} // 'build/escort';
 my $BUILD = $ENV{BUILD} // 'build';
-my $SQL = "$BUILD/tools/sqlexec";
 my $POLICY = 'examples/policy.yaml';
 
 my $t = tempdir(CLEANUP => 1);
@@ -27,11 +27,16 @@ delete $ENV{ESCORT_TOKEN};
 
 # run(TOKEN, ARGS...): escort as the identity of TOKEN (undef: none)
 sub run { my ($tok, @args) = @_; return escort({ token => $tok }, @args) }
-sub sql { my ($q) = @_; my $o = `"$SQL" "$dir/escort.db" "$q"`; die "sqlexec failed: $q" if $?; chomp $o; $o }
+# the store's SQL: SQLite's DIR/escort.db, or PostgreSQL when $ESCORT_STORE names it
+my $PG = store_pg();
+sub sql { return store_sql($dir, $_[0]) }
+sub hexof { return $PG ? "upper(encode($_[0], 'hex'))" : "hex($_[0])" }
+sub blob { return $PG ? "convert_to('$_[0]', 'UTF8')" : "CAST('$_[0]' AS BLOB)" }
 
 # setup: the data directory owner loads the policy and issues tokens
 my ($s, $o, $e) = run(undef, 'init', '--data', $dir);
-ok($s == 0 && -f "$dir/escort.db", 'init creates the data directory and the store') or print "# $e\n";
+ok($s == 0 && ($PG ? !-e "$dir/escort.db" && sql('SELECT count(*) FROM schema_version') > 0 : -f "$dir/escort.db"),
+   'init creates the data directory and the store') or print "# $e\n";
 ok(((stat $dir)[2] & 07777) == 0700, 'data directory is 0700');
 ($s, $o, $e) = run(undef, 'policy', 'load', $POLICY);
 ok($s == 0 && $o =~ /policy version 1 in force/, 'the owner loads the example policy') or print "# $s $o $e\n";
@@ -45,7 +50,8 @@ for my $u (qw(op-cn op-in esc-1 esc-2 rev-1 aud-1 adm-1)) {
 }
 ok(1, 'tokens issued for all seven identities');
 ok(sql("SELECT count(*) FROM tokens WHERE length(hash) = 32") == 7, 'only token hashes are stored');
-ok(index(`"$SQL" "$dir/escort.db" "SELECT hex(hash) FROM tokens"`, $tok{'esc-1'}) < 0, 'no token in clear');
+my $hashes = sql('SELECT ' . hexof('hash') . ' FROM tokens');
+ok(($hashes =~ tr/\n//) == 6 && index($hashes, $tok{'esc-1'}) < 0, 'no token in clear');
 ($s, $o, $e) = run(undef, 'user', 'token', 'nobody');
 ok($s == 4 && $e =~ /nobody/, 'token for an unknown identity: exit 4');
 ($s, $o, $e) = run('esc_notavalidtoken', 'request', 'list');
@@ -154,7 +160,7 @@ ok($j && @$j == 1 && $j->[0]{requester} eq 'op-cn', 'an operator lists only thei
 ($s, $j, $e) = create('op-in', 'dod-web', "echo approved-bytes > $t/tamper-a");
 my $rt = $j->{id};
 act('esc-2', 'approve', $rt);
-sql("UPDATE commands SET bytes = CAST('echo EVIL > $t/tamper-b' AS BLOB) WHERE request_id = $rt");
+sql('UPDATE commands SET bytes = ' . blob("echo EVIL > $t/tamper-b") . " WHERE request_id = $rt");
 ($s, $o, $e) = act('op-in', 'run', $rt);
 ok($s == 3 && $e =~ /request $rt/ && $e =~ /hash/, 'modified command bytes: run refused (exit 3)') or print "# $s $e\n";
 ok(!-e "$t/tamper-a" && !-e "$t/tamper-b", 'and nothing ran');
@@ -168,14 +174,14 @@ sub binding {
 }
 my $pv = sql("SELECT policy_version FROM requests WHERE id = $rt");
 my $good = binding($rt, 'dod-web', $pv, "echo approved-bytes > $t/tamper-a");
-ok(lc sql("SELECT hex(binding) FROM requests WHERE id = $rt") eq $good, 'the binding hash is SHA-256 over (id, target, policy version, bytes)');
+ok(lc sql('SELECT ' . hexof('binding') . " FROM requests WHERE id = $rt") eq $good, 'the binding hash is SHA-256 over (id, target, policy version, bytes)');
 my $evil = binding($rt, 'dod-web', $pv, "echo EVIL > $t/tamper-b");
-sql("UPDATE requests SET binding = x'$evil' WHERE id = $rt");
+sql('UPDATE requests SET binding = ' . ($PG ? "decode('$evil', 'hex')" : "x'$evil'") . " WHERE id = $rt");
 ($s, $o, $e) = act('op-in', 'run', $rt);
 ok($s == 3 && $e =~ /approval by esc-2 does not match/, 'with a forged binding the approval hash still refuses') or print "# $s $e\n";
 ok(!-e "$t/tamper-b", 'and the forged command did not run');
 # an auto-approved request is bound too
-sql("UPDATE commands SET bytes = CAST('ls -la /srv; touch $t/tamper-c' AS BLOB) WHERE request_id = $r4");
+sql('UPDATE commands SET bytes = ' . blob("ls -la /srv; touch $t/tamper-c") . " WHERE request_id = $r4");
 ($s, $o, $e) = act('op-in', 'run', $r4);
 ok($s == 3 && !-e "$t/tamper-c", 'modified bytes of an auto-approved request: refused') or print "# $s $e\n";
 # a changed target voids it as well
@@ -186,7 +192,7 @@ sql("UPDATE requests SET target = 'com-web' WHERE id = $rtt");
 ($s, $o, $e) = act('op-in', 'run', $rtt);
 ok($s == 3 && !-e "$t/tamper-d", 'a changed target: refused');
 my $before = sql("SELECT count(*) FROM approvals");
-my $del = system(qq{"$SQL" "$dir/escort.db" "DELETE FROM approvals" 2>/dev/null});
+my ($del) = store_sql_try($dir, 'DELETE FROM approvals');
 ok($del != 0 && sql("SELECT count(*) FROM approvals") == $before && $before > 0, 'approvals cannot be deleted (append-only trigger)');
 
 # 6. esc-1's clearance revoked by a policy reload
@@ -245,11 +251,15 @@ open $in, '<', $POLICY or die;
 my $pbytes = do { local $/; <$in> };
 close $in;
 ok($pl && $pl->{details}{sha256} eq unpack('H*', sha256($pbytes)), 'policy.load carries the policy file hash');
-ok(sql('PRAGMA integrity_check') eq 'ok', 'the store passes PRAGMA integrity_check');
-ok(sql('PRAGMA journal_mode') eq 'wal', 'the store is in WAL mode');
+if (!$PG) {
+	ok(sql('PRAGMA integrity_check') eq 'ok', 'the store passes PRAGMA integrity_check');
+	ok(sql('PRAGMA journal_mode') eq 'wal', 'the store is in WAL mode');
+}
+my $tables = $PG ? "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()"
+                 : "SELECT count(*) FROM sqlite_master WHERE type = 'table'";
 ok(sql('SELECT max(version) FROM schema_version') == sql('SELECT count(*) FROM schema_version') &&
    sql('SELECT max(version) FROM schema_version') >= 2 &&
-   sql("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'egress'") == 1,
+   sql("$tables AND " . ($PG ? 'table_name' : 'name') . " = 'egress'") == 1,
    'schema versions 1.. applied in order, the broker\'s egress table among them');
 
 done();

@@ -3,6 +3,8 @@
 # port and on a unix socket inside that directory. As root the server runs as an
 # unprivileged user (nobody, or escort-pg created for it). It is stopped and removed when
 # the test ends, also when it dies, and by a watchdog when the test itself is killed.
+# Also SQL on whichever store a test runs against (store_sql: $ESCORT_STORE's PostgreSQL,
+# else DIR/escort.db through build/tools/sqlexec), so one test serves both backends.
 package EscortPg;
 use strict;
 use warnings;
@@ -12,7 +14,7 @@ use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use POSIX ();
 
-our @EXPORT_OK = qw(pg_start pg_stop pg_sql pg_url);
+our @EXPORT_OK = qw(pg_start pg_stop pg_sql pg_url store_pg store_sql store_sql_try);
 
 my @live; # servers this process started and must stop
 
@@ -153,6 +155,42 @@ sub pg_sql {
 	close $r;
 	$out =~ s/\s+\z//;
 	return ($? >> 8, $out);
+}
+
+# store_pg(): true when the tests' store is PostgreSQL ($ESCORT_STORE is a postgres:// URL).
+sub store_pg {
+	my $u = $ENV{ESCORT_STORE} // '';
+	return $u =~ m{^postgres(ql)?://};
+}
+
+# store_sql_try(DIR, SQL) -> (status, output): SQL on the store of data directory DIR,
+# rows one per line, columns separated by '|' (sqlexec's format); never dies.
+sub store_sql_try {
+	my ($dir, $sql) = @_;
+	if (store_pg()) {
+		my $bin = bindir() or return (127, 'no psql (install postgresql)');
+		return pg_sql({ bindir => $bin, url => $ENV{ESCORT_STORE} }, $sql);
+	}
+	my $exe = ($ENV{BUILD} // 'build') . '/tools/sqlexec';
+	my $pid = open(my $r, '-|');
+	die "fork: $!" unless defined $pid;
+	if ($pid == 0) {
+		open(STDERR, '>&', \*STDOUT);
+		exec { $exe } $exe, "$dir/escort.db", $sql or POSIX::_exit(127);
+	}
+	local $/;
+	my $out = <$r> // '';
+	close $r;
+	$out =~ s/\n\z//;
+	return ($? >> 8, $out);
+}
+
+# store_sql(DIR, SQL) -> output, as store_sql_try; dies when the statement fails.
+sub store_sql {
+	my ($dir, $sql) = @_;
+	my ($st, $out) = store_sql_try($dir, $sql);
+	die "store_sql failed ($sql): $out\n" if $st;
+	return $out;
 }
 
 # A process that outlives a SIGKILLed test and cleans up after it.
