@@ -2,7 +2,9 @@
  * full, operators redacted, from GET /api/v1/sessions/ID/events), every line the operator
  * entered with its decision, the line waiting for a decision with lockbox's findings
  * highlighted and explained (render.js, as on the request page), approve/deny through the
- * request endpoints (a line is a request), and the kill switch. */
+ * request endpoints (a line is a request), the kill switch, and presence: who counts
+ * toward the session's quorum, with an escort's own page keeping him joined and asking for
+ * his presence check (a click, or a TOTP code) when the policy demands one. */
 'use strict';
 
 (() => {
@@ -21,6 +23,7 @@
 	const waiting = el('div#waiting', { 'aria-live': 'polite' });
 	const lines = el('div#lines');
 	const output = el('pre.termout#live-output', { tabindex: '0', 'aria-label': 'Session output', 'aria-live': 'off' });
+	const presence = el('section.card#presence', { 'aria-labelledby': 'presence-h', hidden: true });
 	const liveFlag = el('span#live.live', { role: 'status', 'aria-live': 'polite' }, 'Connecting…');
 	const outFlag = el('span.flag#out-flag');
 
@@ -200,6 +203,137 @@
 				el('td', stateBadge(l.request.state)))))) : el('p.muted', 'No lines yet.'));
 	}
 
+	/* ---- presence (GET/POST /api/v1/sessions/ID/presence) ---- */
+
+	let pres = null;       /* the last presence status */
+	let presTimer = null;
+	let proving = false;
+	const presStatus = el('div#presence-status', { role: 'status', 'aria-live': 'polite' });
+	const presPrompt = el('div#presence-prompt');
+
+	function isOpen(s) {
+		return s && (s.state === 'active' || s.state === 'paused');
+	}
+
+	function escortRow(e) {
+		let what;
+		if (e.counts)
+			what = el('span.ok', 'counts' + (e.lapses_at ? ' until ' + fmtTime(e.lapses_at) : ''));
+		else if (!e.present)
+			what = el('span.muted', 'not seen since ' + fmtTime(e.seen));
+		else if (e.proved_at)
+			what = el('span.muted', 'presence check lapsed at ' + fmtTime(e.lapses_at));
+		else
+			what = el('span.muted', 'joined; has not proved presence yet');
+		return el('li', { 'data-escort': e.identity }, el('strong', e.identity), ' — ', what);
+	}
+
+	function renderPresenceStatus(p) {
+		const need = p.require_escorts;
+		const every = (t) => t % 3600 === 0 ? t / 3600 + ' h' : t % 60 === 0 ? t / 60 + ' min' : Escort.fmtDuration(t);
+		const check = p.check ? (p.check.method === 'totp' ? 'a one-time code' : 'a click') + ' every ' + every(p.check.every) : null;
+		clear(presStatus).append(
+			el('p', { class: p.quorum ? 'ok' : 'error', 'data-quorum': p.quorum ? 'met' : 'missing' },
+				p.quorum ? p.counted + ' of ' + need + ' required escort' + (need === 1 ? '' : 's') + ' present: lines may run.'
+					: 'Lines wait: ' + p.counted + ' of ' + need + ' required escort' + (need === 1 ? '' : 's') + ' present' + (p.why ? ': ' + p.why + '.' : '.')),
+			check ? el('p.hint', 'The policy asks each escort to prove presence with ' + check + '.') : null,
+			p.escorts.length ? el('ul.escorts', p.escorts.map(escortRow)) : el('p.muted', 'No escort has joined.'));
+	}
+
+	/* The "still here" prompt, built once per due check so a half-typed code survives the
+	 * heartbeat's refreshes. */
+	function renderPrompt(p) {
+		const due = !!(p.you && p.you.due && p.check && isOpen(current));
+		if (!due) {
+			clear(presPrompt);
+			return;
+		}
+		if (presPrompt.firstChild)
+			return;
+		const totp = p.check.method === 'totp';
+		const out = el('div.act-msg', { role: 'status', 'aria-live': 'polite' });
+		const code = totp ? el('input#presence-totp', { name: 'presence-totp', inputmode: 'numeric', autocomplete: 'one-time-code', maxlength: '6', pattern: '[0-9]{6}', placeholder: '6 digits' }) : null;
+		const btn = el('button.approve#still-here', { type: 'submit' }, "I'm still here");
+		const form = el('form.decide#presence-form', { on: { submit: async (ev) => {
+			ev.preventDefault();
+			if (proving)
+				return;
+			clear(out);
+			const body = { action: 'prove' };
+			if (totp) {
+				const c = code.value.trim();
+				if (!/^[0-9]{6}$/.test(c)) {
+					out.append(el('p.error', { role: 'alert' }, 'Enter the 6-digit code from your authenticator.'));
+					return code.focus();
+				}
+				body.code = c;
+			}
+			proving = true;
+			btn.disabled = true;
+			try {
+				const np = await api('POST', '/sessions/' + encodeURIComponent(id) + '/presence', body);
+				proving = false;
+				clear(presPrompt);
+				const mine = np.escorts.find((e) => e.identity === (Escort.me() || {}).identity);
+				msg.replaceChildren(el('p.ok#presence-ok', { role: 'status' }, 'Presence confirmed' +
+					(mine && mine.lapses_at ? '; it counts until ' + fmtTime(mine.lapses_at) : '') + '.'));
+				showPresence(np);
+			} catch (e) {
+				proving = false;
+				btn.disabled = false;
+				if (code)
+					code.value = '';
+				errorBox(out, e);
+			}
+		} } },
+			el('h3', 'Presence check'),
+			el('p', totp ? 'The policy asks you to prove you are still watching: enter your current one-time code.'
+				: 'The policy asks you to prove you are still watching.'),
+			totp ? [el('label', { for: 'presence-totp' }, 'One-time code'), code] : null,
+			el('div.buttons', btn),
+			out);
+		presPrompt.append(form);
+		if (code)
+			code.focus();
+	}
+
+	function showPresence(p) {
+		pres = p;
+		if (!p || !p.require_escorts) {
+			presence.hidden = true;
+			return;
+		}
+		presence.hidden = false;
+		renderPresenceStatus(p);
+		renderPrompt(p);
+	}
+
+	/* An escort's open page keeps him joined (the heartbeat the CLI's join sends); others
+	 * only look. Every few seconds, while the session is open. */
+	async function presenceTick() {
+		presTimer = null;
+		if (!current)
+			return;
+		const path = '/sessions/' + encodeURIComponent(id) + '/presence';
+		try {
+			let p = await api('GET', path);
+			if (isOpen(current) && p.require_escorts && p.you && p.you.may_join)
+				p = await api('POST', path, { action: 'join' });
+			showPresence(p);
+		} catch (e) {
+			if (e.status === 401)
+				return;
+		}
+		if (isOpen(current)) {
+			/* a third of presence_every keeps a joined escort fresh; without a quorum to
+			 * keep, only look now and then (the policy may change) */
+			const every = pres && pres.presence_every ? pres.presence_every : 10;
+			const wait = pres && !pres.require_escorts ? 30000 : Math.min(5000, Math.max(1000, every * 1000 / 3));
+			presTimer = setTimeout(presenceTick, wait);
+		} else
+			clear(presPrompt);
+	}
+
 	let pending = null;
 	/* coalesced: markers come in bursts */
 	function reload() {
@@ -274,10 +408,12 @@
 					el('h2#out-h', 'Output ', outFlag),
 					output),
 				el('section.card', { 'aria-labelledby': 'lines-h' }, el('h2#lines-h', 'Lines'), lines)),
-			el('div.col-side', waiting)));
+			el('div.col-side', presence, waiting)));
+	presence.append(el('h2#presence-h', 'Escorts present'), presStatus, presPrompt);
 
 	Escort.session().then(async () => {
 		await load();
 		stream();
+		presenceTick();
 	}).catch((e) => { if (e.status !== 401) errorBox(msg, e); });
 })();

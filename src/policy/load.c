@@ -570,12 +570,49 @@ load_egress(struct ctx *c, const struct ynode *n, const char *path, uint64_t *da
 	return get_size(c, v, kp, MAX_SIZE, daily);
 }
 
-/* sessions: {require_escorts: N, presence_every: DURATION, line_timeout: DURATION} */
+/* A TOTP code is good once and changes every 30 seconds (WF_TOTP_STEP): a shorter TOTP
+ * check could not be met. */
+#define MIN_TOTP_CHECK 30
+
+/* presence_check: {every: DURATION, method: totp|click} */
+static int
+load_presence_check(struct ctx *c, const struct ynode *n, const char *path, policy_sessions *out)
+{
+	static const char *const keys[] = {"every", "method", NULL};
+	char kp[MAX_PATH_KEY];
+	struct ynode *v, *ev;
+	long d;
+	int r, m;
+
+	if ((r = check_map(c, n, path, keys)) != 0)
+		return r;
+	if ((v = map_get(n, "method")) == NULL)
+		return perr(c, n, path, "give method: totp (a fresh one-time code) or click (a "
+		                        "click or keypress)");
+	kpath(kp, sizeof(kp), path, "method");
+	if (v->kind != YN_SCALAR || (m = policy_presence_method_parse(v->s)) < 0)
+		return perr(c, v, kp, "expected totp or click");
+	if ((ev = map_get(n, "every")) == NULL)
+		return perr(c, n, path, "give every (how often each escort proves presence, e.g. "
+		                        "5m)");
+	kpath(kp, sizeof(kp), path, "every");
+	if ((r = get_duration(c, ev, kp, 86400, &d)) != 0)
+		return r;
+	if (m == POLICY_PRESENCE_TOTP && d < MIN_TOTP_CHECK)
+		return perr(c, ev, kp, "a TOTP code changes every 30 seconds and is good once: give "
+		                       "30s or more (or method: click)");
+	out->check_every = (unsigned)d;
+	out->check_method = m;
+	return 0;
+}
+
+/* sessions: {require_escorts: N, presence_every: DURATION, line_timeout: DURATION,
+ * presence_check: {...}} */
 static int
 load_sessions(struct ctx *c, const struct ynode *n, const char *path, policy_sessions *out)
 {
 	static const char *const keys[] = {"require_escorts", "presence_every", "line_timeout",
-	                                   NULL};
+	                                   "presence_check", NULL};
 	char kp[MAX_PATH_KEY];
 	struct ynode *v;
 	unsigned long u;
@@ -602,6 +639,17 @@ load_sessions(struct ctx *c, const struct ynode *n, const char *path, policy_ses
 		if ((r = get_duration(c, v, kp, 86400, &d)) != 0)
 			return r;
 		out->line_timeout = (unsigned)d;
+	}
+	if ((v = map_get(n, "presence_check")) != NULL) {
+		kpath(kp, sizeof(kp), path, "presence_check");
+		/* the check only decides who counts toward the quorum: without one it is a no-op
+		 * that would look like protection */
+		if (out->require_escorts == 0)
+			return perr(c, v, kp, "needs require_escorts of 1 or more in the same "
+			                      "sessions block (only escorts counted toward it are "
+			                      "checked)");
+		if ((r = load_presence_check(c, v, kp, out)) != 0)
+			return r;
 	}
 	return 0;
 }

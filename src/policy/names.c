@@ -221,6 +221,28 @@ policy_effect_name(int effect)
 	return NULL;
 }
 
+const char *
+policy_presence_method_name(int m)
+{
+	switch (m) {
+	case POLICY_PRESENCE_TOTP: return "totp";
+	case POLICY_PRESENCE_CLICK: return "click";
+	}
+	return "none";
+}
+
+int
+policy_presence_method_parse(const char *s)
+{
+	if (s == NULL)
+		return -1;
+	if (strcmp(s, "totp") == 0)
+		return POLICY_PRESENCE_TOTP;
+	if (strcmp(s, "click") == 0)
+		return POLICY_PRESENCE_CLICK;
+	return -1;
+}
+
 int
 policy_identity_has_role(const policy_identity *id, unsigned role_bits_any)
 {

@@ -73,12 +73,22 @@ typedef struct policy_environment {
 		unsigned require_escorts; /* escorts who must be present for a line to run */
 		unsigned presence_every;  /* seconds an escort may go unseen and still count */
 		unsigned line_timeout;    /* seconds per line; 0: the target's timeout */
+		/* presence_check: {every, method}: an escort counts toward require_escorts
+		 * only while his last proof (a TOTP code or a click) is at most check_every
+		 * seconds old; check_method POLICY_PRESENCE_NONE: no checks */
+		unsigned check_every;
+		int check_method;
 	} sessions;
 } policy_environment;
 
 /* Interactive session settings (escort-policy(5), "sessions"). */
 typedef struct policy_sessions policy_sessions;
 #define POLICY_PRESENCE_DEFAULT 10 /* seconds, when presence_every is not given */
+enum policy_presence_method {
+	POLICY_PRESENCE_NONE = 0,
+	POLICY_PRESENCE_CLICK = 1, /* a click or keypress of the escort, authenticated */
+	POLICY_PRESENCE_TOTP = 2   /* a fresh TOTP code of the escort */
+};
 
 typedef struct policy_target {
 	const char *name;
@@ -145,6 +155,8 @@ unsigned policy_role_parse(const char *s); /* 0 when unknown */
 const char *policy_clearance_name(int c);
 int policy_clearance_parse(const char *s);  /* -1 when unknown */
 const char *policy_effect_name(int effect); /* "deny", "auto-approve", "needs-approval" */
+const char *policy_presence_method_name(int m); /* "totp", "click"; "none" */
+int policy_presence_method_parse(const char *s); /* -1 when unknown */
 const char *policy_risk_name(int risk);     /* none..critical */
 int policy_risk_parse(const char *s);       /* -1 when unknown */
 int policy_category_valid(const char *s);   /* the fixed vocabulary of DESIGN.md */
