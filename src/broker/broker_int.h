@@ -38,6 +38,10 @@ void bk_ssh_close_all(broker *b);
 int bk_ssh_connect(const broker_target *t, ssh_session *out, buf *msg);
 void bk_ssh_disconnect(broker *b, const broker_target *t);
 
+/* A key file the broker process may use: a regular file of its own uid, no group/other
+ * bits (the worker owns the data directory and must not plant one); else 0 and why. */
+int bk_key_file_trusted(const char *path, buf *msg);
+
 /* One cached ssh connection per (host, port, user, key, pin). */
 #define BK_MAX_CONN 16
 struct broker {

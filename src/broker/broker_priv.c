@@ -338,21 +338,12 @@ get_target(broker_priv_state *st, pmsg_rd *r, char *why, size_t whylen)
 	return 0;
 }
 
+/* n "ESCORT_NAME=value" strings into q->env and q->lim.env. */
 static int
-f_begin(broker_priv_state *st, pmsg_rd *r, char *why, size_t whylen)
+get_env(broker_priv_req *q, pmsg_rd *r, uint32_t n, char *why, size_t whylen)
 {
-	broker_priv_req *q = &st->req;
-	uint32_t n, i;
-	int rc;
+	uint32_t i;
 
-	if ((rc = get_target(st, r, why, whylen)) != 0)
-		return rc;
-	if (pmsg_get_u32(r, &q->lim.timeout_ms) || pmsg_get_u64(r, &q->lim.cpu_sec) ||
-	    pmsg_get_u64(r, &q->lim.as_bytes) || pmsg_get_u64(r, &q->lim.fsize_bytes) ||
-	    pmsg_get_u64(r, &q->lim.nproc) || pmsg_get_u32(r, &n)) {
-		seterr(why, whylen, "malformed limits");
-		return ESC_EPARSE;
-	}
 	if (n > BROKER_PRIV_ENV_MAX) {
 		seterr(why, whylen, "%u environment entries (at most %d)", n, BROKER_PRIV_ENV_MAX);
 		return ESC_EPARSE;
@@ -364,6 +355,26 @@ f_begin(broker_priv_state *st, pmsg_rd *r, char *why, size_t whylen)
 			return ESC_EPARSE;
 		}
 	q->lim.env = n ? (const char *const *)q->env : NULL;
+	return 0;
+}
+
+static int
+f_begin(broker_priv_state *st, pmsg_rd *r, char *why, size_t whylen)
+{
+	broker_priv_req *q = &st->req;
+	uint32_t n;
+	int rc;
+
+	if ((rc = get_target(st, r, why, whylen)) != 0)
+		return rc;
+	if (pmsg_get_u32(r, &q->lim.timeout_ms) || pmsg_get_u64(r, &q->lim.cpu_sec) ||
+	    pmsg_get_u64(r, &q->lim.as_bytes) || pmsg_get_u64(r, &q->lim.fsize_bytes) ||
+	    pmsg_get_u64(r, &q->lim.nproc) || pmsg_get_u32(r, &n)) {
+		seterr(why, whylen, "malformed limits");
+		return ESC_EPARSE;
+	}
+	if ((rc = get_env(q, r, n, why, whylen)) != 0)
+		return rc;
 	q->lim.out_max = 1; /* the client keeps what it wants; we only stream */
 	if (pmsg_get_u64(r, &st->want) || pmsg_end(r)) {
 		seterr(why, whylen, "malformed run request");
@@ -455,6 +466,206 @@ broker_priv_feed(broker_priv_state *st, const void *msg, size_t len, char *why, 
 	return ESC_EPARSE;
 }
 
+/* ---- sessions' shells: the control channel and each shell's channel ---- */
+
+static int
+c_open(broker_priv_state *st, pmsg_rd *r, char *why, size_t whylen)
+{
+	uint32_t n;
+	int rc;
+
+	if ((rc = get_target(st, r, why, whylen)) != 0)
+		return rc;
+	if (pmsg_get_u32(r, &n) != 0) {
+		seterr(why, whylen, "malformed shell request");
+		return ESC_EPARSE;
+	}
+	if ((rc = get_env(&st->req, r, n, why, whylen)) != 0)
+		return rc;
+	if (pmsg_end(r) != 0) {
+		seterr(why, whylen, "malformed shell request");
+		return ESC_EPARSE;
+	}
+	st->req.type = BROKER_PM_SHELL_OPEN;
+	return 1;
+}
+
+static int
+c_kill_pid(broker_priv_state *st, pmsg_rd *r, char *why, size_t whylen)
+{
+	if (pmsg_get_i64(r, &st->req.pid) || pmsg_get_i64(r, &st->req.start) || pmsg_end(r) ||
+	    st->req.pid <= 1 || st->req.start < 0) {
+		seterr(why, whylen, "malformed kill request");
+		return ESC_EPARSE;
+	}
+	st->req.type = BROKER_PM_SHELL_KILL_PID;
+	return 1;
+}
+
+int
+broker_priv_ctl_feed(broker_priv_state *st, const void *msg, size_t len, char *why,
+                     size_t whylen)
+{
+	pmsg_rd r;
+
+	if (pmsg_open(&r, msg, len) != 0) {
+		seterr(why, whylen, "malformed message (%zu bytes)", len);
+		return ESC_EPARSE;
+	}
+	req_clear(&st->req);
+	if (r.type == BROKER_PM_SHELL_OPEN)
+		return c_open(st, &r, why, whylen) < 0 ? ESC_EPARSE : 1;
+	if (r.type == BROKER_PM_SHELL_KILL_PID)
+		return c_kill_pid(st, &r, why, whylen) < 0 ? ESC_EPARSE : 1;
+	seterr(why, whylen, "unknown shell control request type %d", r.type);
+	return ESC_EPARSE;
+}
+
+void
+broker_priv_shell_in_init(broker_priv_shell_in *in)
+{
+	memset(in, 0, sizeof(*in));
+	buf_init(&in->line, BROKER_PRIV_LINE_MAX);
+}
+
+void
+broker_priv_shell_in_free(broker_priv_shell_in *in)
+{
+	buf_free(&in->line);
+}
+
+void
+broker_priv_shell_in_done(broker_priv_shell_in *in)
+{
+	buf_free(&in->line); /* an idle shell keeps no line buffer */
+	buf_init(&in->line, BROKER_PRIV_LINE_MAX);
+	in->phase = BROKER_SH_IDLE;
+	in->want = 0;
+	in->timeout_ms = 0;
+	in->type = 0;
+}
+
+static int
+s_line(broker_priv_shell_in *in, pmsg_rd *r, char *why, size_t whylen)
+{
+	uint32_t to;
+	uint64_t n;
+
+	if (pmsg_get_u32(r, &to) || pmsg_get_u64(r, &n) || pmsg_end(r)) {
+		seterr(why, whylen, "malformed line request");
+		return ESC_EPARSE;
+	}
+	if (n == 0 || n > BROKER_PRIV_LINE_MAX) {
+		seterr(why, whylen, "a line of %llu bytes (1 to %zu)", (unsigned long long)n,
+		       BROKER_PRIV_LINE_MAX);
+		return ESC_EPARSE;
+	}
+	in->timeout_ms = to;
+	in->want = n;
+	buf_reset(&in->line);
+	in->phase = BROKER_SH_RECV;
+	return 0;
+}
+
+static int
+s_data(broker_priv_shell_in *in, pmsg_rd *r, char *why, size_t whylen)
+{
+	const uint8_t *p;
+	size_t n;
+
+	if (pmsg_get_bytes(r, &p, &n, PMSG_FIELD_MAX) || pmsg_end(r) || n == 0) {
+		seterr(why, whylen, "malformed line piece");
+		return ESC_EPARSE;
+	}
+	if (n > in->want - in->line.len) {
+		seterr(why, whylen, "more line bytes than announced");
+		return ESC_EPARSE;
+	}
+	if (memchr(p, 0, n) != NULL) {
+		seterr(why, whylen, "a NUL byte in the line");
+		return ESC_EPARSE;
+	}
+	if (buf_put(&in->line, p, n) != 0) {
+		seterr(why, whylen, "out of memory");
+		return ESC_EPARSE;
+	}
+	if (in->line.len < in->want)
+		return 0;
+	in->type = BROKER_PM_SHELL_LINE;
+	in->phase = BROKER_SH_RUNNING;
+	return 1;
+}
+
+static int
+s_signal(broker_priv_shell_in *in, pmsg_rd *r, char *why, size_t whylen)
+{
+	uint8_t sig;
+
+	if (pmsg_get_u8(r, &sig) || pmsg_end(r) || sig != 2) {
+		seterr(why, whylen, "malformed signal request (only 2, SIGINT)");
+		return ESC_EPARSE;
+	}
+	in->type = BROKER_PM_SHELL_SIGNAL;
+	return 1;
+}
+
+static int
+s_none(broker_priv_shell_in *in, pmsg_rd *r, char *why, size_t whylen)
+{
+	if (pmsg_end(r) != 0) {
+		seterr(why, whylen, "malformed request type %d", r->type);
+		return ESC_EPARSE;
+	}
+	in->type = r->type;
+	return 1;
+}
+
+enum { SP_IDLE = 1 << BROKER_SH_IDLE, SP_RECV = 1 << BROKER_SH_RECV,
+       SP_RUN = 1 << BROKER_SH_RUNNING };
+
+/* A shell channel's request table: type, phases it is allowed in, handler. */
+static const struct {
+	int type;
+	int phases;
+	int (*fn)(broker_priv_shell_in *, pmsg_rd *, char *, size_t);
+} shell_table[] = {
+	{ BROKER_PM_SHELL_LINE, SP_IDLE, s_line },
+	{ BROKER_PM_SHELL_DATA, SP_RECV, s_data },
+	{ BROKER_PM_SHELL_SIGNAL, SP_IDLE | SP_RUN, s_signal },
+	{ BROKER_PM_SHELL_KILL, SP_IDLE | SP_RUN, s_none },
+	{ BROKER_PM_SHELL_CLOSE, SP_IDLE, s_none },
+};
+
+int
+broker_priv_shell_feed(broker_priv_shell_in *in, const void *msg, size_t len, char *why,
+                       size_t whylen)
+{
+	pmsg_rd r;
+	size_t i;
+	int rc;
+
+	if (pmsg_open(&r, msg, len) != 0) {
+		seterr(why, whylen, "malformed message (%zu bytes)", len);
+		return ESC_EPARSE;
+	}
+	if (in->phase < BROKER_SH_IDLE || in->phase > BROKER_SH_RUNNING) {
+		seterr(why, whylen, "bad phase");
+		return ESC_EPARSE;
+	}
+	for (i = 0; i < sizeof(shell_table) / sizeof(shell_table[0]); i++) {
+		if (shell_table[i].type != r.type)
+			continue;
+		if (!(shell_table[i].phases & (1 << in->phase))) {
+			seterr(why, whylen, "shell request type %d out of phase", r.type);
+			return ESC_EPARSE;
+		}
+		rc = shell_table[i].fn(in, &r, why, whylen);
+		return rc < 0 ? ESC_EPARSE : rc;
+	}
+	seterr(why, whylen, "unknown shell request type %d", r.type);
+	return ESC_EPARSE;
+}
+
 typedef struct srv_out {
 	int fd;
 	int failed;
@@ -478,8 +689,8 @@ stream_out(void *ctx, int stream, const unsigned char *p, size_t n)
 }
 
 /* The worker owns the data directory: a key it could have written is refused. */
-static int
-key_file_trusted(const char *path, buf *msg)
+int
+bk_key_file_trusted(const char *path, buf *msg)
 {
 	struct stat st;
 
@@ -542,7 +753,7 @@ broker_priv_serve(int fd, const char *datadir)
 		buf_reset(&msg);
 		st.req.lim.on_output = stream_out;
 		st.req.lim.ctx = &o;
-		if (key_file_trusted(st.req.t.key_file, &msg)) {
+		if (bk_key_file_trusted(st.req.t.key_file, &msg)) {
 			rc = broker_run(b, &st.req.t, st.req.cmd.data, st.req.cmd.len, &st.req.lim, &res,
 			                &msg);
 		} else {

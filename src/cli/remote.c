@@ -84,8 +84,8 @@ cli_remote_options(int *argc, char ***argv)
 	return 0;
 }
 
-static const char *
-server_url(void)
+const char *
+cli_remote_url(void)
 {
 	const char *e = getenv("ESCORT_SERVER");
 
@@ -97,7 +97,7 @@ server_url(void)
 int
 cli_remote_active(void)
 {
-	const char *u = server_url();
+	const char *u = cli_remote_url();
 
 	return u != NULL && *u != '\0';
 }
@@ -123,8 +123,8 @@ on_data(char *p, size_t size, size_t n, void *ctx)
 /* Plain HTTP only to loopback: the bearer token must not cross a network in clear. The host
  * is taken with curl's own URL parser, so "http://127.0.0.1.evil.example" or
  * "http://127.0.0.1@evil.example" cannot pass for loopback. */
-static int
-url_ok(const char *sub, const char *u)
+int
+cli_remote_url_ok(const char *sub, const char *u)
 {
 	CURLU *h = curl_url();
 	char *scheme = NULL, *host = NULL;
@@ -158,7 +158,7 @@ out:
 static int
 http(const char *sub, const char *method, const char *path, const char *body, struct resp *r)
 {
-	const char *base = server_url(), *tok = getenv("ESCORT_TOKEN");
+	const char *base = cli_remote_url(), *tok = getenv("ESCORT_TOKEN");
 	const char *ca = g.cacert ? g.cacert : getenv("ESCORT_CACERT");
 	struct curl_slist *h = NULL, *h2;
 	char errbuf[CURL_ERROR_SIZE] = "";
@@ -170,7 +170,7 @@ http(const char *sub, const char *method, const char *path, const char *body, st
 
 	memset(r, 0, sizeof(*r));
 	buf_init(&r->body, RESP_MAX);
-	if ((rc = url_ok(sub, base)) != 0)
+	if ((rc = cli_remote_url_ok(sub, base)) != 0)
 		return rc;
 	rc = CLI_EXIT_FAIL;
 	blen = strlen(base);
@@ -1030,7 +1030,7 @@ explain_render(const struct explain_args *a, const json_t *j, const json_t *p, b
 		plat = t->platform;
 	}
 	buf_puts(out, "policy: ");
-	put_escaped(out, server_url());
+	put_escaped(out, cli_remote_url());
 	buf_printf(out, "/api/v1/policy (version %.12s)\n", (s = str(p, "sha256")) ? s : "?");
 	buf_puts(out, "operator: ");
 	put_escaped(out, a->op);

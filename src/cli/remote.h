@@ -14,6 +14,12 @@ int cli_remote_options(int *argc, char ***argv);
 /* 1 when a server is configured (--server, else a non-empty $ESCORT_SERVER); `--server ''`
  * forces the local mode. */
 int cli_remote_active(void);
+/* The server's URL: --server's, else $ESCORT_SERVER (NULL or "" when none). */
+const char *cli_remote_url(void);
+/* Plain http only to a loopback address (the token must not cross a network in clear),
+ * https anywhere; checked with curl's URL parser. 0, else CLI_EXIT_USAGE (said why, with
+ * sub as the subcommand's name) or CLI_EXIT_FAIL. */
+int cli_remote_url_ok(const char *sub, const char *u);
 
 /* One `escort request` command, already parsed and checked by request.c. */
 struct cli_remote_req {

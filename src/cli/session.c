@@ -21,11 +21,14 @@
 #include <unistd.h>
 
 #include "audit/event.h"
-#include "broker/broker.h"
+#include "cli/remote.h"
+#include "cli/session_remote.h"
+#include "cli/session_term.h"
 #include "session/session.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "workflow/workflow.h"
+#include "workflow/wf_presence.h"
 
 #define SUB "session"
 #define JOIN_TICK_MS 200
@@ -35,7 +38,7 @@ static void
 session_help(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: escort session start --target T [--ticket X]\n"
+	    "usage: escort session start --target T [--ticket X] [--server URL]\n"
 	    "       escort session join ID\n"
 	    "       escort session approve ID LINE [--comment TEXT]\n"
 	    "       escort session deny ID LINE --comment TEXT\n"
@@ -44,9 +47,11 @@ session_help(FILE *fp)
 	    "       escort session replay ID [--speed X] [--idle-limit S]\n"
 	    "       escort session verify ID\n\n"
 	    "Escorted interactive sessions. 'start' (operator) opens a shell on a target (local\n"
-	    "or ssh) and reads lines (plain line input: the terminal's own editing, no\n"
-	    "history). Each line is analyzed by lockbox and decided by the policy like a\n"
-	    "request: it runs at once when the policy auto-approves it, waits for escorts when\n"
+	    "or ssh) and reads lines (on a terminal with line editing: emacs keys, history\n"
+	    "with the arrow keys; from a pipe plain lines). With --server URL (or\n"
+	    "$ESCORT_SERVER) escortd holds the session and this process is only the terminal.\n"
+	    "Each line is analyzed by lockbox and decided by the policy like a request: it\n"
+	    "runs at once when the policy auto-approves it, waits for escorts when\n"
 	    "it needs approval, or is refused with the reason. State (cd, exported variables)\n"
 	    "persists between lines. Ctrl-C interrupts the running line (or withdraws a\n"
 	    "waiting one); Ctrl-D ends the session. Lines that would escape line-by-line\n"
@@ -135,19 +140,6 @@ write_out(int fd, const void *p, size_t n)
 
 /* ---- start: the operator's terminal ---- */
 
-static volatile sig_atomic_t got_sigint;
-
-static volatile sig_atomic_t got_term;
-
-static void
-on_sigint(int sig)
-{
-	if (sig == SIGINT)
-		got_sigint = 1;
-	else
-		got_term = 1; /* SIGTERM, SIGHUP: end the session properly */
-}
-
 /* The shell's output as it came (bare "\n" line ends): the operator's terminal adds the
  * "\r" itself (ONLCR), so the screen matches the recording's "\r\n" without doubling it;
  * a pipe gets the plain lines. */
@@ -175,94 +167,25 @@ static int
 ui_interrupted(void *ctx)
 {
 	(void)ctx;
-	if (got_term)
-		return 1;
-	if (!got_sigint)
-		return 0;
-	got_sigint = 0;
-	return 1;
+	return sterm_term() || sterm_take_sigint();
 }
 
-/* Reads one line from fd 0 (plain input: the terminal's line discipline edits). 1 with a
- * line, 0 at end of input, -1 when Ctrl-C abandoned it, -2 when it is too long, -3 when
- * the session ended meanwhile (asked every 200 ms: the kill switch). */
+/* Between keys: the kill switch (asked every 200 ms). */
 static int
-read_line(buf *in, buf *line, sess *s)
+local_tick(void *ctx)
 {
-	unsigned char ch[4096];
-	unsigned char *nl;
-	ssize_t k;
-
-	for (;;) {
-		if ((nl = in->len ? memchr(in->data, '\n', in->len) : NULL) != NULL) {
-			size_t n = (size_t)(nl - in->data);
-
-			buf_reset(line);
-			if (buf_put(line, in->data, n) != 0) {
-				buf_consume(in, n + 1);
-				return -2;
-			}
-			buf_consume(in, n + 1);
-			if (line->len && line->data[line->len - 1] == '\r')
-				buf_truncate(line, line->len - 1);
-			return 1;
-		}
-		if (got_term)
-			return 0;
-		{
-			struct pollfd pf = { 0, POLLIN, 0 };
-			int pr = poll(&pf, 1, 200);
-
-			if (pr == 0) {
-				if (s && sess_check(s) == SESS_ENDED)
-					return -3;
-				continue;
-			}
-			if (pr < 0 && errno == EINTR) {
-				if (got_sigint) {
-					got_sigint = 0;
-					buf_reset(in);
-					return -1;
-				}
-				continue;
-			}
-		}
-		k = read(0, ch, sizeof(ch));
-		if (k < 0 && errno == EINTR) {
-			if (got_sigint) {
-				got_sigint = 0;
-				buf_reset(in);
-				return -1;
-			}
-			continue;
-		}
-		if (k < 0)
-			return 0;
-		if (k == 0) {
-			if (in->len == 0)
-				return 0;
-			/* a last line without a newline */
-			buf_reset(line);
-			buf_put(line, in->data, in->len);
-			buf_reset(in);
-			return 1;
-		}
-		if (buf_put(in, ch, (size_t)k) != 0) {
-			buf_reset(in);
-			return -2;
-		}
-	}
+	return sess_check(ctx) == SESS_ENDED;
 }
 
 static int
 do_start(struct ctx *c, const char *target, const char *ticket)
 {
-	struct sigaction sa, old, oldterm, oldhup;
 	struct winsize ws;
 	sess_ui ui;
 	sess *s = NULL;
-	buf in, line = BUF_INIT;
-	int rc, r, ended = 0, tty = isatty(0);
+	sterm *t = NULL;
+	buf line = BUF_INIT;
+	int rc, r, ended = 0;
 
 	memset(&ui, 0, sizeof(ui));
 	ui.output = ui_output;
@@ -272,29 +195,22 @@ do_start(struct ctx *c, const char *target, const char *ticket)
 		ui.width = ws.ws_col;
 		ui.height = ws.ws_row;
 	}
-	buf_init(&in, WF_CMD_MAX + 1);
 	buf_init(&line, WF_CMD_MAX);
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_sigint;
-	sigemptyset(&sa.sa_mask);
-	sa.sa_flags = 0; /* no SA_RESTART: Ctrl-C must end a read */
-	sigaction(SIGINT, &sa, &old);
-	sigaction(SIGTERM, &sa, &oldterm);
-	sigaction(SIGHUP, &sa, &oldhup);
+	sterm_signals(1);
 	rc = sess_start(&s, c->w, c->who, target, ticket, &ui, &c->msg);
 	if (rc) {
 		rc = fail(c, rc, "start");
 		goto out;
 	}
-	fprintf(stderr, "escort: session %" PRId64 " on %s: every line is reviewed before it "
-	        "runs; Ctrl-C interrupts, Ctrl-D ends the session\n", sess_id(s), target);
-	for (;;) {
-		if (tty) {
-			fprintf(stdout, "escort[%" PRId64 "] %s$ ", sess_id(s), target);
-			fflush(stdout);
-		}
-		got_sigint = 0;
-		r = read_line(&in, &line, s);
+	if ((rc = sterm_open(&t, sess_id(s), target, local_tick, s)) != 0) {
+		cli_warnx(SUB, "start: the terminal: %s", esc_strerror(rc));
+		ended = 1; /* (the session is ended below) */
+	}
+	if (t)
+		fprintf(stderr, "escort: session %" PRId64 " on %s: every line is reviewed before "
+		        "it runs; Ctrl-C interrupts, Ctrl-D ends the session\n", sess_id(s), target);
+	while (t) {
+		r = sterm_read(t, &line);
 		if (r == 0)
 			break;
 		if (r == -3) {
@@ -302,8 +218,9 @@ do_start(struct ctx *c, const char *target, const char *ticket)
 			break;
 		}
 		if (r == -1) {
-			if (tty)
+			if (sterm_tty(t))
 				fputs("^C\n", stdout);
+			fflush(stdout);
 			continue;
 		}
 		if (r == -2) {
@@ -313,6 +230,7 @@ do_start(struct ctx *c, const char *target, const char *ticket)
 		if (line.len == 0)
 			continue;
 		buf_reset(&c->msg);
+		(void)sterm_take_sigint();
 		r = sess_line(s, line.data, line.len, &c->msg);
 		if (r == SESS_ENDED) {
 			ended = 1;
@@ -320,12 +238,13 @@ do_start(struct ctx *c, const char *target, const char *ticket)
 		}
 		if (r != 0)
 			cli_warnx(SUB, "%s", c->msg.len ? buf_cstr(&c->msg) : esc_strerror(r));
-		if (got_term)
+		if (sterm_term())
 			break;
 	}
-	if (tty && !ended)
+	if (sterm_tty(t) && !ended)
 		fputs("\n", stdout);
 	fflush(stdout);
+	sterm_close(t);
 	buf_reset(&c->msg);
 	{
 		int64_t id = sess_id(s);
@@ -333,8 +252,8 @@ do_start(struct ctx *c, const char *target, const char *ticket)
 
 		snprintf(path, sizeof(path), "%s", sess_recording(s));
 		rc = sess_end(s, ended ? "the session's shell ended"
-		                 : got_term ? "the operator's terminal went away"
-		                            : "the operator ended it",
+		                 : sterm_term() ? "the operator's terminal went away"
+		                                : "the operator ended it",
 		              &c->msg);
 		if (rc)
 			cli_warnx(SUB, "ending session %" PRId64 ": %s", id, buf_cstr(&c->msg));
@@ -344,10 +263,7 @@ do_start(struct ctx *c, const char *target, const char *ticket)
 	}
 out:
 	sess_free(s);
-	sigaction(SIGINT, &old, NULL);
-	sigaction(SIGTERM, &oldterm, NULL);
-	sigaction(SIGHUP, &oldhup, NULL);
-	buf_free(&in);
+	sterm_signals(0);
 	buf_free(&line);
 	return rc;
 }
@@ -460,6 +376,74 @@ show_line(struct ctx *c, int64_t seq, int64_t rid)
 	buf_free(&m);
 }
 
+/* Presence checks (escort-session(1), "Presence checks"): when the policy asks this escort
+ * for a proof now, asks once and returns the method (the next line typed answers it, see
+ * prove_answer); 0 when nothing is asked. proving: what was asked so far. */
+static int
+presence_due(struct ctx *c, int64_t id, int proving)
+{
+	wf_presence_status st;
+	size_t i;
+	int due = 0, method;
+
+	buf_reset(&c->msg);
+	if (wf_isession_presence_status(c->w, c->who, id, &st, &c->msg) != 0) {
+		wf_presence_status_free(&st);
+		return proving;
+	}
+	method = st.ps.check_method;
+	for (i = 0; i < st.nescorts; i++)
+		if (strcmp(st.escorts[i].identity, c->who) == 0)
+			due = st.escorts[i].due && method != POLICY_PRESENCE_NONE;
+	if (due && proving != method) {
+		if (method == POLICY_PRESENCE_TOTP)
+			printf("\n[escort] presence check (every %us): lines wait until enough escorts "
+			       "prove presence. Enter your current TOTP code: ", st.ps.check_every);
+		else
+			printf("\n[escort] presence check (every %us): lines wait until enough escorts "
+			       "prove presence. Press Enter if you are still here: ", st.ps.check_every);
+		fflush(stdout);
+	} else if (!due && proving)
+		fputs("\n[escort] presence confirmed\n", stdout);
+	wf_presence_status_free(&st);
+	return due ? method : 0;
+}
+
+/* The line typed after a presence prompt: the TOTP code (method totp) or anything (click).
+ * Returns 0 once proved, else the method (asked again). */
+static int
+prove_answer(struct ctx *c, int64_t id, int method, const buf *ans)
+{
+	char code[17] = "";
+	size_t a = 0, z = ans->len;
+	int rc;
+
+	while (a < z && (ans->data[a] == ' ' || ans->data[a] == '\t'))
+		a++;
+	while (z > a && (ans->data[z - 1] == ' ' || ans->data[z - 1] == '\t' ||
+	                 ans->data[z - 1] == '\r'))
+		z--;
+	if (z - a < sizeof(code)) {
+		memcpy(code, ans->data + a, z - a);
+		code[z - a] = 0;
+	} else
+		snprintf(code, sizeof(code), "too-long");
+	buf_reset(&c->msg);
+	rc = wf_isession_prove(c->w, c->who, id, method == POLICY_PRESENCE_TOTP ? code : NULL,
+	                       &c->msg);
+	if (rc == 0) {
+		fputs("[escort] presence proved\n", stdout);
+		return 0;
+	}
+	cli_warnx(SUB, "%s", c->msg.len ? buf_cstr(&c->msg) : esc_strerror(rc));
+	if (rc == WF_ECONFLICT)
+		return 0; /* over, or no checks any more: nothing to ask */
+	fputs(method == POLICY_PRESENCE_TOTP ? "[escort] enter your current TOTP code: "
+	                                     : "[escort] press Enter if you are still here: ",
+	      stdout);
+	return method;
+}
+
 static int
 do_join(struct ctx *c, int64_t id)
 {
@@ -467,7 +451,7 @@ do_join(struct ctx *c, int64_t id)
 	struct tail t;
 	int64_t asking = 0, asking_rid = 0, last_beat = 0, done_upto = 0, now;
 	buf in, ans = BUF_INIT;
-	int rc, eof = 0, want_reason = 0;
+	int rc, eof = 0, want_reason = 0, proving = 0;
 
 	memset(&t, 0, sizeof(t));
 	buf_init(&in, 4096);
@@ -490,6 +474,8 @@ do_join(struct ctx *c, int64_t id)
 				goto out;
 			}
 			last_beat = now;
+			if (!eof && !want_reason)
+				proving = presence_due(c, id, proving);
 		}
 		tail_cast(&t);
 		buf_reset(&c->msg);
@@ -505,8 +491,9 @@ do_join(struct ctx *c, int64_t id)
 			}
 			store_isession_clear(&se);
 		}
-		/* the next waiting line, one at a time */
-		if (asking == 0 && wf_isession_lines(c->w, c->who, id, &lines, &nl, &c->msg) == 0) {
+		/* the next waiting line, one at a time (not while a presence check is asked) */
+		if (asking == 0 && !proving &&
+		    wf_isession_lines(c->w, c->who, id, &lines, &nl, &c->msg) == 0) {
 			for (i = 0; i < nl && asking == 0; i++) {
 				store_request r;
 				store_approval *apv = NULL;
@@ -560,6 +547,15 @@ do_join(struct ctx *c, int64_t id)
 			buf_reset(&ans);
 			buf_put(&ans, in.data, n);
 			buf_consume(&in, n + 1);
+			if (proving) {
+				/* a presence prompt takes the next line, before any decision */
+				proving = prove_answer(c, id, proving, &ans);
+				if (proving == 0 && asking)
+					printf("approve line %" PRId64 "? [a]pprove, [d]eny, [s]kip, [k]ill "
+					       "session: ", asking);
+				fflush(stdout);
+				continue;
+			}
 			if (asking == 0)
 				continue;
 			buf_reset(&c->msg);
@@ -653,7 +649,6 @@ static int
 do_kill(struct ctx *c, int64_t id, const char *reason)
 {
 	store_isession se;
-	char host[256] = "";
 	int rc;
 
 	rc = wf_isession_kill(c->w, c->who, id, reason ? reason : "killed by an escort", &se,
@@ -662,13 +657,9 @@ do_kill(struct ctx *c, int64_t id, const char *reason)
 		return fail(c, rc, "kill");
 	/* on the same host the shell dies now; elsewhere its owner sees the state within
 	 * a fraction of a second and kills it */
-	(void)gethostname(host, sizeof(host) - 1);
-	if (se.shell_pid > 0 && se.host && strcmp(se.host, host) == 0) {
-		buf_reset(&c->msg);
-		if (broker_shell_kill_pid(se.shell_pid, se.shell_start, &c->msg) != 0)
-			cli_warnx(SUB, "%s (the session's owner process will stop it)",
-			          buf_cstr(&c->msg));
-	}
+	buf_reset(&c->msg);
+	if (wf_isession_kill_here(c->w, &se, &c->msg) < 0)
+		cli_warnx(SUB, "%s (the session's owner process will stop it)", buf_cstr(&c->msg));
 	printf("session %" PRId64 " killed\n", id);
 	store_isession_clear(&se);
 	return CLI_EXIT_OK;
@@ -820,7 +811,7 @@ do_verify(struct ctx *c, int64_t id)
 /* ---- dispatch ---- */
 
 enum { O_DATA = 'd', O_HELP = 'h', O_TARGET = 256, O_TICKET, O_COMMENT, O_REASON, O_OPERATOR,
-	O_JSON, O_SPEED, O_IDLE };
+	O_JSON, O_SPEED, O_IDLE, O_SERVER };
 
 static const struct option lo[] = {
 	{ "data", required_argument, NULL, O_DATA },
@@ -834,11 +825,12 @@ static const struct option lo[] = {
 	{ "json", no_argument, NULL, O_JSON },
 	{ "speed", required_argument, NULL, O_SPEED },
 	{ "idle-limit", required_argument, NULL, O_IDLE },
+	{ "server", required_argument, NULL, O_SERVER },
 	{ NULL, 0, NULL, 0 },
 };
 
 struct sopts {
-	const char *dir, *target, *ticket, *comment, *reason, *op, *speed, *idle;
+	const char *dir, *target, *ticket, *comment, *reason, *op, *speed, *idle, *server;
 	int json, help;
 };
 
@@ -861,7 +853,7 @@ cli_session(int argc, char **argv)
 		const char *name, *opts;
 		int nargs;
 	} cmds[] = {
-		{ "start", "target ticket", 0 }, { "join", "", 1 },
+		{ "start", "target ticket server", 0 }, { "join", "", 1 },
 		{ "approve", "comment", 2 },     { "deny", "comment", 2 },
 		{ "kill", "reason", 1 },          { "list", "target operator json", 0 },
 		{ "replay", "speed idle-limit", 1 }, { "verify", "", 1 },
@@ -909,6 +901,7 @@ cli_session(int argc, char **argv)
 		case O_JSON: o.json = 1; name = "json"; break;
 		case O_SPEED: o.speed = optarg; name = "speed"; break;
 		case O_IDLE: o.idle = optarg; name = "idle-limit"; break;
+		case O_SERVER: o.server = optarg; name = "server"; break;
 		case ':':
 			cli_warnx(SUB, "%s: %s needs an argument", cmd, argv[optind - 1]);
 			return CLI_EXIT_USAGE;
@@ -952,6 +945,16 @@ cli_session(int argc, char **argv)
 	if ((o.speed && parse_num(o.speed, &speed) != 0) || (o.idle && parse_num(o.idle, &idle))) {
 		cli_warnx(SUB, "replay: --speed and --idle-limit take a positive number");
 		return CLI_EXIT_USAGE;
+	}
+	if (strcmp(cmd, "start") == 0) {
+		/* escortd holds the session: --server here, else $ESCORT_SERVER as for the other
+		 * commands (`escort --server ''` keeps the local mode) */
+		const char *url = o.server;
+
+		if (url == NULL && cli_remote_active())
+			url = cli_remote_url();
+		if (url && *url)
+			return cli_session_remote_start(url, o.target, o.ticket);
 	}
 	rc = ctx_open(&c, o.dir, strcmp(cmd, "start") == 0 || strcmp(cmd, "join") == 0);
 	if (rc)

@@ -2,7 +2,8 @@
  * with its lines (each line is a request: analysis, decision and approvals as
  * /requests/ID shows them; approve/deny go through the request endpoints), the kill switch,
  * a live stream of the recording (output, input, markers) as server-sent events, and the
- * recording itself for replay. */
+ * recording itself for replay. Sessions held by escortd itself (start, lines, the
+ * operator's events, Ctrl-C, end) are in session_host.c. */
 #include "server/api_session.h"
 
 #include <errno.h>
@@ -15,7 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "broker/broker.h"
 #include "session/session.h"
 #include "util/err.h"
 
@@ -46,8 +46,8 @@ is_open(const store_isession *se)
 	return strcmp(se->state, "active") == 0 || strcmp(se->state, "paused") == 0;
 }
 
-static json_t *
-session_json(srv_call *k, const store_isession *se)
+json_t *
+api_session_json(srv_call *k, const store_isession *se)
 {
 	int own = strcmp(se->operator_name, k->who) == 0;
 
@@ -90,7 +90,7 @@ list(srv_call *k)
 		return srv_send_wf_error(k, rc, NULL);
 	a = json_array();
 	for (i = 0; a && i < n; i++)
-		json_array_append_new(a, session_json(k, &v[i]));
+		json_array_append_new(a, api_session_json(k, &v[i]));
 	store_isessions_free(v, n);
 	if (a == NULL)
 		return srv_error(k->conn, 500, "internal", NULL, "out of memory");
@@ -124,7 +124,7 @@ detail(srv_call *k, int64_t id)
 
 	if (get_session(k, id, &se, &ret) != 0)
 		return ret;
-	o = session_json(k, &se);
+	o = api_session_json(k, &se);
 	store_isession_clear(&se);
 	buf_reset(&k->msg);
 	if ((rc = wf_isession_lines(k->w, k->who, id, &lines, &n, &k->msg)) != 0) {
@@ -162,7 +162,7 @@ kill_session(srv_call *k, int64_t id)
 	store_isession se;
 	json_t *root = NULL, *v;
 	json_error_t je;
-	char host[256] = "", reason[512] = "killed by an escort from the console";
+	char reason[512] = "killed by an escort from the console";
 	int rc, killed_here = 0;
 	json_t *o;
 
@@ -186,13 +186,12 @@ kill_session(srv_call *k, int64_t id)
 	if ((rc = wf_isession_kill(k->w, k->who, id, reason, &se, &k->msg)) != 0)
 		return srv_send_wf_error(k, rc == WF_EREFUSED && !sees_full(k->id) ? WF_ENOTFOUND : rc,
 		                         NULL);
-	(void)gethostname(host, sizeof(host) - 1);
-	if (se.shell_pid > 0 && se.host && strcmp(se.host, host) == 0) {
-		buf_reset(&k->msg);
-		killed_here = broker_shell_kill_pid(se.shell_pid, se.shell_start, &k->msg) == 0;
-	}
-	o = session_json(k, &se);
+	buf_reset(&k->msg);
+	killed_here = wf_isession_kill_here(k->w, &se, &k->msg) == 1;
+	o = api_session_json(k, &se);
 	store_isession_clear(&se);
+	/* held here and idle: ended now (recording closed, session.end) */
+	api_session_host_killed(k, id);
 	if (o == NULL)
 		return srv_error(k->conn, 500, "internal", NULL, "out of memory");
 	json_object_set_new(o, "shell_killed_here", json_boolean(killed_here));
@@ -307,7 +306,7 @@ events(srv_call *k, int64_t id)
 
 			if (!full && ev.type == 'o') {
 				buf_reset(&red);
-				if (broker_redact(p, len, &red, NULL) == 0) {
+				if (wf_redact(p, len, &red) == 0) {
 					p = red.data ? red.data : (const unsigned char *)"";
 					len = red.len;
 				}
@@ -412,10 +411,14 @@ api_session(srv_call *k, const char *sub)
 	int get = strcmp(k->method, "GET") == 0, post = strcmp(k->method, "POST") == 0;
 	const char *rest;
 	int64_t id;
+	int handled = 0;
+	enum MHD_Result ret;
 
 	if (*sub == 0) {
+		if (post)
+			return api_session_host_start(k); /* session_host.c */
 		if (!get)
-			return srv_error(k->conn, 405, "method_not_allowed", NULL, "use GET");
+			return srv_error(k->conn, 405, "method_not_allowed", NULL, "use GET or POST");
 		return list(k);
 	}
 	if (*sub != '/' || parse_id(sub + 1, &id, &rest) != 0)
@@ -432,5 +435,8 @@ api_session(srv_call *k, const char *sub)
 	if (strcmp(rest, "/kill") == 0)
 		return post ? kill_session(k, id)
 		            : srv_error(k->conn, 405, "method_not_allowed", NULL, "use POST");
+	ret = api_session_host_call(k, id, rest, &handled);
+	if (handled)
+		return ret;
 	return srv_error(k->conn, 404, "not_found", NULL, "no such API path");
 }

@@ -385,6 +385,13 @@ sess_cast_free(sess_cast *c)
 	free(c);
 }
 
+void
+sess_cast_trim(sess_cast *c)
+{
+	if (c && c->pending.len == 0)
+		buf_free(&c->pending);
+}
+
 int
 sess_cast_parse(const char *line, size_t len, sess_cast_ev *ev, buf *data)
 {

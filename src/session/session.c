@@ -16,8 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "broker/broker.h"
 #include "util/err.h"
+#include "workflow/wf_presence.h"
 
 #define KILL_CHECK_MS 200   /* how often a running line asks the store for the kill switch */
 #define REDACT_HOLD 4096    /* operator output is redacted line by line, up to this much */
@@ -30,13 +30,10 @@ struct sess {
 	int64_t id;
 	sess_ui ui;
 	sess_cast *cast;
-	broker_shell *shell;
+	wf_shell *shell;
 	/* attestation (the target's settings.attest): snapshots at start and end */
 	int attest;
-	broker *brk;
-	broker_target bt;
 	buf snap0, attest_err;
-	char key[4096]; /* ssh: escort's key for the target (bt.key_file points here) */
 	char path[4096];
 	int ended;
 	int killed;
@@ -114,6 +111,19 @@ mark(sess *s, const char *fmt, ...)
 	buf_free(&b);
 }
 
+void
+sess_bind(sess *s, wf *w)
+{
+	if (s)
+		s->w = w;
+}
+
+int
+sess_killed(const sess *s)
+{
+	return s && s->killed;
+}
+
 int64_t
 sess_id(const sess *s)
 {
@@ -133,9 +143,7 @@ sess_start(sess **out, wf *w, const char *actor, const char *target, const char 
 	sess *s;
 	const policy *pol = wf_policy(w);
 	const policy_target *tg;
-	broker_target bt;
-	char dir[3900], host[256] = "", env_sess[64], title[512];
-	const char *env[2] = { env_sess, NULL };
+	char dir[3900], host[256] = "", title[512];
 	int rc;
 
 	*out = NULL;
@@ -168,25 +176,17 @@ sess_start(sess **out, wf *w, const char *actor, const char *target, const char 
 	                         msg)) != 0)
 		goto fail_open;
 	/* the shell (and, where the target wants it, what it looks like before) */
-	if ((rc = wf_isession_broker_target(w, target, &bt, s->key, sizeof(s->key))) != 0) {
-		buf_printf(msg, "no target %s in the policy in force", target);
-		goto fail_open;
-	}
-	snprintf(env_sess, sizeof(env_sess), "ESCORT_SESSION=%" PRId64, s->id);
 	if (tg && tg->attest) {
 		s->attest = 1;
-		s->bt = bt;
-		if (broker_new(&s->brk) != 0 ||
-		    broker_attest(s->brk, &s->bt, NULL, &s->snap0, &s->attest_err) != 0) {
-			if (s->attest_err.len == 0)
-				buf_puts(&s->attest_err, "cannot take the snapshot");
-		}
+		if (wf_isession_attest_begin(w, target, &s->snap0, &s->attest_err) != 0 &&
+		    s->attest_err.len == 0)
+			buf_puts(&s->attest_err, "cannot take the snapshot");
 	}
-	if ((rc = broker_shell_open(&s->shell, &bt, env, msg)) != 0)
+	if ((rc = wf_shell_open(w, target, s->id, &s->shell, msg)) != 0)
 		goto fail_open;
 	(void)gethostname(host, sizeof(host) - 1);
-	if ((rc = wf_isession_attach(w, actor, s->id, host, broker_shell_pid(s->shell),
-	                             broker_shell_start(s->shell), msg)) != 0)
+	if ((rc = wf_isession_attach(w, actor, s->id, host, wf_shell_pid(s->shell),
+	                             wf_shell_start(s->shell), msg)) != 0)
 		goto fail_open;
 	mark(s, "session %" PRId64 " started by %s on %s", s->id, actor, target);
 	*out = s;
@@ -258,7 +258,7 @@ to_operator(sess *s, int mode)
 		cut = k;
 	if (cut == 0)
 		return;
-	if (broker_redact(s->pending.data, cut, &red, NULL) == 0 && s->ui.output && red.len)
+	if (wf_redact(s->pending.data, cut, &red) == 0 && s->ui.output && red.len)
 		s->ui.output(s->ui.ctx, red.data, red.len);
 	buf_consume(&s->pending, cut);
 	buf_free(&red);
@@ -358,7 +358,7 @@ wait_quorum(sess *s)
 {
 	size_t n = 0;
 	int paused = 0;
-	buf names = BUF_INIT, m = BUF_INIT;
+	buf names = BUF_INIT, m = BUF_INIT, why = BUF_INIT;
 	int rc = 0;
 
 	if (s->ps.require_escorts == 0)
@@ -374,10 +374,17 @@ wait_quorum(sess *s)
 			buf_reset(&m);
 			(void)wf_isession_pause(s->w, s->actor, s->id, 1, "escorts missing", &m);
 			mark(s, "paused: %zu of %u required escorts present", n, s->ps.require_escorts);
+			/* the operator is told why, e.g. whose presence check lapsed */
+			buf_reset(&why);
+			if (wf_isession_presence_why(s->w, s->id, s->target, &why) != 0 ||
+			    why.len == 0) {
+				buf_reset(&why);
+				(void)buf_puts(&why, "waiting for escorts to join");
+			}
 			notice(s, "session paused: the policy requires %u escort%s present; %zu %s "
-			       "(%s). Waiting...", s->ps.require_escorts,
+			       "(%s): %s. Waiting...", s->ps.require_escorts,
 			       s->ps.require_escorts == 1 ? "" : "s", n, n == 1 ? "is" : "are",
-			       n ? buf_cstr(&names) : "none");
+			       n ? buf_cstr(&names) : "none", buf_cstr(&why));
 		}
 		if (check_killed(s)) {
 			rc = SESS_ENDED;
@@ -398,13 +405,14 @@ wait_quorum(sess *s)
 out:
 	buf_free(&names);
 	buf_free(&m);
+	buf_free(&why);
 	return rc;
 }
 
 static void
 killed_now(sess *s)
 {
-	broker_shell_kill(s->shell);
+	wf_shell_kill(s->shell);
 	s->killed = 1;
 	mark(s, "session killed by the escort's kill switch");
 	notice(s, "the session was killed by an escort; everything it started on the target "
@@ -422,7 +430,7 @@ sess_line(sess *s, const unsigned char *line, size_t len, buf *msg)
 	buf text = BUF_INIT, m = BUF_INIT;
 	unsigned int olen = 0;
 
-	if (s->ended || s->killed || !broker_shell_alive(s->shell))
+	if (s->ended || s->killed || !wf_shell_alive(s->shell))
 		return SESS_ENDED;
 	if ((rc = wait_quorum(s)) != 0) {
 		if (rc == 2) {
@@ -517,6 +525,19 @@ sess_line(sess *s, const unsigned char *line, size_t len, buf *msg)
 		}
 		goto out;
 	}
+	/* escorts may have left, or their presence checks lapsed, while the line waited for
+	 * its approval: the quorum must hold when it runs, not only when it was typed */
+	if ((rc = wait_quorum(s)) != 0) {
+		buf_reset(&m);
+		(void)wf_request_cancel(s->w, s->actor, rid, &m);
+		if (rc == 2) {
+			mark(s, "line %" PRId64 " withdrawn by the operator", seq);
+			notice(s, "line %" PRId64 " withdrawn (the session is still paused)", seq);
+			rc = 0;
+		} else if (check_killed(s))
+			killed_now(s);
+		goto out;
+	}
 	buf_reset(&m);
 	if ((rc = wf_isession_line_claim(s->w, s->actor, rid, &m)) != 0) {
 		mark(s, "line %" PRId64 " refused at run time: %s", seq, buf_cstr(&m));
@@ -542,7 +563,7 @@ sess_line(sess *s, const unsigned char *line, size_t len, buf *msg)
 	io.on_output = on_output;
 	io.poll = shell_poll;
 	io.ctx = s;
-	rc = broker_shell_run(s->shell, line, len, &io, &res, msg);
+	rc = wf_shell_run(s->shell, line, len, &io, &res, msg);
 	to_operator(s, 2);
 	memset(&lr, 0, sizeof(lr));
 	EVP_DigestFinal_ex(s->md, lr.sha256, &olen);
@@ -581,6 +602,10 @@ sess_line(sess *s, const unsigned char *line, size_t len, buf *msg)
 	} else
 		rc = 0;
 out:
+	/* nothing of the line is kept between lines: an idle session costs its struct */
+	buf_free(&s->keep); /* (buf_free keeps each one's limit) */
+	buf_free(&s->pending);
+	sess_cast_trim(s->cast);
 	buf_free(&text);
 	buf_free(&m);
 	return rc;
@@ -595,7 +620,7 @@ sess_check(sess *s)
 		killed_now(s);
 		return SESS_ENDED;
 	}
-	if (!broker_shell_alive(s->shell))
+	if (!wf_shell_alive(s->shell))
 		return SESS_ENDED;
 	return 0;
 }
@@ -608,22 +633,19 @@ sess_end(sess *s, const char *reason, buf *msg)
 	uint64_t bytes = 0;
 	int rc = 0;
 
-	buf snap1 = BUF_INIT, diff = BUF_INIT;
+	buf diff = BUF_INIT;
 	size_t nchanges = 0;
 
 	if (s == NULL || s->ended)
 		return 0;
 	s->ended = 1;
-	broker_shell_close(s->shell);
+	wf_shell_close(s->shell);
 	s->shell = NULL;
 	/* what changed on the target while the session was open */
-	if (s->attest && s->attest_err.len == 0) {
-		if (broker_attest(s->brk, &s->bt, NULL, &snap1, &s->attest_err) == 0)
-			(void)broker_attest_diff((const char *)s->snap0.data, s->snap0.len,
-			                         (const char *)snap1.data, snap1.len, &diff, &nchanges);
-		else if (s->attest_err.len == 0)
-			buf_puts(&s->attest_err, "cannot take the snapshot");
-	}
+	if (s->attest && s->attest_err.len == 0 &&
+	    wf_isession_attest_end(s->w, s->target, &s->snap0, &diff, &nchanges,
+	                           &s->attest_err) != 0 && s->attest_err.len == 0)
+		buf_puts(&s->attest_err, "cannot take the snapshot");
 	if (s->attest && s->cast) {
 		if (s->attest_err.len)
 			mark(s, "attestation failed: %s", buf_cstr(&s->attest_err));
@@ -657,7 +679,6 @@ sess_end(sess *s, const char *reason, buf *msg)
 	                     rc == 0 ? hex : NULL, bytes, s->lines,
 	                     s->attest ? buf_cstr(&diff) : NULL, nchanges,
 	                     s->attest_err.len ? buf_cstr(&s->attest_err) : NULL, msg);
-	buf_free(&snap1);
 	buf_free(&diff);
 	return rc;
 }
@@ -673,8 +694,7 @@ sess_free(sess *s)
 		(void)sess_end(s, "ended", &m);
 		buf_free(&m);
 	}
-	broker_shell_close(s->shell);
-	broker_free(s->brk);
+	wf_shell_close(s->shell);
 	buf_free(&s->snap0);
 	buf_free(&s->attest_err);
 	sess_cast_free(s->cast);

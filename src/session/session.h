@@ -37,6 +37,8 @@ int sess_cast_event(sess_cast *c, int64_t now_us, char type, const unsigned char
 /* Flushes, fsyncs and closes; sha gets the file's SHA-256 and *bytes its size. */
 int sess_cast_close(sess_cast *c, unsigned char sha[32], uint64_t *bytes, buf *msg);
 void sess_cast_free(sess_cast *c); /* closes without hashing; NULL-safe */
+/* Gives back the write buffer's memory (a session held idle by escortd keeps none). */
+void sess_cast_trim(sess_cast *c);
 int sess_file_sha256(const char *path, unsigned char sha[32], uint64_t *bytes);
 
 /* One event of a recording, for replay and join (data is owned by the caller's buf). */
@@ -77,5 +79,11 @@ int sess_check(sess *s);
 /* Ends the session: shell killed, recording closed and hashed, session.end audited. */
 int sess_end(sess *s, const char *reason, buf *msg);
 void sess_free(sess *s); /* NULL-safe; ends an open session ("ended") */
+/* For a process that holds many sessions (escortd): the workflow handle the session uses
+ * from now on (NULL: none). An idle held session keeps no handle, no thread and no
+ * buffer: its struct, its shell's descriptors and its recording's. sess_line, sess_check
+ * and sess_end need one bound. */
+void sess_bind(sess *s, wf *w);
+int sess_killed(const sess *s); /* 1 once the escorts' kill switch ended it */
 
 #endif

@@ -4,7 +4,9 @@
  * the codec's getters. Checks: no crash or leak; a peer that refused is never fed again
  * (as the serve loops close the channel); the signer never signs a smaller tree after a
  * larger one, and what it signs verifies; a complete broker run holds exactly the bytes
- * announced and a key file only under DATA/keys/. */
+ * announced and a key file only under DATA/keys/. The sessions' shell channels too: the
+ * control channel's decoder (same key and environment rules) and a shell channel's state
+ * machine, whose complete line holds exactly the bytes announced and no NUL. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -88,16 +90,19 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	audit_signer_state sst;
-	broker_priv_state bst;
+	broker_priv_state bst, cst;
+	broker_priv_shell_in sin;
 	buf rep = BUF_INIT;
 	char why[256];
-	int sdead = 0, bdead = 0;
+	int sdead = 0, bdead = 0, cdead = 0, shdead = 0;
 	uint64_t max_signed = 0;
 	size_t off = 0;
 
 	memset(&sst, 0, sizeof(sst));
 	sst.now_us = (int64_t)1764000000 * 1000000;
 	broker_priv_state_init(&bst, "/data");
+	broker_priv_state_init(&cst, "/data");
+	broker_priv_shell_in_init(&sin);
 	buf_init(&rep, PMSG_MAX);
 	while (size - off >= 2) {
 		size_t n = (size_t)data[off] | (size_t)data[off + 1] << 8;
@@ -148,7 +153,48 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				broker_priv_state_done(&bst);
 			}
 		}
+		if (!cdead) {
+			rc = broker_priv_ctl_feed(&cst, m, n, why, sizeof(why));
+			if (rc != 1 && rc != ESC_EPARSE)
+				abort();
+			if (rc < 0) {
+				cdead = 1;
+			} else {
+				const char *k = cst.req.t.key_file;
+
+				if (cst.req.type == BROKER_PM_SHELL_KILL_PID && cst.req.pid <= 1)
+					abort();
+				if (cst.req.type == BROKER_PM_SHELL_OPEN && k &&
+				    (strncmp(k, "/data/keys/", 11) != 0 || strchr(k + 11, '/')))
+					abort();
+				for (size_t i = 0; cst.req.lim.env && cst.req.lim.env[i]; i++)
+					if (strncmp(cst.req.lim.env[i], "ESCORT_", 7) != 0)
+						abort();
+			}
+		}
+		if (!shdead) {
+			int was = sin.phase;
+
+			rc = broker_priv_shell_feed(&sin, m, n, why, sizeof(why));
+			if (rc < 0 && rc != ESC_EPARSE)
+				abort();
+			if (rc < 0) {
+				shdead = 1;
+			} else if (rc == 1 && sin.type == BROKER_PM_SHELL_LINE) {
+				if (was != BROKER_SH_RECV || sin.phase != BROKER_SH_RUNNING ||
+				    sin.line.len != sin.want || sin.want == 0 ||
+				    memchr(sin.line.data, 0, sin.line.len) != NULL)
+					abort();
+			} else if (rc == 1 && sin.type == BROKER_PM_SHELL_CLOSE && was != BROKER_SH_IDLE) {
+				abort();
+			} else if (rc == 1 && sin.type == BROKER_PM_SHELL_KILL) {
+				/* the line ends (killed): the shell takes lines again */
+				broker_priv_shell_in_done(&sin);
+			}
+		}
 	}
+	broker_priv_shell_in_free(&sin);
+	broker_priv_state_free(&cst);
 	broker_priv_state_free(&bst);
 	buf_free(&rep);
 	return 0;

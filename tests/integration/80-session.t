@@ -4,7 +4,8 @@
 # CLI (and one joins in a second pane). Auto-run, approval, denial by an escort and by
 # policy (shell-escape in dod), cd/export persistence, Ctrl-C, the per-line time limit,
 # the kill switch (the target's processes are gone), pause while no escort is present,
-# the asciicast v2 recording and its hash in the audit log (a changed byte fails verify).
+# the asciicast v2 recording and its hash in the audit log (a changed byte fails verify),
+# line editing (libedit: cursor movement, history, Ctrl-C and Ctrl-D at the prompt).
 use strict;
 use warnings;
 use FindBin;
@@ -39,6 +40,9 @@ my $pol = slurp('examples/policy.yaml');
 $pol =~ s/^sessions: \{line_timeout: 10m\}$/sessions: {line_timeout: 2s}/m or die 'policy: sessions';
 # com-web is snapshotted at the start and end of each session
 $pol =~ s/(- name: com-web\n(?:.*\n){2}\s+settings:\n)/$1      attest: true\n/ or die 'policy: attest';
+# presence checks (TOTP or click every N) have their own test; here escorts are present by
+# joining
+$pol =~ s/^\s+presence_check: \{[^}]*\}\n//mg;
 spit("$t/policy.yaml", $pol);
 my ($s, $o, $e) = run(undef, 'init', '--data', $dir);
 die "init: $e" if $s;
@@ -253,6 +257,29 @@ $p = wait_for('op:dod', qr/killed by an escort(?:.*\n)*.*EXITED:0/, 5);
 ok(!!($s == 0 && $p && time - $t0 < 1.5), 'the kill switch ends a session idle at its prompt at once')
 	or print "# " . pane('op:dod');
 ($s, $o, $e) = run($tok{'esc-1'}, 'session', 'verify', $id2);
+ok(!!($s == 0), 'its recording verifies') or print "# $e\n";
+
+# ---- line editing (libedit): cursor movement, history, Ctrl-C abandons the line ----
+system(@T, 'new-window', '-t', 'op', '-n', 'ed',
+       envcmd('op-in', 'session', 'start', '--target', 'com-web') . '; echo "EXITED:$?"; sleep 60');
+$p = wait_for('op:ed', qr/escort\[\d+\] com-web\$ /, 10);
+my $id3 = session_id($p);
+system(@T, 'send-keys', '-t', 'op:ed', '-l', 'echo ab-d');
+system(@T, 'send-keys', '-t', 'op:ed', 'Left', 'Left');
+system(@T, 'send-keys', '-t', 'op:ed', '-l', 'c');
+system(@T, 'send-keys', '-t', 'op:ed', 'Enter');
+ok(!!(wait_for('op:ed', qr/^abc-d$/m)), 'the cursor moves within the line (Left, insert)') or print "# " . pane('op:ed');
+system(@T, 'send-keys', '-t', 'op:ed', '-l', 'echo ignored-line');
+system(@T, 'send-keys', '-t', 'op:ed', 'C-c');
+$p = wait_for('op:ed', qr/ignored-line\^C\n(?:.*\n)*?escort\[\d+\] com-web\$ /);
+system(@T, 'send-keys', '-t', 'op:ed', 'Up', 'Enter');
+$p = wait_for('op:ed', qr/^abc-d\n(?:.*\n)*?^abc-d$/m);
+ok(!!($p && $p !~ /^ignored-line$/m), 'Ctrl-C abandons the line being edited; Up brings back the last line')
+	or print "# " . pane('op:ed');
+system(@T, 'send-keys', '-t', 'op:ed', 'C-d');
+ok(!!(wait_for('op:ed', qr/session \d+ ended; recording.*\n(?:.*\n)*?EXITED:0/)), 'Ctrl-D at an empty prompt ends the session')
+	or print "# " . pane('op:ed');
+($s, $o, $e) = run($tok{'esc-1'}, 'session', 'verify', $id3);
 ok(!!($s == 0), 'its recording verifies') or print "# $e\n";
 
 # ---- usage ----

@@ -122,7 +122,13 @@ ok(until_out($ss, qr/line 3 interrupted, exit status 130/, 5) && time - $t0 < 3,
    'ssh: Ctrl-C interrupts the remote line') or print "# $ss->{ebuf}\n";
 print { $ss->{in} } "echo after-\$((1+1))\n";
 ok(until_out($ss, qr/^after-2$/m), 'ssh: the shell goes on after Ctrl-C');
-ok(!!(finish($ss) == 0 && $ss->{ebuf} =~ /attestation: 0 changes to sensitive state/),
+# the target is this host: listening ports of other programs (tests running in parallel)
+# may come and go meanwhile; nothing else may change
+my $fs = finish($ss);
+my ($att) = $ss->{ebuf} =~ /attestation: (\d+ changes? to sensitive state.*)/;
+my @chg = defined $att && $att =~ /^\d+ changes? to sensitive state on the target: (.*)$/ ? split(/\\n/, $1) : ();
+ok(!!($fs == 0 && defined $att && ($att =~ /^0 changes/
+       || (@chg && !grep { !/^(?:new listening port|listening port closed:) tcp / } @chg))),
    'ssh: the session ends with an attestation of the target') or print "# $ss->{ebuf}\n";
 ($s, $o, $e) = run($tok{'esc-1'}, 'session', 'verify', 1);
 ok(!!($s == 0), 'ssh: the recording verifies') or print "# $e\n";

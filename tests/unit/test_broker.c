@@ -695,6 +695,25 @@ attested(struct attfx *a, const char *cmd, size_t *nch)
 	return buf_steal(&diff, NULL);
 }
 
+/* Lines of a diff other than listening ports opening or closing: the target is this
+ * host, where other programs (tests running next to this one) open and close ports. */
+static size_t
+changes_but_ports(const char *d)
+{
+	size_t n = 0;
+
+	while (*d) {
+		const char *nl = strchr(d, '\n');
+		size_t len = nl ? (size_t)(nl - d) : strlen(d);
+
+		if (len > 0 && strncmp(d, "new listening port", 18) != 0 &&
+		    strncmp(d, "listening port closed", 21) != 0)
+			n++;
+		d += len + (nl ? 1 : 0);
+	}
+	return n;
+}
+
 static void
 test_ssh_attestation(void **state)
 {
@@ -710,10 +729,9 @@ test_ssh_attestation(void **state)
 	snprintf(cmd, sizeof(cmd), "cat %s/etc/passwd %s/root/.ssh/authorized_keys; ls -la %s >/dev/null",
 	         a.root, a.root, a.root);
 	d = attested(&a, cmd, &n);
-	if (n != 0)
+	if (changes_but_ports(d) != 0)
 		print_error("unexpected: %s\n", d);
-	assert_int_equal(n, 0);
-	assert_string_equal(d, "");
+	assert_int_equal(changes_but_ports(d), 0);
 	free(d);
 
 	/* a key added to root's authorized_keys */

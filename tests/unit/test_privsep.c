@@ -1,8 +1,11 @@
 /* test_privsep.c — the privilege-separation channels: the message codec refuses truncated,
  * oversized and trailing bytes; the signer and broker state machines refuse unknown,
  * out-of-phase and malformed requests (and the signer a shrinking or forked log); and
- * both peers work end to end over a real socketpair, failing closed once refused. */
+ * both peers work end to end over a real socketpair, failing closed once refused. The
+ * sessions' shell channels refuse the same way, and a shell held by the broker's table
+ * runs lines, takes Ctrl-C and the kill switch through the worker's stubs. */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -550,6 +553,267 @@ broker_end_to_end(void **state)
 	buf_free(&m);
 }
 
+/* ---- sessions' shells: the control channel and each shell's channel ---- */
+
+static void
+open_msg(buf *m, const char *key_file, const char *env)
+{
+	assert_int_equal(pmsg_begin(m, BROKER_PM_SHELL_OPEN), 0);
+	put_target(m, key_file, key_file ? BROKER_SSH : BROKER_LOCAL);
+	assert_int_equal(pmsg_put_u32(m, env ? 1 : 0), 0);
+	if (env)
+		assert_int_equal(pmsg_put_str(m, env), 0);
+}
+
+static void
+shell_ctl_states(void **state)
+{
+	broker_priv_state st;
+	buf m = BUF_INIT;
+	char why[256];
+
+	(void)state;
+	buf_init(&m, PMSG_MAX);
+	broker_priv_state_init(&st, "/data");
+	/* a run's request is unknown on the shell channel */
+	begin_msg(&m, NULL, BROKER_LOCAL, NULL, 2);
+	assert_int_equal(broker_priv_ctl_feed(&st, m.data, m.len, why, sizeof(why)), ESC_EPARSE);
+	assert_non_null(strstr(why, "unknown"));
+	/* a key outside DATA/keys; foreign environment; a trailing byte */
+	open_msg(&m, "/data/keys/../signing.key", NULL);
+	assert_int_equal(broker_priv_ctl_feed(&st, m.data, m.len, why, sizeof(why)), ESC_EPARSE);
+	open_msg(&m, NULL, "BASH_ENV=/tmp/x");
+	assert_int_equal(broker_priv_ctl_feed(&st, m.data, m.len, why, sizeof(why)), ESC_EPARSE);
+	open_msg(&m, NULL, "ESCORT_SESSION=4");
+	assert_int_equal(pmsg_put_u8(&m, 0), 0);
+	assert_int_equal(broker_priv_ctl_feed(&st, m.data, m.len, why, sizeof(why)), ESC_EPARSE);
+	/* truncated */
+	open_msg(&m, NULL, "ESCORT_SESSION=4");
+	assert_int_equal(broker_priv_ctl_feed(&st, m.data, m.len - 1, why, sizeof(why)), ESC_EPARSE);
+	/* a good one */
+	open_msg(&m, "/data/keys/t1", "ESCORT_SESSION=4");
+	assert_int_equal(broker_priv_ctl_feed(&st, m.data, m.len, why, sizeof(why)), 1);
+	assert_int_equal(st.req.type, BROKER_PM_SHELL_OPEN);
+	assert_string_equal(st.req.t.key_file, "/data/keys/t1");
+	assert_string_equal(st.req.lim.env[0], "ESCORT_SESSION=4");
+	/* kill by pid: never pid 0, 1 or a negative one (a process group) */
+	assert_int_equal(pmsg_begin(&m, BROKER_PM_SHELL_KILL_PID), 0);
+	assert_int_equal(pmsg_put_i64(&m, -5), 0);
+	assert_int_equal(pmsg_put_i64(&m, 0), 0);
+	assert_int_equal(broker_priv_ctl_feed(&st, m.data, m.len, why, sizeof(why)), ESC_EPARSE);
+	assert_int_equal(pmsg_begin(&m, BROKER_PM_SHELL_KILL_PID), 0);
+	assert_int_equal(pmsg_put_i64(&m, 4242), 0);
+	assert_int_equal(pmsg_put_i64(&m, 77), 0);
+	assert_int_equal(broker_priv_ctl_feed(&st, m.data, m.len, why, sizeof(why)), 1);
+	assert_int_equal(st.req.type, BROKER_PM_SHELL_KILL_PID);
+	assert_int_equal(st.req.pid, 4242);
+	assert_int_equal(st.req.start, 77);
+	broker_priv_state_free(&st);
+	buf_free(&m);
+}
+
+static int
+sfeed(broker_priv_shell_in *in, buf *m, char *why)
+{
+	return broker_priv_shell_feed(in, m->data, m->len, why, 256);
+}
+
+static void
+line_msg(buf *m, uint64_t len)
+{
+	assert_int_equal(pmsg_begin(m, BROKER_PM_SHELL_LINE), 0);
+	assert_int_equal(pmsg_put_u32(m, 1000), 0);
+	assert_int_equal(pmsg_put_u64(m, len), 0);
+}
+
+static void
+sdata_msg(buf *m, const char *p, size_t n)
+{
+	assert_int_equal(pmsg_begin(m, BROKER_PM_SHELL_DATA), 0);
+	assert_int_equal(pmsg_put_bytes(m, p, n), 0);
+}
+
+static void
+shell_states(void **state)
+{
+	broker_priv_shell_in in;
+	buf m = BUF_INIT;
+	char why[256];
+
+	(void)state;
+	buf_init(&m, PMSG_MAX);
+	broker_priv_shell_in_init(&in);
+	/* pieces of a line nobody announced; unknown types; garbage */
+	sdata_msg(&m, "ls", 2);
+	assert_int_equal(sfeed(&in, &m, why), ESC_EPARSE);
+	assert_non_null(strstr(why, "out of phase"));
+	assert_int_equal(pmsg_begin(&m, 77), 0);
+	assert_int_equal(sfeed(&in, &m, why), ESC_EPARSE);
+	assert_non_null(strstr(why, "unknown"));
+	assert_int_equal(pmsg_begin(&m, BROKER_PM_RUN_BEGIN), 0);
+	assert_int_equal(sfeed(&in, &m, why), ESC_EPARSE);
+	assert_int_equal(broker_priv_shell_feed(&in, "\x01", 1, why, sizeof(why)), ESC_EPARSE);
+	/* lines of 0 bytes or over the limit; a trailing byte */
+	line_msg(&m, 0);
+	assert_int_equal(sfeed(&in, &m, why), ESC_EPARSE);
+	line_msg(&m, BROKER_PRIV_LINE_MAX + 1);
+	assert_int_equal(sfeed(&in, &m, why), ESC_EPARSE);
+	line_msg(&m, 3);
+	assert_int_equal(pmsg_put_u8(&m, 0), 0);
+	assert_int_equal(sfeed(&in, &m, why), ESC_EPARSE);
+	/* only SIGINT; KILL and CLOSE carry nothing */
+	assert_int_equal(pmsg_begin(&m, BROKER_PM_SHELL_SIGNAL), 0);
+	assert_int_equal(pmsg_put_u8(&m, 9), 0);
+	assert_int_equal(sfeed(&in, &m, why), ESC_EPARSE);
+	assert_int_equal(pmsg_begin(&m, BROKER_PM_SHELL_KILL), 0);
+	assert_int_equal(pmsg_put_u8(&m, 0), 0);
+	assert_int_equal(sfeed(&in, &m, why), ESC_EPARSE);
+	/* a line in two pieces */
+	line_msg(&m, 5);
+	assert_int_equal(sfeed(&in, &m, why), 0);
+	assert_int_equal(in.phase, BROKER_SH_RECV);
+	/* while it arrives: no second line, no close, no signal */
+	line_msg(&m, 5);
+	assert_int_equal(sfeed(&in, &m, why), ESC_EPARSE);
+	assert_int_equal(pmsg_begin(&m, BROKER_PM_SHELL_CLOSE), 0);
+	assert_int_equal(sfeed(&in, &m, why), ESC_EPARSE);
+	/* more than announced, a NUL, an empty piece */
+	sdata_msg(&m, "echo x", 6);
+	assert_int_equal(sfeed(&in, &m, why), ESC_EPARSE);
+	sdata_msg(&m, "e\0", 2);
+	assert_int_equal(sfeed(&in, &m, why), ESC_EPARSE);
+	sdata_msg(&m, "", 0);
+	assert_int_equal(sfeed(&in, &m, why), ESC_EPARSE);
+	sdata_msg(&m, "ech", 3);
+	assert_int_equal(sfeed(&in, &m, why), 0);
+	sdata_msg(&m, "o!", 2);
+	assert_int_equal(sfeed(&in, &m, why), 1);
+	assert_int_equal(in.type, BROKER_PM_SHELL_LINE);
+	assert_int_equal(in.phase, BROKER_SH_RUNNING);
+	assert_int_equal(in.timeout_ms, 1000);
+	assert_memory_equal(in.line.data, "echo!", 5);
+	/* while it runs: Ctrl-C and the kill switch only */
+	line_msg(&m, 2);
+	assert_int_equal(sfeed(&in, &m, why), ESC_EPARSE);
+	assert_non_null(strstr(why, "out of phase"));
+	assert_int_equal(pmsg_begin(&m, BROKER_PM_SHELL_CLOSE), 0);
+	assert_int_equal(sfeed(&in, &m, why), ESC_EPARSE);
+	sdata_msg(&m, "x", 1);
+	assert_int_equal(sfeed(&in, &m, why), ESC_EPARSE);
+	assert_int_equal(pmsg_begin(&m, BROKER_PM_SHELL_SIGNAL), 0);
+	assert_int_equal(pmsg_put_u8(&m, 2), 0);
+	assert_int_equal(sfeed(&in, &m, why), 1);
+	assert_int_equal(in.type, BROKER_PM_SHELL_SIGNAL);
+	assert_int_equal(pmsg_begin(&m, BROKER_PM_SHELL_KILL), 0);
+	assert_int_equal(sfeed(&in, &m, why), 1);
+	assert_int_equal(in.type, BROKER_PM_SHELL_KILL);
+	broker_priv_shell_in_done(&in);
+	assert_int_equal(in.phase, BROKER_SH_IDLE);
+	assert_int_equal(in.line.len, 0);
+	/* idle: a late Ctrl-C is harmless; close */
+	assert_int_equal(pmsg_begin(&m, BROKER_PM_SHELL_SIGNAL), 0);
+	assert_int_equal(pmsg_put_u8(&m, 2), 0);
+	assert_int_equal(sfeed(&in, &m, why), 1);
+	assert_int_equal(pmsg_begin(&m, BROKER_PM_SHELL_CLOSE), 0);
+	assert_int_equal(sfeed(&in, &m, why), 1);
+	assert_int_equal(in.type, BROKER_PM_SHELL_CLOSE);
+	broker_priv_shell_in_free(&in);
+	buf_free(&m);
+}
+
+static int
+sh_poll_go(void *ctx)
+{
+	int *n = ctx;
+
+	/* the third poll presses Ctrl-C */
+	return ++*n == 3 ? BROKER_SHELL_INTERRUPT : BROKER_SHELL_GO;
+}
+
+static void
+sh_out(void *ctx, int stream, const unsigned char *p, size_t n)
+{
+	(void)stream;
+	buf_put(ctx, p, n);
+}
+
+/* The broker's shell table served in a thread, the worker's stubs over a socketpair: a
+ * line, Ctrl-C, kill by pid, and a refusal on the control channel ending every shell. */
+static void
+shell_end_to_end(void **state)
+{
+	int sv[2], npoll = 0;
+	broker_pshell *ps = NULL, *ps2 = NULL;
+	broker_target t;
+	broker_shell_io io;
+	broker_shell_result res;
+	buf msg = BUF_INIT, out = BUF_INIT, m = BUF_INIT;
+	const char *env[] = { "ESCORT_SESSION=9", NULL };
+	static const char l1[] = "echo s$ESCORT_SESSION; cd /tmp", l2[] = "pwd",
+	                  l3[] = "sleep 30; echo not-reached";
+
+	(void)state;
+	buf_init(&m, PMSG_MAX);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(broker_priv_shells_start(sv[1], tmpdir), 0);
+	assert_int_equal(broker_priv_shell_attach(sv[0]), 0);
+	assert_true(broker_priv_shell_active());
+	memset(&t, 0, sizeof(t));
+	t.name = "local";
+	t.transport = BROKER_LOCAL;
+	assert_int_equal(broker_priv_shell_open(&ps, &t, env, &msg), 0);
+	assert_true(broker_priv_shell_pid(ps) > 1);
+	memset(&io, 0, sizeof(io));
+	io.timeout_ms = 20000;
+	io.on_output = sh_out;
+	io.ctx = &out;
+	assert_int_equal(broker_priv_shell_run(ps, (const unsigned char *)l1, strlen(l1), &io, &res,
+	                                       &msg), 0);
+	assert_int_equal(res.exit_code, 0);
+	assert_int_equal(out.len, 3);
+	assert_memory_equal(out.data, "s9\n", 3);
+	buf_reset(&out);
+	assert_int_equal(broker_priv_shell_run(ps, (const unsigned char *)l2, strlen(l2), &io, &res,
+	                                       &msg), 0);
+	assert_memory_equal(out.data, "/tmp\n", 5);
+	/* Ctrl-C from io->poll reaches the line in the broker */
+	buf_reset(&out);
+	io.poll = sh_poll_go;
+	io.ctx = &npoll;
+	io.on_output = NULL;
+	assert_int_equal(broker_priv_shell_run(ps, (const unsigned char *)l3, strlen(l3), &io, &res,
+	                                       &msg), 0);
+	assert_true(res.interrupted);
+	assert_int_equal(res.exit_code, 130);
+	assert_true(res.ms < 5000);
+	assert_true(broker_priv_shell_alive(ps));
+	/* kill by pid: only the broker's own shells */
+	assert_int_equal(broker_priv_shell_kill_pid(getpid(), 0, &msg), ESC_ENOENT);
+	assert_int_equal(broker_priv_shell_kill_pid(broker_priv_shell_pid(ps),
+	                                            broker_priv_shell_start(ps), &msg), 0);
+	for (int i = 0; i < 100 && kill((pid_t)broker_priv_shell_pid(ps), 0) == 0; i++)
+		usleep(10000);
+	assert_int_not_equal(kill((pid_t)broker_priv_shell_pid(ps), 0), 0);
+	io.poll = NULL;
+	assert_int_not_equal(broker_priv_shell_run(ps, (const unsigned char *)l2, strlen(l2), &io,
+	                                           &res, &msg), 0);
+	broker_priv_shell_close(ps);
+	/* a request the control channel does not know: refused, every shell ends */
+	assert_int_equal(broker_priv_shell_open(&ps2, &t, NULL, &msg), 0);
+	assert_int_equal(pmsg_begin(&m, BROKER_PM_RUN_DATA), 0);
+	assert_int_equal(pmsg_send(sv[0], &m), 0);
+	for (int i = 0; i < 100 && kill((pid_t)broker_priv_shell_pid(ps2), 0) == 0; i++)
+		usleep(10000);
+	assert_int_not_equal(kill((pid_t)broker_priv_shell_pid(ps2), 0), 0);
+	assert_int_not_equal(broker_priv_shell_open(&ps, &t, NULL, &msg), 0);
+	broker_priv_shell_close(ps2);
+	broker_priv_shells_stop();
+	close(sv[0]);
+	buf_free(&msg);
+	buf_free(&out);
+	buf_free(&m);
+}
+
 static void
 signer_end_to_end(void **state)
 {
@@ -610,6 +874,9 @@ main(void)
 		cmocka_unit_test(broker_states),
 		cmocka_unit_test(broker_end_to_end),
 		cmocka_unit_test(signer_end_to_end),
+		cmocka_unit_test(shell_ctl_states),
+		cmocka_unit_test(shell_states),
+		cmocka_unit_test(shell_end_to_end),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
