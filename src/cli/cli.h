@@ -7,6 +7,7 @@
 #include "lockbox/lockbox.h"
 
 #include <stdint.h>
+#include <sys/types.h>
 
 struct json_t;
 struct wf;
@@ -62,6 +63,21 @@ const char *cli_time_str(int64_t us, char *t, size_t n);
  * redacted from the caller's view and what the attestation found changed on the target. */
 void cli_run_details(const struct json_t *res);
 
+
+/* (owner.c) Run by root on a data directory that belongs to another user (the one the
+ * subcommand's --data/-d/--data-dir or the defaults name), becomes that user for good
+ * (setgid, initgroups, setuid, checked), after forking a signer and a broker for the keys
+ * only root may read (escortd's layout, docs/privsep.md); else does nothing. 0, or an exit
+ * code after printing why. */
+int cli_become_owner(const char *sub, int argc, char **argv);
+/* (owner.c) `escort init`: the user the data directory dir is for: --user NAME (root only;
+ * neither root nor in group root), else as root the owner of an existing dir when not
+ * root, else the system user "escort" when it exists. *give = 1 with its ids, or 0 when it
+ * stays the caller's. 0 or an exit code (printed). */
+int cli_init_user(const char *name, const char *dir, uid_t *uid, gid_t *gid, int *give);
+/* Gives dir, all but signing.key and keys/, to uid:gid (privsep_give_datadir); 0 or -1
+ * (printed). */
+int cli_init_give(const char *dir, uid_t uid, gid_t gid);
 
 /* Prints "escort SUB: message" to stderr (printf-style). */
 void cli_warnx(const char *sub, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

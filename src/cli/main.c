@@ -11,20 +11,24 @@ struct subcommand {
 	const char *name;
 	int (*run)(int, char **);
 	const char *summary;
+	int as_owner; /* run by root on another user's data directory: become that user */
 };
 
 static const struct subcommand subcommands[] = {
-	{ "analyze", cli_analyze, "analyze command records and print one JSON object each" },
-	{ "explain", cli_explain, "explain a command in plain words, with its risk" },
-	{ "rules", cli_rules, "validate directories of lockbox or Sigma rules" },
-	{ "init", cli_init, "create the data directory and the audit signing key" },
-	{ "audit", cli_audit, "verify, prove, checkpoint and export the audit log" },
-	{ "request", cli_request, "create, approve, deny, cancel, run and show change requests" },
-	{ "user", cli_user, "issue and revoke identity tokens (data directory owner)" },
-	{ "policy", cli_policy, "check and load policies; explain a decision for a command" },
-	{ "serve", cli_serve, "run escortd: the HTTP JSON API and the web console" },
-	{ "session", cli_session, "escorted interactive sessions: start, join, kill, replay, verify" },
-	{ "shell", cli_shell, "the SSH front door: ForceCommand for operators on a jump host" },
+	{ "analyze", cli_analyze, "analyze command records and print one JSON object each", 0 },
+	{ "explain", cli_explain, "explain a command in plain words, with its risk", 0 },
+	{ "rules", cli_rules, "validate directories of lockbox or Sigma rules", 0 },
+	{ "init", cli_init, "create the data directory and the audit signing key", 0 },
+	{ "audit", cli_audit, "verify, prove, checkpoint and export the audit log", 1 },
+	{ "request", cli_request,
+	  "create, approve, deny, cancel, run and show change requests", 1 },
+	{ "user", cli_user, "issue and revoke identity tokens (data directory owner)", 1 },
+	{ "policy", cli_policy, "check and load policies; explain a decision for a command", 1 },
+	{ "serve", cli_serve, "run escortd: the HTTP JSON API and the web console", 0 },
+	{ "session", cli_session,
+	  "escorted interactive sessions: start, join, kill, replay, verify", 1 },
+	{ "shell", cli_shell,
+	  "the SSH front door: ForceCommand for operators on a jump host", 1 },
 };
 
 static void
@@ -88,8 +92,17 @@ main(int argc, char **argv)
 		return CLI_EXIT_OK;
 	}
 	for (i = 0; i < sizeof(subcommands) / sizeof(subcommands[0]); i++) {
-		if (strcmp(argv[1], subcommands[i].name) == 0)
-			return subcommands[i].run(argc - 1, argv + 1);
+		if (strcmp(argv[1], subcommands[i].name) != 0)
+			continue;
+		/* before anything is opened: files made as root would lock escortd's worker out
+		 * (init and serve decide about users themselves) */
+		if (subcommands[i].as_owner) {
+			int rc = cli_become_owner(argv[1], argc - 1, argv + 1);
+
+			if (rc != 0)
+				return rc;
+		}
+		return subcommands[i].run(argc - 1, argv + 1);
 	}
 	cli_warnx(NULL, "'%s' is not an escort command; see 'escort --help'", argv[1]);
 	return CLI_EXIT_USAGE;

@@ -95,8 +95,8 @@ own_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 }
 
 /* Everything under datadir (not following links) except the signing key and keys/. */
-static int
-give_datadir(const char *datadir, uid_t uid, gid_t gid, char *err, size_t errlen)
+int
+privsep_give_datadir(const char *datadir, uid_t uid, gid_t gid, char *err, size_t errlen)
 {
 	char key[4096], keys[4096];
 
@@ -218,19 +218,9 @@ privsep_unavailable(const char **what)
 /* ---- the monitor ---- */
 
 static int
-resolve_user(const privsep_opts *o, uid_t *uid, gid_t *gid, char *err, size_t errlen)
+user_ok(const struct passwd *pw, const char *name, uid_t *uid, gid_t *gid, char *err,
+        size_t errlen)
 {
-	const char *name = o->user ? o->user : PRIVSEP_DEFAULT_USER;
-	struct passwd *pw = getpwnam(name);
-
-	if (pw == NULL && o->user == NULL) {
-		name = "nobody";
-		pw = getpwnam(name);
-		if (pw)
-			fprintf(stderr, "escort serve: no user '%s'; the HTTP worker runs as nobody "
-			        "(create one: useradd --system --no-create-home %s)\n",
-			        PRIVSEP_DEFAULT_USER, PRIVSEP_DEFAULT_USER);
-	}
 	if (pw == NULL) {
 		seterr(err, errlen, "no user '%s' for the HTTP worker (--user NAME)", name);
 		return ESC_EINVAL;
@@ -243,6 +233,44 @@ resolve_user(const privsep_opts *o, uid_t *uid, gid_t *gid, char *err, size_t er
 	*uid = pw->pw_uid;
 	*gid = pw->pw_gid;
 	return 0;
+}
+
+/* The worker's user, as root: --user; else the data directory's owner (the installation
+ * gave it one: `escort init --user`, or an earlier start); else the system user "escort";
+ * else, with an explicit --privsep, nobody (warned). 1 when there is none (the caller
+ * refuses to start). */
+static int
+resolve_user(const privsep_opts *o, uid_t *uid, gid_t *gid, char *err, size_t errlen)
+{
+	struct passwd *pw;
+	struct stat st;
+
+	if (o->user)
+		return user_ok(getpwnam(o->user), o->user, uid, gid, err, errlen);
+	if (stat(o->datadir, &st) != 0) {
+		seterr(err, errlen, "%s: %s (run 'escort init')", o->datadir, strerror(errno));
+		return ESC_EIO;
+	}
+	if (st.st_uid != 0) {
+		char name[32];
+
+		snprintf(name, sizeof(name), "uid %u", (unsigned)st.st_uid);
+		if ((pw = getpwuid(st.st_uid)) == NULL) {
+			seterr(err, errlen, "%s belongs to %s, which has no account here; give "
+			       "--user NAME", o->datadir, name);
+			return ESC_EINVAL;
+		}
+		return user_ok(pw, pw->pw_name, uid, gid, err, errlen);
+	}
+	if ((pw = getpwnam(PRIVSEP_DEFAULT_USER)) != NULL)
+		return user_ok(pw, PRIVSEP_DEFAULT_USER, uid, gid, err, errlen);
+	if (o->mode == PRIVSEP_ON) {
+		fprintf(stderr, "escort serve: no user '%s' and %s is root's; the HTTP worker runs "
+		        "as nobody (create one: useradd --system --no-create-home %s)\n",
+		        PRIVSEP_DEFAULT_USER, o->datadir, PRIVSEP_DEFAULT_USER);
+		return user_ok(getpwnam("nobody"), "nobody", uid, gid, err, errlen);
+	}
+	return 1;
 }
 
 static int
@@ -320,7 +348,7 @@ privsep_start(const privsep_opts *o, int *status, char *err, size_t errlen)
 {
 	char keypath[4096], keysdir[4096];
 	audit_key key;
-	int sg[2] = { -1, -1 }, bk[2] = { -1, -1 };
+	int sg[2] = { -1, -1 }, bk[2] = { -1, -1 }, sx[2] = { -1, -1 };
 	int root = geteuid() == 0, rc;
 	uid_t uid = getuid();
 	gid_t gid = getgid();
@@ -329,31 +357,40 @@ privsep_start(const privsep_opts *o, int *status, char *err, size_t errlen)
 
 	*status = 0;
 	memset(&key, 0, sizeof(key));
+	if (o->mode == PRIVSEP_OFF && root)
+		fprintf(stderr,
+		        "escort serve: WARNING: running as root WITHOUT privilege separation "
+		        "(--no-privsep)\n"
+		        "escort serve: WARNING: the process that parses HTTP and JSON holds the audit "
+		        "signing key and every target key, as root; see docs/privsep.md\n");
 	if (o->mode == PRIVSEP_OFF || (o->mode == PRIVSEP_AUTO && !root))
 		return 0;
-	/* as root by default only where the installation made the worker's user: giving the
-	 * data directory to "nobody" is a choice an admin makes explicitly */
-	if (o->mode == PRIVSEP_AUTO && o->user == NULL && getpwnam(PRIVSEP_DEFAULT_USER) == NULL) {
-		fprintf(stderr, "escort serve: privilege separation is off: there is no '%s' user "
-		        "(create it: useradd --system --no-create-home %s; or give --privsep "
-		        "--user NAME)\n", PRIVSEP_DEFAULT_USER, PRIVSEP_DEFAULT_USER);
-		return 0;
-	}
 	if (o->datadir == NULL || strlen(o->datadir) > 3000) {
 		seterr(err, errlen, "privilege separation needs a data directory");
 		return ESC_EINVAL;
 	}
-	if (root && (rc = resolve_user(o, &uid, &gid, err, errlen)) != 0)
+	/* as root it always separates: the worker runs as the data directory's owner */
+	if (root && (rc = resolve_user(o, &uid, &gid, err, errlen)) != 0) {
+		if (rc == 1) {
+			seterr(err, errlen, "refusing to run as root without privilege separation: "
+			       "%s belongs to root and there is no '%s' user for the HTTP worker. "
+			       "Give the data directory a user of its own ('escort init --user NAME' "
+			       "for a new one; see escort-serve(1)), or --user NAME, or --no-privsep "
+			       "to run everything as root", o->datadir, PRIVSEP_DEFAULT_USER);
+			rc = ESC_EINVAL;
+		}
 		return rc;
+	}
 	snprintf(keypath, sizeof(keypath), "%s/%s", o->datadir, AUDIT_KEY_FILE);
 	snprintf(keysdir, sizeof(keysdir), "%s/%s", o->datadir, KEYS_DIR);
 	if ((rc = check_secret(keypath, 0, 0, err, errlen)) != 0 ||
 	    (rc = check_secret(keysdir, 1, 1, err, errlen)) != 0)
 		return rc;
-	if (root && (rc = give_datadir(o->datadir, uid, gid, err, errlen)) != 0)
+	if (root && (rc = privsep_give_datadir(o->datadir, uid, gid, err, errlen)) != 0)
 		goto fail;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sg) != 0 ||
-	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, bk) != 0) {
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, bk) != 0 ||
+	    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sx) != 0) {
 		seterr(err, errlen, "socketpair: %s", strerror(errno));
 		rc = ESC_EIO;
 		goto fail;
@@ -370,6 +407,8 @@ privsep_start(const privsep_opts *o, int *status, char *err, size_t errlen)
 		close(sg[0]);
 		close(bk[0]);
 		close(bk[1]);
+		close(sx[0]);
+		close(sx[1]);
 		child_common("escort-signer", &old);
 		(void)setpgid(0, 0); /* a terminal's ^C stops the worker first, not the signer */
 		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -397,10 +436,17 @@ privsep_start(const privsep_opts *o, int *status, char *err, size_t errlen)
 		close(sg[0]);
 		close(sg[1]);
 		close(bk[0]);
+		close(sx[0]);
 		child_common("escort-broker", &old);
 		(void)setpgid(0, 0);
 		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+		/* sessions' shells: a thread of their own on the shell channel */
+		if (broker_priv_shells_start(sx[1], o->datadir) != 0) {
+			fprintf(stderr, "escort-broker: cannot serve sessions' shells\n");
+			_exit(1);
+		}
 		rc = broker_priv_serve(bk[1], o->datadir);
+		broker_priv_shells_stop();
 		_exit(rc == 0 ? 0 : 1);
 	}
 	if (brk < 0)
@@ -409,6 +455,7 @@ privsep_start(const privsep_opts *o, int *status, char *err, size_t errlen)
 	if ((worker = fork()) == 0) {
 		close(sg[1]);
 		close(bk[1]);
+		close(sx[1]);
 		child_common("escort-http", &old);
 		if (root && drop_to(uid, gid) != 0) {
 			fprintf(stderr, "escort serve: the HTTP worker cannot drop its privileges\n");
@@ -431,7 +478,7 @@ privsep_start(const privsep_opts *o, int *status, char *err, size_t errlen)
 			_exit(1);
 		}
 		if (audit_signer_attach(sg[0], err, errlen) != 0 ||
-		    broker_priv_client_attach(bk[0]) != 0) {
+		    broker_priv_client_attach(bk[0]) != 0 || broker_priv_shell_attach(sx[0]) != 0) {
 			fprintf(stderr, "escort serve: %s\n", err);
 			_exit(1);
 		}
@@ -443,6 +490,8 @@ privsep_start(const privsep_opts *o, int *status, char *err, size_t errlen)
 	close(sg[1]);
 	close(bk[0]);
 	close(bk[1]);
+	close(sx[0]);
+	close(sx[1]);
 	*status = monitor(worker, signer, brk, &wait);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	return 1;
@@ -459,6 +508,127 @@ forkfail:
 		waitpid(brk, NULL, 0);
 	}
 	sigprocmask(SIG_SETMASK, &old, NULL);
+fail:
+	if (sg[0] >= 0) {
+		close(sg[0]);
+		close(sg[1]);
+	}
+	if (bk[0] >= 0) {
+		close(bk[0]);
+		close(bk[1]);
+	}
+	if (sx[0] >= 0) {
+		close(sx[0]);
+		close(sx[1]);
+	}
+	return rc;
+}
+
+/* ---- the CLI's peers (src/cli/owner.c) ---- */
+
+int
+privsep_cli_peers(const char *datadir, int want_signer, int want_broker, uid_t uid, gid_t gid,
+                  char *err, size_t errlen)
+{
+	char keypath[4096];
+	audit_key key;
+	int sg[2] = { -1, -1 }, bk[2] = { -1, -1 }, rc;
+	pid_t signer = -1, brk = -1;
+	sigset_t cur;
+
+	memset(&key, 0, sizeof(key));
+	if (geteuid() != 0 || uid == 0 || datadir == NULL || strlen(datadir) > 3000) {
+		seterr(err, errlen, "the CLI's signer and broker are for root on another user's "
+		       "data directory");
+		return ESC_EINVAL;
+	}
+	snprintf(keypath, sizeof(keypath), "%s/%s", datadir, AUDIT_KEY_FILE);
+	if ((want_signer && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sg) != 0) ||
+	    (want_broker && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, bk) != 0)) {
+		seterr(err, errlen, "socketpair: %s", strerror(errno));
+		rc = ESC_EIO;
+		goto fail;
+	}
+	sigprocmask(SIG_SETMASK, NULL, &cur);
+	fflush(NULL);
+	if (want_signer && (signer = fork()) == 0) {
+		/* as escortd's: loads the key itself, then holds nothing else */
+		close(sg[0]);
+		if (bk[0] >= 0) {
+			close(bk[0]);
+			close(bk[1]);
+		}
+		child_common("escort-signer", &cur);
+		(void)setpgid(0, 0); /* ^C stops the command; the signer ends on its EOF */
+		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+		if (audit_key_load(keypath, &key, err, errlen) != 0) {
+			fprintf(stderr, "escort-signer: %s\n", err);
+			_exit(1);
+		}
+		if (drop_to(uid, gid) != 0 ||
+		    install_filter(SCMP_ACT_ERRNO(EPERM), SCMP_ACT_ALLOW, signer_allow,
+		                   sizeof(signer_allow) / sizeof(signer_allow[0])) != 0) {
+			fprintf(stderr, "escort-signer: cannot drop privileges; exiting\n");
+			audit_key_wipe(&key);
+			_exit(1);
+		}
+		rc = audit_signer_serve(sg[1], &key);
+		audit_key_wipe(&key);
+		_exit(rc == 0 ? 0 : 1);
+	}
+	if (want_signer && signer < 0)
+		goto forkfail;
+	if (want_broker && (brk = fork()) == 0) {
+		close(bk[0]);
+		if (sg[0] >= 0) {
+			close(sg[0]);
+			close(sg[1]);
+		}
+		child_common("escort-broker", &cur);
+		(void)setpgid(0, 0);
+		prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+		rc = broker_priv_serve(bk[1], datadir);
+		_exit(rc == 0 ? 0 : 1);
+	}
+	if (want_broker && brk < 0)
+		goto forkfail;
+	if (sg[0] >= 0) {
+		close(sg[1]);
+		sg[1] = -1;
+		if ((rc = audit_signer_attach(sg[0], err, errlen)) != 0) {
+			/* the signer channel stays attached (failed): nothing gets signed; the
+			 * broker is not left running for a command that cannot go on */
+			if (brk > 0) {
+				kill(brk, SIGKILL);
+				waitpid(brk, NULL, 0);
+			}
+			if (bk[0] >= 0) {
+				close(bk[0]);
+				close(bk[1]);
+			}
+			return rc;
+		}
+	}
+	if (bk[0] >= 0) {
+		close(bk[1]);
+		bk[1] = -1;
+		if (broker_priv_client_attach(bk[0]) != 0) {
+			seterr(err, errlen, "cannot attach to the broker process");
+			kill(brk, SIGKILL);
+			waitpid(brk, NULL, 0);
+			close(bk[0]);
+			return ESC_EIO;
+		}
+	}
+	return 0;
+
+forkfail:
+	seterr(err, errlen, "fork: %s", strerror(errno));
+	rc = ESC_EIO;
+	if (signer > 0) {
+		kill(signer, SIGKILL);
+		waitpid(signer, NULL, 0);
+	}
 fail:
 	if (sg[0] >= 0) {
 		close(sg[0]);

@@ -12,18 +12,22 @@
 #define ESCORT_SERVER_PRIVSEP_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 enum privsep_mode {
-	PRIVSEP_AUTO = 0, /* on when started as root and user is given or "escort" exists */
+	PRIVSEP_AUTO = 0, /* on when started as root: the worker runs as user, else the data
+	                   * directory's owner, else "escort"; none of them: refused */
 	PRIVSEP_ON,
 	PRIVSEP_OFF,
 };
 
-#define PRIVSEP_DEFAULT_USER "escort" /* with PRIVSEP_ON: else "nobody" (warned) */
+#define PRIVSEP_DEFAULT_USER "escort" /* for a root-owned data directory; with PRIVSEP_ON
+                                       * and no such user: "nobody" (warned) */
 
 typedef struct privsep_opts {
 	const char *datadir;
-	const char *user; /* the worker's user when root (NULL: PRIVSEP_DEFAULT_USER) */
+	const char *user; /* the worker's user when root (NULL: the data directory's owner;
+	                   * root's: PRIVSEP_DEFAULT_USER) */
 	int mode;         /* enum privsep_mode */
 } privsep_opts;
 
@@ -38,5 +42,18 @@ int privsep_start(const privsep_opts *o, int *status, char *err, size_t errlen);
  * off), else 1 with what is gone in *what ("signer", "broker"): the server answers work
  * that needs it with 503 instead of starting it. */
 int privsep_unavailable(const char **what);
+
+/* Gives everything under datadir (not following links) except signing.key and keys/ to
+ * uid:gid (root only). */
+int privsep_give_datadir(const char *datadir, uid_t uid, gid_t gid, char *err, size_t errlen);
+
+/* For the CLI run by root on a data directory owned by uid (src/cli/owner.c), before it
+ * becomes that user: forks a signer (want_signer: loads datadir's signing.key, then runs
+ * as uid:gid under its seccomp allow-list) and a broker (want_broker: stays root, reads
+ * datadir/keys/) exactly as escortd's, and attaches this process to them, so the CLI signs
+ * and runs commands through them without ever being able to open the key files. Both end
+ * when this process closes its channels (exits). Call before any thread exists. */
+int privsep_cli_peers(const char *datadir, int want_signer, int want_broker, uid_t uid,
+                      gid_t gid, char *err, size_t errlen);
 
 #endif

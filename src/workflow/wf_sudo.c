@@ -130,167 +130,27 @@ wf_sudo_get(wf *w, const char *caller, int64_t id, store_request *r, store_appro
 	return rc;
 }
 
-static void
-hex_of(const unsigned char *h, size_t n, char *out)
-{
-	static const char hx[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = hx[h[i] >> 4];
-		out[2 * i + 1] = hx[h[i] & 15];
-	}
-	out[2 * n] = 0;
-}
-
-/* Why an approved request may not be handed to sudo now (0: it may). */
-static int
-claim_check(wf *w, const store_request *r, const store_approval *apv, size_t napv,
-            const char *sha256_hex, int64_t now, buf *msg)
-{
-	unsigned char h[STORE_HASH_LEN];
-	char hex[2 * STORE_HASH_LEN + 1];
-	unsigned int hl = 0;
-	size_t i;
-	int ok = 0;
-	const policy_identity *who;
-
-	if (wf_state_parse(r->state) != WF_APPROVED) {
-		buf_printf(msg, "request %" PRId64 " is %s, not approved", r->id, r->state);
-		return WF_ECONFLICT;
-	}
-	if (r->expires_us && now >= r->expires_us) {
-		buf_printf(msg, "request %" PRId64 " has expired", r->id);
-		return WF_ECONFLICT;
-	}
-	if (r->ncmds != 1 || EVP_Digest(r->cmds[0].bytes, r->cmds[0].len, h, &hl, EVP_sha256(),
-	                                NULL) != 1) {
-		buf_printf(msg, "request %" PRId64 " is not one sudo command", r->id);
-		return WF_EREFUSED;
-	}
-	hex_of(h, sizeof(h), hex);
-	if (sha256_hex == NULL || strlen(sha256_hex) != 2 * STORE_HASH_LEN ||
-	    CRYPTO_memcmp(hex, sha256_hex, 2 * STORE_HASH_LEN) != 0) {
-		buf_printf(msg, "request %" PRId64 " approved another command than this one", r->id);
-		return WF_EREFUSED;
-	}
-	if (!r->has_binding || r->policy_version == NULL ||
-	    wf_approval_hash(r->id, r->target, r->policy_version, r->cmds, r->ncmds, h) != 0 ||
-	    CRYPTO_memcmp(h, r->binding, STORE_HASH_LEN) != 0) {
-		buf_printf(msg, "request %" PRId64 " was changed after it was decided", r->id);
-		return WF_EREFUSED;
-	}
-	/* an auto-approved request has no approvals: the policy alone allowed it */
-	if (napv == 0 && r->decision) {
-		policy_decision dec;
-
-		memset(&dec, 0, sizeof(dec));
-		if (policy_decision_from_json(r->decision, strlen(r->decision), &dec) == 0 &&
-		    dec.effect == POLICY_AUTO_APPROVE)
-			ok = 1;
-		policy_decision_free(&dec);
-	}
-	for (i = 0; i < napv; i++) {
-		if (apv[i].kind != STORE_APPROVE ||
-		    CRYPTO_memcmp(apv[i].hash, r->binding, STORE_HASH_LEN) != 0 ||
-		    (apv[i].expires_us && now >= apv[i].expires_us) ||
-		    strcmp(apv[i].approver, r->requester) == 0)
-			continue;
-		who = policy_identity_find(wf_policy(w), apv[i].approver);
-		if (who && policy_identity_has_role(who, POLICY_ROLE_ESCORT | POLICY_ROLE_REVIEWER))
-			ok = 1;
-	}
-	if (!ok) {
-		buf_printf(msg, "request %" PRId64 " has no valid approval bound to this command",
-		           r->id);
-		return WF_EREFUSED;
-	}
-	return 0;
-}
-
+/* sudo runs the command, not escort: the claim hands the request over and it ends there
+ * (approved -> succeeded, runner: the host), after the same re-check as any run
+ * (wf_claim) plus that the command is exactly the one sudo is about to run. */
 int
 wf_sudo_claim(wf *w, const char *caller, int64_t id, const char *sha256_hex,
               wf_sudo_audit_fn audit, void *ctx, buf *msg)
 {
-	store *st = wf_store(w);
-	store_request r;
-	store_approval *apv = NULL;
-	size_t napv = 0;
-	int64_t now = audit_time_now();
-	char err[512] = "";
-	json_t *d = NULL;
-	buf why = BUF_INIT;
+	wf_claimed c;
+	const wf_claim_spec cs = {
+		.actor = caller, .id = id, .who = WF_CLAIM_HOST, .line = 0, .sudo = 1,
+		.cmd_sha256_hex = sha256_hex ? sha256_hex : "",
+		.to_state = WF_SUCCEEDED,
+		.result = "{\"exit_code_known\":false,\"transport\":\"sudo\"}",
+		.event = "sudo.allowed", .action = "sudo.claim", .audit = audit, .audit_ctx = ctx,
+	};
 	int rc;
 
-	memset(&r, 0, sizeof(r));
 	if (!wf_sudo_is_host(w, caller))
 		return host_for(w, caller, NULL, msg);
-	if ((rc = store_begin(st, STORE_TX_WRITE)) != 0) {
-		buf_printf(msg, "store: %s", store_error(st));
-		return rc;
-	}
-	rc = store_request_get(st, id, &r);
-	if (rc == 0 && host_for(w, caller, r.target, &why) != 0)
-		rc = ESC_ENOENT;
-	if (rc == ESC_ENOENT) {
-		buf_printf(msg, "request %" PRId64 " does not exist on the hosts of %s", id, caller);
-		rc = WF_ENOTFOUND;
-		goto tx;
-	}
-	if (rc == 0 && (rc = store_approval_list(st, id, &apv, &napv)) != 0)
-		buf_printf(msg, "store: %s", store_error(st));
-	if (rc)
-		goto tx;
-	if ((rc = claim_check(w, &r, apv, napv, sha256_hex, now, msg)) != 0)
-		goto tx;
-	/* and the policy in force must still allow it, as for a run */
-	if ((rc = wf_sudo_claim_check(w, &r, apv, napv, msg)) != 0)
-		goto tx;
-	if (!wf_transition_ok(WF_APPROVED, WF_RUNNING) ||
-	    !wf_transition_ok(WF_RUNNING, WF_SUCCEEDED)) {
-		rc = ESC_EINTERNAL;
-		goto tx;
-	}
-	/* sudo runs the command, not escort: the request ends here as handed over */
-	r.updated_us = now;
-	r.started_us = now;
-	r.finished_us = now;
-	r.has_exit = 0;
-	if ((rc = store_strset(&r.state, wf_state_name(WF_SUCCEEDED))) ||
-	    (rc = store_strset(&r.runner, caller)))
-		goto tx;
-	free(r.result);
-	r.result = strdup("{\"exit_code_known\":false,\"transport\":\"sudo\"}");
-	if (r.result == NULL) {
-		rc = ESC_ENOMEM;
-		goto tx;
-	}
-	d = json_pack("{s:I, s:s, s:s, s:s}", "request", (json_int_t)id, "host", r.target,
-	              "requester", r.requester, "command_sha256", sha256_hex);
-	if (d == NULL) {
-		rc = ESC_ENOMEM;
-		goto tx;
-	}
-	if ((rc = audit(ctx, "sudo.allowed", caller, d, err, sizeof(err))) != 0) {
-		d = NULL; /* stolen */
-		buf_printf(msg, "audit log unavailable, nothing was allowed: %s", err);
-		goto tx;
-	}
-	d = NULL;
-	if ((rc = store_request_update(st, &r)) != 0) {
-		buf_printf(msg, "store: %s", store_error(st));
-		goto tx;
-	}
-	if ((rc = store_commit(st)) != 0)
-		buf_printf(msg, "store: %s", store_error(st));
-	goto out;
-tx:
-	(void)store_rollback(st);
-out:
-	buf_free(&why);
-	json_decref(d);
-	store_request_clear(&r);
-	store_approvals_free(apv, napv);
+	rc = wf_claim(w, &cs, &c, msg);
+	wf_claimed_clear(&c);
 	return rc;
 }
 

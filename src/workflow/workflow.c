@@ -4,6 +4,7 @@
  * transaction together with its durable audit record; if the audit append fails the
  * transaction is rolled back (fail closed). */
 #include "workflow/workflow.h"
+#include "workflow/wf_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -121,9 +122,9 @@ hexify(const unsigned char *h, size_t n, char *out)
 static int
 sha256(const void *p, size_t n, unsigned char out[STORE_HASH_LEN])
 {
-	unsigned int olen = 0;
-
-	return EVP_Digest(p, n, out, &olen, EVP_sha256(), NULL) == 1 ? 0 : ESC_EINTERNAL;
+	/* libsodium's: OpenSSL 3 looks its implementation up on every EVP_Digest, which cost
+	 * escortd more than the hashing of a command */
+	return crypto_hash_sha256(out, p, n) == 0 ? 0 : ESC_EINTERNAL;
 }
 
 /* 1 when p[0..n) is well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF). */
@@ -266,6 +267,16 @@ wf_deferred_append(const wf_deferred *d, struct audit_log *l, char *err, size_t 
 			return rc;
 		}
 	return 0;
+}
+
+const wf_deferred *
+wf_deferred_get(const wf_deferred *d, const char **type, const char **actor,
+                const json_t **details)
+{
+	*type = d->type;
+	*actor = d->actor;
+	*details = d->details;
+	return d->next;
 }
 
 /* Appends one event; the log is opened on first use and kept for the rest of the action
@@ -643,6 +654,34 @@ nomem:
 }
 
 /* Analyzes every command with lockbox into JSON text (analysis[i], caller frees). */
+/* agg_add of a result just analyzed: what agg_add reads back from its JSON, taken from the
+ * result itself (parsing the JSON again was a tenth of escortd's writer thread). */
+static int
+agg_add_result(agg *a, const lockbox_result *res)
+{
+	const char *c;
+	char **nv;
+	size_t i, k;
+
+	if ((int)lockbox_result_risk(res) > a->risk)
+		a->risk = (int)lockbox_result_risk(res);
+	if (lockbox_result_opaque(res))
+		a->opaque = 1;
+	for (i = 0; (c = lockbox_result_category(res, i)) != NULL; i++) {
+		for (k = 0; k < a->ncats && strcmp(a->cats[k], c) != 0; k++)
+			;
+		if (k < a->ncats)
+			continue;
+		if ((nv = realloc(a->cats, (a->ncats + 1) * sizeof(*nv))) == NULL)
+			return ESC_ENOMEM;
+		a->cats = nv;
+		if ((a->cats[a->ncats] = strdup(c)) == NULL)
+			return ESC_ENOMEM;
+		a->ncats++;
+	}
+	return 0;
+}
+
 static int
 analyze_cmds(wf *w, const store_command *cmds, size_t n, char **analysis, agg *a)
 {
@@ -657,12 +696,12 @@ analyze_cmds(wf *w, const store_command *cmds, size_t n, char **analysis, agg *a
 		                          &res)) != 0)
 			break;
 		rc = lockbox_result_json(res, &js);
-		lockbox_result_free(res);
-		res = NULL;
 		if (rc == 0 && (analysis[i] = strdup(buf_cstr(&js))) == NULL)
 			rc = ESC_ENOMEM;
 		if (rc == 0)
-			rc = agg_add(a, analysis[i]);
+			rc = agg_add_result(a, res);
+		lockbox_result_free(res);
+		res = NULL;
 	}
 	buf_free(&js);
 	return rc;
@@ -763,9 +802,12 @@ check_binding(const store_request *r, int *bad, buf *msg)
 	int rc;
 
 	*bad = 0;
-	if ((rc = wf_approval_hash(r->id, r->target, r->policy_version, r->cmds, r->ncmds, h)))
+	/* no policy version: never decided, so nothing can be bound to it */
+	if (r->policy_version != NULL &&
+	    (rc = wf_approval_hash(r->id, r->target, r->policy_version, r->cmds, r->ncmds, h)))
 		return rc;
-	if (!r->has_binding || sodium_memcmp(h, r->binding, STORE_HASH_LEN) != 0) {
+	if (!r->has_binding || r->policy_version == NULL ||
+	    sodium_memcmp(h, r->binding, STORE_HASH_LEN) != 0) {
 		*bad = 1;
 		buf_printf(msg, "request %" PRId64 "'s command, target or policy version no longer "
 		           "match what was analyzed and decided (content hash mismatch: the stored "
@@ -1140,25 +1182,65 @@ cats_json(const agg *a)
 	return j;
 }
 
-int
-wf_request_create(wf *w, const char *actor, const wf_new_request *nr, int64_t *id, int *state,
-                  buf *msg)
+void
+wf_created_clear(wf_created *c)
 {
-	store_request r;
+	if (c == NULL)
+		return;
+	store_request_clear(&c->r);
+	buf_free(&c->needs);
+	memset(c, 0, sizeof(*c));
+}
+
+/* A creation's part that needs no store (checks, analysis, decision), shared by
+ * request_create and wf_request_prepare. */
+struct wf_prepared {
+	store_request r; /* requester..policy_version, commands with analyses, final state,
+	                  * decision and expiry: what create_store inserts */
 	policy_decision d;
 	agg a;
+	int to;
+	int64_t now;
+	/* the three audit records' details but their "request" (the id comes with the
+	 * insert); built here so that a serial writer only adds the id */
+	json_t *ev_created, *ev_analyzed, *ev_decided;
+};
+
+static void
+prep_clear(wf_prepared *p)
+{
+	json_decref(p->ev_created);
+	json_decref(p->ev_analyzed);
+	json_decref(p->ev_decided);
+	agg_free(&p->a);
+	policy_decision_free(&p->d);
+	store_request_clear(&p->r);
+	memset(p, 0, sizeof(*p));
+}
+
+void
+wf_prepared_free(wf_prepared *p)
+{
+	if (p == NULL)
+		return;
+	prep_clear(p);
+	free(p);
+}
+
+/* Checks nr and fills p (zeroed by the caller). A non-operator's attempt is audited as a
+ * refusal only with audit_refusals. */
+static int
+create_prep(wf *w, const char *actor, const wf_new_request *nr, wf_prepared *p, buf *msg,
+            int audit_refusals)
+{
+	store_request *r = &p->r;
 	const policy_identity *who;
 	buf dj = BUF_INIT;
 	size_t i;
-	int rc, to = WF_DENIED;
-	int64_t now = now_us(w);
+	int rc;
 	const void *nul;
 
-	memset(&r, 0, sizeof(r));
-	memset(&d, 0, sizeof(d));
-	memset(&a, 0, sizeof(a));
-	*id = 0;
-	*state = -1;
+	p->now = now_us(w);
 	if ((rc = need_policy(w, msg)) != 0)
 		return rc;
 	if (w->lb == NULL) {
@@ -1171,7 +1253,8 @@ wf_request_create(wf *w, const char *actor, const wf_new_request *nr, int64_t *i
 	}
 	if (!policy_identity_has_role(who, POLICY_ROLE_OPERATOR)) {
 		buf_printf(msg, "%s may not create requests: only operators propose work", actor);
-		audit_refusal(w, actor, "create", 0, msg);
+		if (audit_refusals)
+			audit_refusal(w, actor, "create", 0, msg);
 		return WF_EREFUSED;
 	}
 	if (nr->target == NULL || policy_target_find(w->pol, nr->target) == NULL) {
@@ -1203,118 +1286,262 @@ wf_request_create(wf *w, const char *actor, const wf_new_request *nr, int64_t *i
 			return ESC_EINVAL;
 		}
 	}
-	if ((r.cmds = calloc(nr->ncmds, sizeof(*r.cmds))) == NULL)
+	if ((r->cmds = calloc(nr->ncmds, sizeof(*r->cmds))) == NULL)
 		return ESC_ENOMEM;
-	r.ncmds = nr->ncmds;
+	r->ncmds = nr->ncmds;
 	for (i = 0; i < nr->ncmds; i++) {
-		if ((r.cmds[i].bytes = malloc(nr->lens[i] + 1)) == NULL) {
-			rc = ESC_ENOMEM;
-			goto out;
-		}
-		memcpy(r.cmds[i].bytes, nr->cmds[i], nr->lens[i]);
-		r.cmds[i].bytes[nr->lens[i]] = 0;
-		r.cmds[i].len = nr->lens[i];
+		if ((r->cmds[i].bytes = malloc(nr->lens[i] + 1)) == NULL)
+			return ESC_ENOMEM;
+		memcpy(r->cmds[i].bytes, nr->cmds[i], nr->lens[i]);
+		r->cmds[i].bytes[nr->lens[i]] = 0;
+		r->cmds[i].len = nr->lens[i];
 	}
 	{
-		char **an = calloc(r.ncmds, sizeof(*an));
+		char **an = calloc(r->ncmds, sizeof(*an));
 
-		if (an == NULL) {
-			rc = ESC_ENOMEM;
-			goto out;
-		}
-		rc = analyze_cmds(w, r.cmds, r.ncmds, an, &a);
+		if (an == NULL)
+			return ESC_ENOMEM;
+		rc = analyze_cmds(w, r->cmds, r->ncmds, an, &p->a);
 		if (rc == 0 && w->line_session)
-			rc = session_escapes(w, r.cmds, r.ncmds, an, &a);
-		for (i = 0; i < r.ncmds; i++)
-			r.cmds[i].analysis = an[i]; /* ownership moves to r */
+			rc = session_escapes(w, r->cmds, r->ncmds, an, &p->a);
+		for (i = 0; i < r->ncmds; i++)
+			r->cmds[i].analysis = an[i]; /* ownership moves to r */
 		free(an);
 		if (rc) {
 			buf_printf(msg, "analysis failed: %s", esc_strerror(rc));
-			goto out;
+			return rc;
 		}
 	}
-	if ((rc = decide(w, actor, nr->target, &a, &d)) != 0 ||
-	    (rc = policy_decision_json(&d, &dj)) != 0) {
+	if ((rc = decide(w, actor, nr->target, &p->a, &p->d)) != 0 ||
+	    (rc = policy_decision_json(&p->d, &dj)) != 0) {
 		buf_printf(msg, "policy decision failed: %s", esc_strerror(rc));
 		goto out;
 	}
-	if ((rc = store_strset(&r.requester, actor)) || (rc = store_strset(&r.target, nr->target)) ||
-	    (rc = store_strset(&r.ticket, nr->ticket)) ||
-	    (rc = store_strset(&r.justification, nr->justification)) ||
-	    (rc = store_strset(&r.policy_version, d.policy_version)) ||
-	    (rc = set_state(&r, WF_CREATED, now)) != 0)
+	p->to = p->d.effect == POLICY_DENY ? WF_DENIED
+	        : p->d.effect == POLICY_AUTO_APPROVE ? WF_APPROVED : WF_PENDING;
+	if (p->to != WF_DENIED)
+		r->expires_us = p->now + (int64_t)(p->d.approval_lifetime > 0
+		                                       ? p->d.approval_lifetime
+		                                       : POLICY_DEFAULT_LIFETIME) *
+		                             1000000;
+	if ((rc = store_strset(&r->requester, actor)) ||
+	    (rc = store_strset(&r->target, nr->target)) ||
+	    (rc = store_strset(&r->ticket, nr->ticket)) ||
+	    (rc = store_strset(&r->justification, nr->justification)) ||
+	    (rc = store_strset(&r->policy_version, p->d.policy_version)) ||
+	    (rc = store_strset(&r->decision, buf_cstr(&dj))))
 		goto out;
-	r.created_us = now;
+	r->created_us = p->now;
+	p->ev_created = json_pack("{s:s, s:s?, s:s?, s:o}", "target", r->target, "ticket",
+	                          r->ticket, "justification", r->justification, "commands",
+	                          commands_json(r->cmds, r->ncmds));
+	p->ev_analyzed = json_pack("{s:s, s:o, s:b}", "risk", policy_risk_name(p->a.risk),
+	                           "categories", cats_json(&p->a), "opaque", p->a.opaque);
+	p->ev_decided = json_pack("{s:s, s:s, s:s, s:i, s:o}", "effect",
+	                          policy_effect_name(p->d.effect), "state", wf_state_name(p->to),
+	                          "policy", p->d.policy_version, "quorum", (int)p->d.quorum,
+	                          "reasons", reasons_json(&p->d));
+	if (p->ev_created == NULL || p->ev_analyzed == NULL || p->ev_decided == NULL) {
+		buf_puts(msg, "cannot build the audit records");
+		rc = ESC_ENOMEM;
+	}
+out:
+	buf_free(&dj);
+	return rc;
+}
 
+/* One of p's prepared audit details with the request's id added; the caller's (stolen by
+ * wf_audit), NULL when out of memory. */
+static json_t *
+prep_event(json_t **ev, int64_t id)
+{
+	json_t *o = *ev;
+
+	*ev = NULL;
+	if (o != NULL && json_object_set_new(o, "request", json_integer((json_int_t)id)) != 0) {
+		json_decref(o);
+		o = NULL;
+	}
+	return o;
+}
+
+/* Stores p (its state "created" first, then the final one) with its audit records in one
+ * transaction; with kept, hands back what was stored (see wf_request_create_kept). */
+static int
+create_store(wf *w, const char *actor, wf_prepared *p, int64_t *id, int *state, buf *msg,
+             wf_created *kept)
+{
+	store_request *r = &p->r;
+	const policy_decision *d = &p->d;
+	int64_t now = p->now;
+	int rc, to = p->to;
+	char *decision = r->decision;
+	int64_t expires = r->expires_us;
+
+	/* the row goes in as created (no decision yet), as the audit records tell it */
+	r->decision = NULL;
+	r->expires_us = 0;
+	if ((rc = set_state(r, WF_CREATED, now)) != 0)
+		goto out;
 	if ((rc = store_begin(w->st, STORE_TX_WRITE)) != 0) {
 		buf_printf(msg, "store: %s", store_error(w->st));
 		goto out;
 	}
-	if ((rc = store_request_insert(w->st, &r)) != 0) {
+	if ((rc = store_request_insert(w->st, r)) != 0) {
 		buf_printf(msg, "store: %s", store_error(w->st));
 		goto tx;
 	}
 	/* a session's line is tied to it in the same transaction */
 	if (w->line_session &&
-	    (rc = store_isession_line_add(w->st, w->line_session, r.id, now, &w->line_seq)) != 0) {
+	    (rc = store_isession_line_add(w->st, w->line_session, r->id, now, &w->line_seq)) != 0) {
 		buf_printf(msg, "store: %s", store_error(w->st));
 		goto tx;
 	}
-	if ((rc = wf_approval_hash(r.id, r.target, r.policy_version, r.cmds, r.ncmds,
-	                           r.binding)) != 0)
+	if ((rc = wf_approval_hash(r->id, r->target, r->policy_version, r->cmds, r->ncmds,
+	                           r->binding)) != 0)
 		goto tx;
-	r.has_binding = 1;
-	rc = wf_audit(w, "request.created", actor,
-	              json_pack("{s:I, s:s, s:s?, s:s?, s:o}", "request", (json_int_t)r.id,
-	                        "target", r.target, "ticket", r.ticket, "justification",
-	                        r.justification, "commands", commands_json(r.cmds, r.ncmds)),
-	              msg);
+	r->has_binding = 1;
+	rc = wf_audit(w, "request.created", actor, prep_event(&p->ev_created, r->id), msg);
 	if (rc)
 		goto tx;
-	if ((rc = set_state(&r, WF_ANALYZED, now)) || (rc = store_request_update(w->st, &r)))
+	/* analyzed is not written on its own: inside this transaction nobody could see it,
+	 * and the decision's update below writes the row's final state (one UPDATE less per
+	 * creation) */
+	if ((rc = set_state(r, WF_ANALYZED, now)) != 0)
 		goto tx;
-	rc = wf_audit(w, "request.analyzed", actor,
-	              json_pack("{s:I, s:s, s:o, s:b}", "request", (json_int_t)r.id, "risk",
-	                        policy_risk_name(a.risk), "categories", cats_json(&a), "opaque",
-	                        a.opaque),
-	              msg);
+	rc = wf_audit(w, "request.analyzed", actor, prep_event(&p->ev_analyzed, r->id), msg);
 	if (rc)
 		goto tx;
-	to = d.effect == POLICY_DENY ? WF_DENIED
-	     : d.effect == POLICY_AUTO_APPROVE ? WF_APPROVED : WF_PENDING;
-	if ((rc = store_strset(&r.decision, buf_cstr(&dj))) != 0)
-		goto tx;
-	if (to != WF_DENIED)
-		r.expires_us = now + (int64_t)(d.approval_lifetime > 0 ? d.approval_lifetime
-		                                                      : POLICY_DEFAULT_LIFETIME) *
-		                         1000000;
-	if ((rc = set_state(&r, to, now)) || (rc = store_request_update(w->st, &r))) {
+	r->decision = decision;
+	decision = NULL;
+	r->expires_us = expires;
+	if ((rc = set_state(r, to, now)) || (rc = store_request_update(w->st, r))) {
 		buf_printf(msg, "store: %s", store_error(w->st));
 		goto tx;
 	}
-	rc = wf_audit(w, "request.decided", actor,
-	              json_pack("{s:I, s:s, s:s, s:s, s:i, s:o}", "request", (json_int_t)r.id,
-	                        "effect", policy_effect_name(d.effect), "state", wf_state_name(to),
-	                        "policy", d.policy_version, "quorum", (int)d.quorum, "reasons",
-	                        reasons_json(&d)),
-	              msg);
+	rc = wf_audit(w, "request.decided", actor, prep_event(&p->ev_decided, r->id), msg);
 tx:
 	rc = finish_tx(w, rc, msg);
 	if (rc)
 		goto out;
-	*id = r.id;
+	*id = r->id;
 	*state = to;
+	if (kept != NULL) {
+		const char *none[1] = { NULL }, *kn[POLICY_MAX_APPROVERS + 1];
+		size_t nk = 0;
+		int met = 0, krc = 0;
+
+		/* as wf_request_needs would say it now: the same decision, no approvals yet */
+		buf_init(&kept->needs, 64 * 1024);
+		if (to == WF_PENDING)
+			krc = kept_quorum(w, d, actor, none, 0, kn, &nk, &met, &kept->needs,
+			                  &kept->needs);
+		if (krc == 0) {
+			kept->r = *r; /* ownership moves to kept */
+			memset(r, 0, sizeof(*r));
+			kept->risk = p->a.risk;
+		} else {
+			buf_free(&kept->needs);
+		}
+	}
 	if (to == WF_DENIED) {
-		buf_printf(msg, "request %" PRId64 " denied by policy: ", r.id);
-		reasons_text(&d, msg, 1);
+		buf_printf(msg, "request %" PRId64 " denied by policy: ", *id);
+		reasons_text(d, msg, 1);
 		rc = WF_EREFUSED;
 	}
 out:
-	agg_free(&a);
-	policy_decision_free(&d);
-	buf_free(&dj);
-	store_request_clear(&r);
+	free(decision);
 	return rc;
+}
+
+/* wf_request_create; with kept, also what was stored (see wf_request_create_kept). */
+static int
+request_create(wf *w, const char *actor, const wf_new_request *nr, int64_t *id, int *state,
+               buf *msg, wf_created *kept)
+{
+	wf_prepared p;
+	int rc;
+
+	memset(&p, 0, sizeof(p));
+	*id = 0;
+	*state = -1;
+	if ((rc = create_prep(w, actor, nr, &p, msg, 1)) == 0)
+		rc = create_store(w, actor, &p, id, state, msg, kept);
+	prep_clear(&p);
+	return rc;
+}
+
+int
+wf_request_create(wf *w, const char *actor, const wf_new_request *nr, int64_t *id, int *state,
+                  buf *msg)
+{
+	return request_create(w, actor, nr, id, state, msg, NULL);
+}
+
+int
+wf_request_create_kept(wf *w, const char *actor, const wf_new_request *nr, int64_t *id,
+                       int *state, buf *msg, wf_created *out)
+{
+	memset(out, 0, sizeof(*out));
+	return request_create(w, actor, nr, id, state, msg, out);
+}
+
+int
+wf_request_prepare(wf *w, const char *actor, const wf_new_request *nr, wf_prepared **out)
+{
+	wf_prepared *p;
+	buf msg = BUF_INIT;
+	int rc;
+
+	*out = NULL;
+	if (w->line_session) /* a session's line is judged with its session: not here */
+		return ESC_EINVAL;
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return ESC_ENOMEM;
+	buf_init(&msg, 64 * 1024);
+	rc = create_prep(w, actor, nr, p, &msg, 0);
+	buf_free(&msg);
+	if (rc) {
+		wf_prepared_free(p);
+		return rc;
+	}
+	*out = p;
+	return 0;
+}
+
+/* 1 when p was prepared for exactly this creation: the same requester, target and bytes
+ * (a p mixed up between two callers must not store one's commands under the other's
+ * name). */
+static int
+prep_matches(const wf_prepared *p, const char *actor, const wf_new_request *nr)
+{
+	size_t i;
+
+	if (p->r.requester == NULL || actor == NULL || strcmp(p->r.requester, actor) != 0 ||
+	    p->r.target == NULL || nr->target == NULL || strcmp(p->r.target, nr->target) != 0 ||
+	    p->r.ncmds != nr->ncmds)
+		return 0;
+	for (i = 0; i < nr->ncmds; i++)
+		if (p->r.cmds[i].len != nr->lens[i] ||
+		    (nr->lens[i] && memcmp(p->r.cmds[i].bytes, nr->cmds[i], nr->lens[i]) != 0))
+			return 0;
+	return 1;
+}
+
+int
+wf_request_create_prepared(wf *w, const char *actor, const wf_new_request *nr, wf_prepared *p,
+                           int64_t *id, int *state, buf *msg, wf_created *out)
+{
+	memset(out, 0, sizeof(*out));
+	*id = 0;
+	*state = -1;
+	/* prepared under the policy in force here, for this very creation: only the store's
+	 * part is left */
+	if (p != NULL && w->pol != NULL && !w->line_session && p->d.policy_version != NULL &&
+	    strcmp(policy_version(w->pol), p->d.policy_version) == 0 && w->lb != NULL &&
+	    prep_matches(p, actor, nr))
+		return create_store(w, actor, p, id, state, msg, out);
+	return request_create(w, actor, nr, id, state, msg, out);
 }
 
 /* Loads a request and its approvals inside the current transaction. */
@@ -1405,8 +1632,11 @@ wf_request_approve(wf *w, const char *actor, int64_t id, const char *comment, in
 		goto tx;
 	if (expired) {
 		rc = finish_tx(w, 0, msg);
-		if (rc == 0)
+		if (rc == 0) {
+			buf_printf(msg, "request %" PRId64 " has expired (it is now expired); nothing to "
+			           "approve", id);
 			rc = WF_ECONFLICT;
+		}
 		goto out;
 	}
 	st = wf_state_parse(r.state);
@@ -1910,149 +2140,300 @@ utc_day(int64_t us)
 	return day;
 }
 
-int
-wf_request_run(wf *w, const char *actor, int64_t id, int *state, buf *msg)
+/* ---- the run-time claim: one re-check for every way an approved request starts ---- */
+
+void
+wf_claimed_clear(wf_claimed *c)
 {
-	store_request r;
+	if (c == NULL)
+		return;
+	store_request_clear(&c->r);
+	policy_decision_free(&c->d);
+	memset(c, 0, sizeof(*c));
+}
+
+/* The request was auto-approved when it was decided, or an approval bound to its bytes,
+ * unexpired (names: valid_approvers), by someone other than its requester who is still an
+ * escort or reviewer stands: a request never starts on a later policy's say-so alone. */
+static int
+approval_floor(wf *w, const store_request *r, size_t napv, const char *const *names, size_t n)
+{
+	const policy_identity *who;
+	policy_decision dec;
+	size_t i;
+	int ok = 0;
+
+	if (napv == 0 && r->decision) {
+		memset(&dec, 0, sizeof(dec));
+		if (policy_decision_from_json(r->decision, strlen(r->decision), &dec) == 0 &&
+		    dec.effect == POLICY_AUTO_APPROVE)
+			ok = 1;
+		policy_decision_free(&dec);
+	}
+	for (i = 0; !ok && i < n; i++) {
+		if (strcmp(names[i], r->requester) == 0)
+			continue;
+		who = policy_identity_find(w->pol, names[i]);
+		ok = who != NULL && is_reviewer_kind(who);
+	}
+	return ok;
+}
+
+/* Whether actor may take r at all (cs->who); 0, or WF_EREFUSED / WF_ENOTFOUND with why. */
+static int
+claim_who(wf *w, const wf_claim_spec *cs, const store_request *r, const policy_target *tg,
+          buf *msg)
+{
+	const policy_identity *who = policy_identity_find(w->pol, cs->actor);
+
+	switch (cs->who) {
+	case WF_CLAIM_HOST:
+		/* a host sees only its own sudo targets' requests: others do not exist for it */
+		if (!policy_identity_has_role(who, POLICY_ROLE_HOST) ||
+		    !policy_identity_hosts(who, r->target) || tg == NULL ||
+		    !policy_target_is_sudo(tg)) {
+			buf_printf(msg, "request %" PRId64 " does not exist on the hosts of %s", r->id,
+			           cs->actor);
+			return WF_ENOTFOUND;
+		}
+		return 0;
+	case WF_CLAIM_REQUESTER:
+		if (who != NULL && strcmp(r->requester, cs->actor) == 0)
+			return 0;
+		buf_printf(msg, "%s may not run request %" PRId64 ": only its requester can",
+		           cs->actor, r->id);
+		return WF_EREFUSED;
+	case WF_CLAIM_REQUESTER_OR_ESCORT:
+		if (who != NULL && (strcmp(r->requester, cs->actor) == 0 ||
+		                    policy_identity_has_role(who, POLICY_ROLE_ESCORT)))
+			return 0;
+		buf_printf(msg, "%s may not run request %" PRId64 ": only its requester or an escort "
+		           "can", cs->actor, r->id);
+		return WF_EREFUSED;
+	default:
+		buf_puts(msg, "internal error: unknown claimant kind");
+		return ESC_EINTERNAL;
+	}
+}
+
+/* The claim's audit record: what every start names, plus a line's session and number and
+ * a sudo claim's host view. */
+static json_t *
+claim_event(const wf_claim_spec *cs, const store_request *r, const policy_decision *d,
+            const char *const *kept, size_t nk, const store_isession_line *ln)
+{
+	unsigned char h[STORE_HASH_LEN];
+	char hex[2 * STORE_HASH_LEN + 1];
+	json_t *ja = json_array(), *ev;
+	size_t i;
+
+	if (wf_approval_hash(r->id, r->target, r->policy_version, r->cmds, r->ncmds, h) != 0) {
+		json_decref(ja);
+		return NULL;
+	}
+	hexify(h, sizeof(h), hex);
+	for (i = 0; ja && i < nk; i++)
+		json_array_append_new(ja, json_string(kept[i]));
+	ev = json_pack("{s:I, s:s, s:s, s:s, s:o, s:o}", "request", (json_int_t)r->id, "target",
+	               r->target, "hash", hex, "effect", policy_effect_name(d->effect),
+	               "approvers", ja, "commands", commands_json(r->cmds, r->ncmds));
+	if (ev && ln) {
+		json_object_set_new(ev, "session", json_integer((json_int_t)ln->session_id));
+		json_object_set_new(ev, "line", json_integer((json_int_t)ln->seq));
+	}
+	if (ev && cs->cmd_sha256_hex) {
+		json_object_set_new(ev, "host", json_string(r->target));
+		json_object_set_new(ev, "requester", json_string(r->requester));
+		json_object_set_new(ev, "command_sha256", json_string(cs->cmd_sha256_hex));
+	}
+	return ev;
+}
+
+int
+wf_claim(wf *w, const wf_claim_spec *cs, wf_claimed *out, buf *msg)
+{
+	store_request *r = &out->r;
 	store_approval *apv = NULL;
+	store_isession_line ln;
+	store_isession se;
 	size_t napv = 0, nn = 0, nk = 0, i;
 	const char *names[POLICY_MAX_APPROVERS + 1], *kept[POLICY_MAX_APPROVERS + 1];
-	const policy_identity *who;
-	const policy_target *tg = NULL;
-	policy_decision d;
 	agg a;
-	exec_res res;
-	broker_target bt;
-	broker_redaction redactions;
-	broker_redact_rules *rrules = NULL;
-	uint64_t delivered = 0, egress_limit = 0;
-	const char *egress_scope = NULL;
-	int attest_on = 0;
-	buf notes = BUF_INIT, missing = BUF_INIT, redacted = BUF_INIT, snap0 = BUF_INIT,
-	    snap1 = BUF_INIT, attest = BUF_INIT, attest_err = BUF_INIT;
-	char keypath[4096], rhex[2 * STORE_HASH_LEN + 1];
-	size_t nchanges = 0;
-	char hex[2 * STORE_HASH_LEN + 1];
-	unsigned char h[STORE_HASH_LEN];
-	int rc, st, met = 0, tampered = 0, expired, refused = 0, final;
+	buf notes = BUF_INIT, missing = BUF_INIT;
+	char err[512] = "";
+	int rc, st, met = 0, tampered = 0, expired = 0, refused = 0, is_line;
 	int64_t now = now_us(w);
-	json_t *ja;
+	json_t *ev;
 
-	memset(&r, 0, sizeof(r));
-	memset(&d, 0, sizeof(d));
+	memset(out, 0, sizeof(*out));
 	memset(&a, 0, sizeof(a));
-	memset(&res, 0, sizeof(res));
-	memset(&bt, 0, sizeof(bt));
-	memset(&redactions, 0, sizeof(redactions));
-	buf_init(&res.out, STORE_OUTPUT_MAX);
+	memset(&ln, 0, sizeof(ln));
+	memset(&se, 0, sizeof(se));
+	if (cs->to_state != WF_RUNNING && (cs->to_state != WF_SUCCEEDED || cs->result == NULL)) {
+		buf_puts(msg, "internal error: a claim ends in running, or succeeded with a result");
+		return ESC_EINVAL;
+	}
 	if ((rc = need_policy(w, msg)) != 0)
-		goto out;
-	who = policy_identity_find(w->pol, actor);
+		return rc;
 	if ((rc = store_begin(w->st, STORE_TX_WRITE)) != 0) {
 		buf_printf(msg, "store: %s", store_error(w->st));
-		goto out;
+		return rc;
 	}
-	if ((rc = load_req(w, id, &r, &apv, &napv, msg)) != 0)
+	if ((rc = load_req(w, cs->id, r, &apv, &napv, msg)) != 0)
 		goto tx;
-	{
-		/* a session's line runs in its session's shell, in order, or not at all */
-		store_isession_line ln;
-
-		if (store_isession_line_of(w->st, id, &ln) == 0) {
-			buf_printf(msg, "request %" PRId64 " is line %" PRId64 " of session %" PRId64
-			           "; it runs only in that session", id, ln.seq, ln.session_id);
+	out->tg = policy_target_find(w->pol, r->target);
+	if (cs->who == WF_CLAIM_HOST && (rc = claim_who(w, cs, r, out->tg, msg)) != 0)
+		goto tx; /* not found, not refused: nothing to audit about another host's request */
+	/* a session's line runs in its session's shell, in order, or not at all */
+	/* only "no such line" means it is not one: a store error must not let a session's
+	 * line pass for a plain request (and run outside its session) */
+	rc = store_isession_line_of(w->st, cs->id, &ln);
+	if (rc != 0 && rc != ESC_ENOENT) {
+		buf_printf(msg, "request %" PRId64 ": cannot tell whether it is a session's line: "
+		           "store: %s", cs->id, store_error(w->st));
+		goto tx;
+	}
+	is_line = rc == 0;
+	rc = 0;
+	if (is_line && !cs->line) {
+		buf_printf(msg, "request %" PRId64 " is line %" PRId64 " of session %" PRId64
+		           "; it runs only in that session", cs->id, ln.seq, ln.session_id);
+		refused = 1;
+		goto tx;
+	}
+	if (!is_line && cs->line) {
+		buf_printf(msg, "request %" PRId64 " is not a line of a session of %s", cs->id,
+		           cs->actor);
+		refused = 1;
+		goto tx;
+	}
+	if (is_line) {
+		if ((rc = store_isession_get(w->st, ln.session_id, &se)) != 0) {
+			buf_printf(msg, "store: %s", store_error(w->st));
+			goto tx;
+		}
+		if (strcmp(se.state, "ended") == 0 || strcmp(se.state, "killed") == 0) {
+			buf_printf(msg, "line %" PRId64 " (request %" PRId64 ") cannot run: session %"
+			           PRId64 " is %s", ln.seq, cs->id, ln.session_id, se.state);
 			refused = 1;
 			goto tx;
 		}
 	}
 	/* sudo on that host runs these (escort_sudo(8)); here they would run on escortd's
 	 * machine, e.g. an approval sudo never claimed because it was killed while waiting */
-	if ((tg = policy_target_find(w->pol, r.target)) != NULL && policy_target_is_sudo(tg)) {
+	if (out->tg != NULL && policy_target_is_sudo(out->tg) && !cs->sudo) {
 		buf_printf(msg, "request %" PRId64 ": requests for sudo host %s are run by sudo on "
-		           "that host, not by escort", id, r.target);
+		           "that host, not by escort", cs->id, r->target);
 		refused = 1;
 		goto tx;
 	}
-	if (who == NULL ||
-	    (strcmp(r.requester, actor) != 0 && !policy_identity_has_role(who, POLICY_ROLE_ESCORT))) {
-		buf_printf(msg, "%s may not run request %" PRId64 ": only its requester or an escort "
-		           "can", actor, id);
-		refused = 1;
+	if ((rc = claim_who(w, cs, r, out->tg, msg)) != 0) {
+		refused = rc == WF_EREFUSED;
 		goto tx;
 	}
-	st = wf_state_parse(r.state);
+	st = wf_state_parse(r->state);
 	if (st == WF_RUNNING || st == WF_SUCCEEDED || st == WF_FAILED) {
 		buf_printf(msg, "request %" PRId64 " is %s: it was already started by %s; a request "
-		           "runs at most once", id, r.state, r.runner ? r.runner : "?");
+		           "runs at most once", cs->id, r->state, r->runner ? r->runner : "?");
 		rc = WF_ECONFLICT;
 		goto tx;
 	}
-	if ((rc = expire_if_due(w, actor, &r, &expired, msg)) != 0)
+	if ((rc = expire_if_due(w, cs->actor, r, &expired, msg)) != 0)
 		goto tx;
 	if (expired) {
 		rc = finish_tx(w, 0, msg);
-		if (rc == 0)
+		if (rc == 0) {
+			buf_printf(msg, "request %" PRId64 " has expired (it is now expired); it cannot "
+			           "run", cs->id);
 			rc = WF_ECONFLICT;
+		}
 		goto out;
 	}
 	if (st != WF_APPROVED) {
-		buf_printf(msg, "request %" PRId64 " is %s, not approved; it cannot run", id, r.state);
+		buf_printf(msg, "request %" PRId64 " is %s, not approved; it cannot run", cs->id,
+		           r->state);
 		rc = WF_ECONFLICT;
 		goto tx;
 	}
-	if ((tg = policy_target_find(w->pol, r.target)) == NULL) {
-		buf_printf(msg, "request %" PRId64 ": target %s is not in the policy in force", id,
-		           r.target);
+	if (out->tg == NULL) {
+		buf_printf(msg, "request %" PRId64 ": target %s is not in the policy in force", cs->id,
+		           r->target);
 		refused = 1;
 		goto tx;
 	}
-	if (tg->transport == NULL ||
-	    (strcmp(tg->transport, "local") != 0 && strcmp(tg->transport, "ssh") != 0)) {
-		buf_printf(msg, "request %" PRId64 ": target %s uses transport %s, which this escort "
-		           "cannot run (only local and ssh)", id, r.target,
-		           tg->transport ? tg->transport : "?");
+	if (cs->sudo ? !policy_target_is_sudo(out->tg)
+	             : (out->tg->transport == NULL || (strcmp(out->tg->transport, "local") != 0 &&
+	                                               strcmp(out->tg->transport, "ssh") != 0))) {
+		buf_printf(msg, "request %" PRId64 ": target %s uses transport %s, which %s", cs->id,
+		           r->target, out->tg->transport ? out->tg->transport : "?",
+		           cs->sudo ? "is not sudo" : "this escort cannot run (only local and ssh)");
 		refused = 1;
 		goto tx;
 	}
-	for (i = 0; i < r.ncmds; i++) {
-		if (memchr(r.cmds[i].bytes, 0, r.cmds[i].len) != NULL) {
+	for (i = 0; i < r->ncmds; i++) {
+		if (memchr(r->cmds[i].bytes, 0, r->cmds[i].len) != NULL) {
 			buf_printf(msg, "request %" PRId64 ": command %zu contains a NUL byte; refusing "
-			           "to run something bash cannot receive exactly", id, i + 1);
+			           "to run something bash cannot receive exactly", cs->id, i + 1);
+			refused = 1;
+			goto tx;
+		}
+	}
+	if (cs->cmd_sha256_hex) {
+		unsigned char h[STORE_HASH_LEN];
+		char hex[2 * STORE_HASH_LEN + 1];
+
+		if (r->ncmds != 1 || (rc = sha256(r->cmds[0].bytes, r->cmds[0].len, h)) != 0) {
+			buf_printf(msg, "request %" PRId64 " is not one command", cs->id);
+			rc = 0;
+			refused = 1;
+			goto tx;
+		}
+		hexify(h, sizeof(h), hex);
+		if (strlen(cs->cmd_sha256_hex) != 2 * STORE_HASH_LEN ||
+		    sodium_memcmp(hex, cs->cmd_sha256_hex, 2 * STORE_HASH_LEN) != 0) {
+			buf_printf(msg, "request %" PRId64 " approved another command than this one",
+			           cs->id);
 			refused = 1;
 			goto tx;
 		}
 	}
 	/* the bytes must still be what was decided and approved */
-	if ((rc = check_binding(&r, &tampered, msg)) != 0)
+	if ((rc = check_binding(r, &tampered, msg)) != 0 || tampered) {
+		refused = tampered;
+		goto tx;
+	}
+	if ((rc = valid_approvers(w, r, apv, napv, names, &nn, &tampered, &notes)) != 0)
 		goto tx;
 	if (tampered) {
+		buf_printf(msg, "request %" PRId64 " cannot run: %s", cs->id, buf_cstr(&notes));
 		refused = 1;
 		goto tx;
 	}
-	if ((rc = valid_approvers(w, &r, apv, napv, names, &nn, &tampered, &notes)) != 0)
-		goto tx;
-	if (tampered) {
-		buf_printf(msg, "request %" PRId64 " cannot run: %s", id, buf_cstr(&notes));
+	if (!approval_floor(w, r, napv, names, nn)) {
+		buf_printf(msg, "request %" PRId64 " cannot run: it has no valid approval bound to "
+		           "this command by a current escort or reviewer, and was not auto-approved",
+		           cs->id);
 		refused = 1;
 		goto tx;
 	}
 	/* and the policy in force, with today's attributes, must still agree */
-	if ((rc = current_agg(w, &r, &a)) != 0 || (rc = decide(w, r.requester, r.target, &a, &d)))
+	if ((rc = current_agg(w, r, &a)) != 0 ||
+	    (rc = decide(w, r->requester, r->target, &a, &out->d)) != 0)
 		goto tx;
-	if (d.effect == POLICY_DENY) {
+	if (out->d.effect == POLICY_DENY) {
 		buf_printf(msg, "request %" PRId64 " cannot run: the policy in force denies it now: ",
-		           id);
-		reasons_text(&d, msg, 1);
+		           cs->id);
+		reasons_text(&out->d, msg, 1);
 		refused = 1;
 		goto tx;
 	}
-	if (d.effect == POLICY_NEEDS_APPROVAL) {
-		if ((rc = kept_quorum(w, &d, r.requester, names, nn, kept, &nk, &met, &notes,
+	if (out->d.effect == POLICY_NEEDS_APPROVAL) {
+		if ((rc = kept_quorum(w, &out->d, r->requester, names, nn, kept, &nk, &met, &notes,
 		                      &missing)) != 0)
 			goto tx;
 		if (!met) {
 			buf_printf(msg, "request %" PRId64 " cannot run: its approvals no longer "
-			           "satisfy the policy in force", id);
+			           "satisfy the policy in force", cs->id);
 			if (notes.len)
 				buf_printf(msg, " (%s)", buf_cstr(&notes));
 			if (missing.len)
@@ -2062,35 +2443,87 @@ wf_request_run(wf *w, const char *actor, int64_t id, int *state, buf *msg)
 		}
 	}
 	/* claim it: only one process sees approved here, the others see running */
-	if ((rc = set_state(&r, WF_RUNNING, now)) || (rc = store_strset(&r.runner, actor))) 
+	if ((rc = set_state(r, WF_RUNNING, now)) || (rc = store_strset(&r->runner, cs->actor)))
 		goto tx;
-	r.started_us = now;
-	if ((rc = store_request_update(w->st, &r)) != 0) {
+	r->started_us = now;
+	if (cs->to_state != WF_RUNNING) {
+		/* someone else runs it (sudo): the request ends here as handed over */
+		if ((rc = set_state(r, cs->to_state, now)) != 0)
+			goto tx;
+		r->finished_us = now;
+		r->has_exit = 0;
+		free(r->result);
+		if ((r->result = strdup(cs->result)) == NULL) {
+			rc = ESC_ENOMEM;
+			goto tx;
+		}
+	}
+	if ((rc = store_request_update(w->st, r)) != 0) {
 		buf_printf(msg, "store: %s", store_error(w->st));
 		goto tx;
 	}
-	if ((rc = wf_approval_hash(r.id, r.target, r.policy_version, r.cmds, r.ncmds, h)) != 0)
-		goto tx;
-	hexify(h, sizeof(h), hex);
-	ja = json_array();
-	for (i = 0; ja && i < nk; i++)
-		json_array_append_new(ja, json_string(kept[i]));
-	rc = wf_audit(w, "execution.start", actor,
-	              json_pack("{s:I, s:s, s:s, s:s, s:o, s:o}", "request", (json_int_t)id,
-	                        "target", r.target, "hash", hex, "effect",
-	                        policy_effect_name(d.effect), "approvers", ja, "commands",
-	                        commands_json(r.cmds, r.ncmds)),
-	              msg);
+	ev = claim_event(cs, r, &out->d, kept, nk, is_line ? &ln : NULL);
+	if (cs->audit == NULL) {
+		rc = wf_audit(w, cs->event, cs->actor, ev, msg);
+	} else if (ev == NULL) {
+		buf_printf(msg, "cannot build the audit record %s", cs->event);
+		rc = ESC_ENOMEM;
+	} else if ((rc = cs->audit(cs->audit_ctx, cs->event, cs->actor, ev, err,
+	                           sizeof(err))) != 0) {
+		buf_printf(msg, "audit log unavailable, nothing was allowed: %s", err);
+	}
 tx:
 	if (refused) {
 		(void)finish_tx(w, ESC_EINVAL, NULL);
-		audit_refusal(w, actor, "run", id, msg);
+		audit_refusal(w, cs->actor, cs->action, cs->id, msg);
 		rc = WF_EREFUSED;
 		goto out;
 	}
 	rc = finish_tx(w, rc, msg);
-	if (rc)
+out:
+	if (rc != 0)
+		wf_claimed_clear(out);
+	buf_free(&notes);
+	buf_free(&missing);
+	agg_free(&a);
+	store_isession_clear(&se);
+	store_approvals_free(apv, napv);
+	return rc;
+}
+
+int
+wf_request_run(wf *w, const char *actor, int64_t id, int *state, buf *msg)
+{
+	wf_claimed c;
+	store_request *rp = &c.r;
+	exec_res res;
+	broker_target bt;
+	broker_redaction redactions;
+	broker_redact_rules *rrules = NULL;
+	uint64_t delivered = 0, egress_limit = 0;
+	const char *egress_scope = NULL;
+	int attest_on = 0;
+	buf redacted = BUF_INIT, snap0 = BUF_INIT, snap1 = BUF_INIT, attest = BUF_INIT,
+	    attest_err = BUF_INIT;
+	char keypath[4096], rhex[2 * STORE_HASH_LEN + 1];
+	size_t nchanges = 0;
+	char hex[2 * STORE_HASH_LEN + 1];
+	int rc, final;
+	int64_t now;
+	const policy_target *tg;
+	const wf_claim_spec cs = {
+		.actor = actor, .id = id, .who = WF_CLAIM_REQUESTER_OR_ESCORT, .line = 0, .sudo = 0,
+		.to_state = WF_RUNNING, .event = "execution.start", .action = "run",
+	};
+
+	memset(&res, 0, sizeof(res));
+	memset(&bt, 0, sizeof(bt));
+	memset(&redactions, 0, sizeof(redactions));
+	buf_init(&res.out, STORE_OUTPUT_MAX);
+	/* every check and the claim itself: shared with session lines and sudo claims */
+	if ((rc = wf_claim(w, &cs, &c, msg)) != 0)
 		goto out;
+	tg = c.tg;
 
 	/* outside any lock: the command may take minutes */
 	broker_target_of(w, tg, &bt, keypath, sizeof(keypath));
@@ -2098,8 +2531,8 @@ tx:
 	res.cap = STORE_OUTPUT_MAX;
 	if (tg->output_max && tg->output_max < res.cap)
 		res.cap = (size_t)tg->output_max;
-	if (d.output_max_bytes > 0 && (uint64_t)d.output_max_bytes < res.cap)
-		res.cap = (size_t)d.output_max_bytes;
+	if (c.d.output_max_bytes > 0 && (uint64_t)c.d.output_max_bytes < res.cap)
+		res.cap = (size_t)c.d.output_max_bytes;
 	/* what the target looked like before, through the same transport (the default is
 	 * ssh targets only: a local snapshot looks at escort's own host) */
 	if (w->brk == NULL && broker_new(&w->brk) != 0) {
@@ -2109,7 +2542,7 @@ tx:
 	           attest_err.len == 0) {
 		buf_puts(&attest_err, "cannot take the snapshot");
 	}
-	rc = exec_request(w, &bt, tg->timeout_sec ? tg->timeout_sec : WF_RUN_TIMEOUT_DEFAULT, &r,
+	rc = exec_request(w, &bt, tg->timeout_sec ? tg->timeout_sec : WF_RUN_TIMEOUT_DEFAULT, rp,
 	                  &res);
 	if (rc) {
 		buf_printf(msg, "request %" PRId64 ": %s", id,
@@ -2144,18 +2577,18 @@ tx:
 	}
 	hexify(res.sha, sizeof(res.sha), hex);
 	now = now_us(w);
-	if ((rc = set_state(&r, final, now)) || (rc = store_strset(&r.output_sha256, hex)))
+	if ((rc = set_state(rp, final, now)) || (rc = store_strset(&rp->output_sha256, hex)))
 		goto tx2;
 	/* the data egress cap: what of the operator's view he may still receive today */
-	if ((rc = charge_egress(w, &r, tg, redacted.len, now, &delivered, &egress_limit,
+	if ((rc = charge_egress(w, rp, tg, redacted.len, now, &delivered, &egress_limit,
 	                        &egress_scope, msg)) != 0)
 		goto tx2;
-	r.finished_us = now;
-	r.has_exit = 1;
-	r.exit_code = res.exit_code;
-	free(r.output);
-	r.output_len = res.out.len;
-	r.output = (unsigned char *)buf_steal(&res.out, NULL);
+	rp->finished_us = now;
+	rp->has_exit = 1;
+	rp->exit_code = res.exit_code;
+	free(rp->output);
+	rp->output_len = res.out.len;
+	rp->output = (unsigned char *)buf_steal(&res.out, NULL);
 	{
 		json_t *j = json_pack("{s:b, s:b, s:I, s:i, s:I, s:s, s:s, s:o}", "timed_out",
 		                      res.timed_out, "truncated", res.total > res.cap,
@@ -2172,11 +2605,11 @@ tx:
 			json_object_set_new(j, "egress", egress_json(delivered, redacted.len - delivered,
 			                                             egress_limit, egress_scope));
 
-		free(r.result);
-		r.result = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+		free(rp->result);
+		rp->result = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 		json_decref(j);
 	}
-	if ((rc = store_request_update(w->st, &r)) != 0) {
+	if ((rc = store_request_update(w->st, rp)) != 0) {
 		buf_printf(msg, "store: %s", store_error(w->st));
 		goto tx2;
 	}
@@ -2202,7 +2635,7 @@ tx:
 	if (rc == 0 && egress_limit)
 		rc = wf_audit(w, delivered ? "egress.truncated" : "egress.withheld", actor,
 		              json_pack("{s:I, s:s, s:s, s:I, s:I, s:I, s:s, s:s}", "request",
-		                        (json_int_t)id, "operator", r.requester, "environment",
+		                        (json_int_t)id, "operator", rp->requester, "environment",
 		                        tg->environment, "delivered", (json_int_t)delivered,
 		                        "withheld", (json_int_t)(redacted.len - delivered),
 		                        "limit", (json_int_t)egress_limit, "scope", egress_scope,
@@ -2230,12 +2663,7 @@ out:
 	buf_free(&snap1);
 	buf_free(&attest);
 	buf_free(&attest_err);
-	buf_free(&notes);
-	buf_free(&missing);
-	agg_free(&a);
-	policy_decision_free(&d);
-	store_approvals_free(apv, napv);
-	store_request_clear(&r);
+	wf_claimed_clear(&c);
 	return rc;
 }
 
@@ -2407,60 +2835,6 @@ wf_request_needs(wf *w, const store_request *r, const store_approval *apv, size_
 out:
 	agg_free(&a);
 	policy_decision_free(&d);
-	return rc;
-}
-
-int
-wf_sudo_claim_check(wf *w, const store_request *r, const store_approval *apv, size_t napv,
-                    buf *msg)
-{
-	const char *names[POLICY_MAX_APPROVERS + 1], *kept[POLICY_MAX_APPROVERS + 1];
-	size_t nn = 0, nk = 0;
-	policy_decision d;
-	buf notes = BUF_INIT, missing = BUF_INIT;
-	agg a;
-	int rc, tampered = 0, met = 0;
-
-	memset(&d, 0, sizeof(d));
-	memset(&a, 0, sizeof(a));
-	if ((rc = need_policy(w, msg)) != 0)
-		return rc;
-	if ((rc = valid_approvers(w, r, apv, napv, names, &nn, &tampered, &notes)) != 0)
-		goto out;
-	if (tampered) {
-		buf_printf(msg, "request %" PRId64 " may not be claimed: %s", r->id, buf_cstr(&notes));
-		rc = WF_EREFUSED;
-		goto out;
-	}
-	/* today's rules and attributes, exactly as wf_request_run re-decides */
-	if ((rc = current_agg(w, r, &a)) != 0 || (rc = decide(w, r->requester, r->target, &a, &d)))
-		goto out;
-	if (d.effect == POLICY_DENY) {
-		buf_printf(msg, "request %" PRId64 " may not be claimed: the policy in force denies "
-		           "it now: ", r->id);
-		reasons_text(&d, msg, 1);
-		rc = WF_EREFUSED;
-		goto out;
-	}
-	if (d.effect == POLICY_NEEDS_APPROVAL) {
-		if ((rc = kept_quorum(w, &d, r->requester, names, nn, kept, &nk, &met, &notes,
-		                      &missing)) != 0)
-			goto out;
-		if (!met) {
-			buf_printf(msg, "request %" PRId64 " may not be claimed: its approvals no "
-			           "longer satisfy the policy in force", r->id);
-			if (notes.len)
-				buf_printf(msg, " (%s)", buf_cstr(&notes));
-			if (missing.len)
-				buf_printf(msg, "; still needed: %s", buf_cstr(&missing));
-			rc = WF_EREFUSED;
-		}
-	}
-out:
-	agg_free(&a);
-	policy_decision_free(&d);
-	buf_free(&notes);
-	buf_free(&missing);
 	return rc;
 }
 
@@ -2999,84 +3373,30 @@ wf_isession_kill(wf *w, const char *actor, int64_t id, const char *reason, store
 	                       "session.kill", json_pack("{s:s?}", "reason", reason), se, msg);
 }
 
+/* wf_isession_presence and wf_isession_present are in wf_presence.c, which reaches the
+ * few internals it needs through these (wf_int.h). */
 int
-wf_isession_presence(wf *w, const char *actor, int64_t id, int present, buf *msg)
+wf_int_audit(wf *w, const char *type, const char *actor, json_t *details, buf *msg)
 {
-	const policy_identity *who;
-	store_isession se;
-	store_isession_presence *pv = NULL;
-	size_t np = 0, i;
-	int rc, known = 0;
-
-	if ((rc = need_policy(w, msg)) != 0)
-		return rc;
-	who = policy_identity_find(w->pol, actor);
-	if (who == NULL || !is_reviewer_kind(who)) {
-		buf_printf(msg, "%s may not join session %" PRId64 " as an escort: only escorts and "
-		           "reviewers watch sessions", actor, id);
-		return WF_EREFUSED;
-	}
-	if ((rc = store_begin(w->st, STORE_TX_WRITE)) != 0) {
-		buf_printf(msg, "store: %s", store_error(w->st));
-		return rc;
-	}
-	if ((rc = load_isession(w, id, &se, msg)) != 0)
-		goto tx;
-	if (strcmp(se.operator_name, actor) == 0) {
-		buf_printf(msg, "%s cannot escort their own session", actor);
-		rc = WF_EREFUSED;
-		goto tx;
-	}
-	if ((rc = store_isession_presence_list(w->st, id, &pv, &np)) != 0)
-		goto tx;
-	for (i = 0; i < np; i++)
-		if (strcmp(pv[i].identity, actor) == 0)
-			known = 1;
-	if (present) {
-		if ((rc = store_isession_presence_set(w->st, id, actor, now_us(w))) != 0) {
-			buf_printf(msg, "store: %s", store_error(w->st));
-			goto tx;
-		}
-		if (!known)
-			rc = wf_audit(w, "session.join", actor,
-			              json_pack("{s:I}", "session", (json_int_t)id), msg);
-	} else if (known) {
-		if ((rc = store_isession_presence_clear(w->st, id, actor)) != 0) {
-			buf_printf(msg, "store: %s", store_error(w->st));
-			goto tx;
-		}
-		rc = wf_audit(w, "session.leave", actor, json_pack("{s:I}", "session", (json_int_t)id),
-		              msg);
-	}
-tx:
-	rc = finish_tx(w, rc, msg);
-	store_isession_presence_free(pv, np);
-	store_isession_clear(&se);
-	return rc;
+	return wf_audit(w, type, actor, details, msg);
 }
 
 int
-wf_isession_present(wf *w, int64_t id, const char *target, size_t *n, buf *names)
+wf_int_audit_end(wf *w, buf *msg)
 {
-	store_isession_presence *pv = NULL;
-	policy_sessions ps;
-	size_t np = 0, i;
-	int64_t now = now_us(w);
-	int rc;
+	return audit_end(w, msg);
+}
 
-	*n = 0;
-	policy_sessions_for(w->pol, target, &ps);
-	if ((rc = store_isession_presence_list(w->st, id, &pv, &np)) != 0)
-		return rc;
-	for (i = 0; i < np; i++) {
-		if (now - pv[i].seen_us > (int64_t)ps.presence_every * 1000000)
-			continue;
-		if (names)
-			buf_printf(names, "%s%s", *n ? ", " : "", pv[i].identity);
-		(*n)++;
-	}
-	store_isession_presence_free(pv, np);
-	return 0;
+int
+wf_int_finish_tx(wf *w, int rc, buf *msg)
+{
+	return finish_tx(w, rc, msg);
+}
+
+int64_t
+wf_int_now_us(const wf *w)
+{
+	return now_us(w);
 }
 
 /* ---- lines ---- */
@@ -3169,126 +3489,14 @@ wf_isession_line_request(wf *w, int64_t id, int64_t seq, int64_t *request_id, bu
 int
 wf_isession_line_claim(wf *w, const char *actor, int64_t id, buf *msg)
 {
-	store_request r;
-	store_approval *apv = NULL;
-	store_isession_line ln;
-	size_t napv = 0, nn = 0, nk = 0;
-	const char *names[POLICY_MAX_APPROVERS + 1], *kept[POLICY_MAX_APPROVERS + 1];
-	policy_decision d;
-	agg a;
-	buf notes = BUF_INIT, missing = BUF_INIT;
-	char hex[2 * STORE_HASH_LEN + 1];
-	unsigned char h[STORE_HASH_LEN];
-	int rc, st, met = 0, tampered = 0, expired, refused = 0;
-	int64_t now = now_us(w);
-	json_t *ja;
+	wf_claimed c;
+	const wf_claim_spec cs = {
+		.actor = actor, .id = id, .who = WF_CLAIM_REQUESTER, .line = 1, .sudo = 0,
+		.to_state = WF_RUNNING, .event = "execution.start", .action = "run",
+	};
+	int rc = wf_claim(w, &cs, &c, msg);
 
-	memset(&r, 0, sizeof(r));
-	memset(&d, 0, sizeof(d));
-	memset(&a, 0, sizeof(a));
-	if ((rc = need_policy(w, msg)) != 0)
-		return rc;
-	if ((rc = store_begin(w->st, STORE_TX_WRITE)) != 0) {
-		buf_printf(msg, "store: %s", store_error(w->st));
-		return rc;
-	}
-	if ((rc = load_req(w, id, &r, &apv, &napv, msg)) != 0)
-		goto tx;
-	if (store_isession_line_of(w->st, id, &ln) != 0 || strcmp(r.requester, actor) != 0) {
-		buf_printf(msg, "request %" PRId64 " is not a line of a session of %s", id, actor);
-		refused = 1;
-		goto tx;
-	}
-	if ((rc = expire_if_due(w, actor, &r, &expired, msg)) != 0)
-		goto tx;
-	if (expired) {
-		rc = finish_tx(w, 0, msg);
-		if (rc == 0)
-			rc = WF_ECONFLICT;
-		goto out;
-	}
-	st = wf_state_parse(r.state);
-	if (st != WF_APPROVED) {
-		buf_printf(msg, "line %" PRId64 " (request %" PRId64 ") is %s, not approved", ln.seq,
-		           id, r.state);
-		rc = WF_ECONFLICT;
-		goto tx;
-	}
-	if (memchr(r.cmds[0].bytes, 0, r.cmds[0].len) != NULL) {
-		buf_printf(msg, "line %" PRId64 " contains a NUL byte", ln.seq);
-		refused = 1;
-		goto tx;
-	}
-	if ((rc = check_binding(&r, &tampered, msg)) != 0)
-		goto tx;
-	if (tampered) {
-		refused = 1;
-		goto tx;
-	}
-	if ((rc = valid_approvers(w, &r, apv, napv, names, &nn, &tampered, &notes)) != 0)
-		goto tx;
-	if (tampered) {
-		buf_printf(msg, "line %" PRId64 " cannot run: %s", ln.seq, buf_cstr(&notes));
-		refused = 1;
-		goto tx;
-	}
-	if ((rc = current_agg(w, &r, &a)) != 0 || (rc = decide(w, r.requester, r.target, &a, &d)))
-		goto tx;
-	if (d.effect == POLICY_DENY) {
-		buf_printf(msg, "line %" PRId64 " cannot run: the policy in force denies it now: ",
-		           ln.seq);
-		reasons_text(&d, msg, 1);
-		refused = 1;
-		goto tx;
-	}
-	if (d.effect == POLICY_NEEDS_APPROVAL) {
-		if ((rc = kept_quorum(w, &d, r.requester, names, nn, kept, &nk, &met, &notes,
-		                      &missing)) != 0)
-			goto tx;
-		if (!met) {
-			buf_printf(msg, "line %" PRId64 " cannot run: its approvals no longer satisfy "
-			           "the policy in force", ln.seq);
-			if (missing.len)
-				buf_printf(msg, "; still needed: %s", buf_cstr(&missing));
-			refused = 1;
-			goto tx;
-		}
-	}
-	if ((rc = set_state(&r, WF_RUNNING, now)) || (rc = store_strset(&r.runner, actor)))
-		goto tx;
-	r.started_us = now;
-	if ((rc = store_request_update(w->st, &r)) != 0) {
-		buf_printf(msg, "store: %s", store_error(w->st));
-		goto tx;
-	}
-	if ((rc = wf_approval_hash(r.id, r.target, r.policy_version, r.cmds, r.ncmds, h)) != 0)
-		goto tx;
-	hexify(h, sizeof(h), hex);
-	ja = json_array();
-	for (size_t i = 0; ja && i < nk; i++)
-		json_array_append_new(ja, json_string(kept[i]));
-	rc = wf_audit(w, "execution.start", actor,
-	              json_pack("{s:I, s:I, s:I, s:s, s:s, s:s, s:o, s:o}", "request",
-	                        (json_int_t)id, "session", (json_int_t)ln.session_id, "line",
-	                        (json_int_t)ln.seq, "target", r.target, "hash", hex, "effect",
-	                        policy_effect_name(d.effect), "approvers", ja, "commands",
-	                        commands_json(r.cmds, r.ncmds)),
-	              msg);
-tx:
-	if (refused) {
-		(void)finish_tx(w, ESC_EINVAL, NULL);
-		audit_refusal(w, actor, "run", id, msg);
-		rc = WF_EREFUSED;
-		goto out;
-	}
-	rc = finish_tx(w, rc, msg);
-out:
-	buf_free(&notes);
-	buf_free(&missing);
-	agg_free(&a);
-	policy_decision_free(&d);
-	store_approvals_free(apv, napv);
-	store_request_clear(&r);
+	wf_claimed_clear(&c);
 	return rc;
 }
 

@@ -86,6 +86,12 @@ void wf_set_audit_deferred(wf *w, int on);
 wf_deferred *wf_audit_take(wf *w);
 int wf_deferred_append(const wf_deferred *d, struct audit_log *l, char *err, size_t errlen);
 void wf_deferred_free(wf_deferred *d); /* NULL-safe */
+/* One queued record (borrowed, valid while d is): for a writer that appends the queues
+ * of many actions together (audit_log_append_many). Returns the record after it (NULL at
+ * the end). */
+struct json_t;
+const wf_deferred *wf_deferred_get(const wf_deferred *d, const char **type, const char **actor,
+                                   const struct json_t **details);
 store *wf_store(wf *w);
 const policy *wf_policy(wf *w); /* NULL when none is loaded */
 
@@ -141,6 +147,35 @@ typedef struct wf_new_request {
  * stored (also when the policy denied it: then WF_EREFUSED with the reasons in msg). */
 int wf_request_create(wf *w, const char *actor, const wf_new_request *nr, int64_t *id,
                       int *state, buf *msg);
+/* What a creation stored, for a caller that answers with it at once (escortd's 201)
+ * instead of reading the request back: the request as stored (commands with their
+ * analyses, the decision), the highest risk of its commands, and what wf_request_needs
+ * says of it now. */
+typedef struct wf_created {
+	store_request r;
+	int risk;  /* lockbox_risk */
+	buf needs; /* pending: the approvals still missing; approved: "" */
+} wf_created;
+/* wf_request_create that fills *out (wf_created_clear it) whenever a request was stored
+ * (*id > 0); *out is empty otherwise. */
+int wf_request_create_kept(wf *w, const char *actor, const wf_new_request *nr, int64_t *id,
+                           int *state, buf *msg, wf_created *out);
+void wf_created_clear(wf_created *c); /* NULL-safe */
+/* A creation in two parts, for a writer that stores many creations serially (escortd's
+ * group commit) while the part without the store runs on other threads:
+ * wf_request_prepare does the checks, the lockbox analysis and the policy decision under
+ * w's policy (no store, no audit); it fails (nothing to report: the caller then creates
+ * as usual, which says why) for anything wf_request_create would refuse.
+ * wf_request_create_prepared then stores p exactly as wf_request_create_kept would have
+ * (same rows, same audit records), when w's policy in force is the one p was decided
+ * under; otherwise (or with p NULL) it is wf_request_create_kept with nr. p stays the
+ * caller's (wf_prepared_free; it is emptied by a use). */
+typedef struct wf_prepared wf_prepared;
+int wf_request_prepare(wf *w, const char *actor, const wf_new_request *nr, wf_prepared **out);
+int wf_request_create_prepared(wf *w, const char *actor, const wf_new_request *nr,
+                               wf_prepared *p, int64_t *id, int *state, buf *msg,
+                               wf_created *out);
+void wf_prepared_free(wf_prepared *p); /* NULL-safe */
 int wf_request_approve(wf *w, const char *actor, int64_t id, const char *comment,
                        int *state, buf *msg);
 int wf_request_deny(wf *w, const char *actor, int64_t id, const char *comment, buf *msg);
@@ -266,7 +301,8 @@ int wf_isession_kill(wf *w, const char *actor, int64_t id, const char *reason,
                      store_isession *se, buf *msg);
 /* An escort joins (present 1: also every few seconds as a heartbeat) or leaves. */
 int wf_isession_presence(wf *w, const char *actor, int64_t id, int present, buf *msg);
-/* How many escorts were seen within the target's presence_every (names appended). */
+/* How many escorts count toward the quorum: seen within the target's presence_every and,
+ * when the policy has a presence_check, proved presence within its `every` (names appended). */
 int wf_isession_present(wf *w, int64_t id, const char *target, size_t *n, buf *names);
 /* Enters a line: stores and decides it as a request of the session. *seq is its number
  * in the session; *state and WF_EREFUSED as wf_request_create. */
@@ -276,7 +312,8 @@ int wf_isession_line_submit(wf *w, const char *actor, int64_t id, const unsigned
 int wf_isession_lines(wf *w, const char *actor, int64_t id, store_isession_line **out,
                       size_t *n, buf *msg);
 int wf_isession_line_request(wf *w, int64_t id, int64_t seq, int64_t *request_id, buf *msg);
-/* approved -> running after wf_request_run's re-checks (bytes, approvers, policy now). */
+/* approved -> running after the re-checks every start goes through (wf_claim: bytes,
+ * approvers, policy now, at most once); the line's session must not be ended or killed. */
 int wf_isession_line_claim(wf *w, const char *actor, int64_t request_id, buf *msg);
 /* running -> succeeded / failed with the line's output and how it ended. */
 int wf_isession_line_finish(wf *w, const char *actor, int64_t request_id,
@@ -287,6 +324,34 @@ int wf_isession_escape_reason(const unsigned char *line, size_t len, buf *why);
 int wf_isession_recorded_hash(wf *w, int64_t id, char *hex, size_t hexlen, buf *msg);
 int wf_isession_state_valid(const char *s);
 const char *wf_datadir(const wf *w);
+
+/* ---- a session's shell (wf_shell.c): what src/session uses instead of the broker ----
+ * Resolves the target in the policy in force and opens its persistent shell: in this
+ * process, or, under privilege separation (broker_priv_shell_attach was called), in the
+ * broker process, reached over the shell's own channel. */
+typedef struct wf_shell wf_shell;
+/* ESCORT_SESSION=session_id is in the shell's environment. WF_ENOTFOUND: no such target. */
+int wf_shell_open(wf *w, const char *target, int64_t session_id, wf_shell **out, buf *msg);
+/* One line (broker_shell_run's contract; io->poll: Ctrl-C and the kill switch). */
+int wf_shell_run(wf_shell *sh, const unsigned char *line, size_t len, const broker_shell_io *io,
+                 broker_shell_result *res, buf *msg);
+int wf_shell_alive(const wf_shell *sh);
+/* pid (process group and session) and start ticks for wf_isession_attach; 0 for ssh. */
+int64_t wf_shell_pid(const wf_shell *sh);
+int64_t wf_shell_start(const wf_shell *sh);
+void wf_shell_kill(wf_shell *sh);  /* the shell and everything it started; NULL-safe */
+void wf_shell_close(wf_shell *sh); /* NULL-safe */
+/* The kill switch's "here" step: when se's shell runs on this host, kill it now (through
+ * the broker process under privilege separation). 1 killed here, 0 not on this host (or
+ * gone already), negative with why in msg when it could not be killed. */
+int wf_isession_kill_here(wf *w, const store_isession *se, buf *msg);
+/* Attestation for a session's target: a snapshot at the start, and at the end the plain
+ * words of what changed since (broker_attest, broker_attest_diff). */
+int wf_isession_attest_begin(wf *w, const char *target, buf *snapshot, buf *msg);
+int wf_isession_attest_end(wf *w, const char *target, const buf *before, buf *diff,
+                           size_t *nchanges, buf *msg);
+/* What an operator may see of output: secrets replaced (broker_redact). */
+int wf_redact(const unsigned char *p, size_t n, buf *out);
 /* ---- end interactive sessions ---- */
 
 
@@ -311,22 +376,61 @@ int wf_sudo_submit(wf *w, const char *caller, const wf_sudo_req *q, int64_t *id,
 /* Reads a request of the caller's host (WF_ENOTFOUND for any other). */
 int wf_sudo_get(wf *w, const char *caller, int64_t id, store_request *r, store_approval **apv,
                 size_t *napv, buf *msg);
-/* Hands an approved request to sudo, once: re-checks the state, expiry, that the command's
- * SHA-256 is sha256_hex, the binding and a valid escort approval bound to it; audits
- * sudo.allowed through audit (before the commit: fail closed) and moves the request to
- * succeeded (runner: the host). */
+/* Hands an approved request to sudo, once, after the re-checks every start goes through
+ * (wf_claim: state, expiry, binding, approvals, the policy in force) and that its one
+ * command's SHA-256 is sha256_hex; audits sudo.allowed through audit (before the commit:
+ * fail closed) and moves the request to succeeded (runner: the host). Refusals are audited
+ * (request.refused, action sudo.claim) through the handle's log. */
 typedef int (*wf_sudo_audit_fn)(void *ctx, const char *type, const char *actor,
                                 struct json_t *details, char *err, size_t errlen);
 int wf_sudo_claim(wf *w, const char *caller, int64_t id, const char *sha256_hex,
                   wf_sudo_audit_fn audit, void *ctx, buf *msg);
 /* Cancels a pending request of the caller's host (sudo gave up waiting). */
 int wf_sudo_cancel(wf *w, const char *caller, int64_t id, buf *msg);
-/* (workflow.c) The policy in force must still allow r (read in the caller's transaction)
- * as wf_request_run demands: 0 when it auto-approves it now or its still-valid approvals
- * (apv, napv) form a quorum; WF_EREFUSED with the reason in msg when it denies it now or
- * needs more approvals; other negative codes on errors. */
-int wf_sudo_claim_check(wf *w, const store_request *r, const store_approval *apv, size_t napv,
-                        buf *msg);
+/* ---- the run-time claim (workflow.c) ----
+ * The one re-check every way an approved request starts goes through (wf_request_run, a
+ * session's line, a sudo claim), inside one store write transaction: the request is the
+ * caller's to take (see who/line/sudo), has not run (at most once), has not expired (else it
+ * is moved to expired), is approved, its bytes hold no NUL and still hash to what was
+ * decided, no approval is bound to other bytes, it was auto-approved at its decision or a
+ * valid approval of someone who is still an escort or reviewer (not its requester) stands,
+ * and the policy in force, re-decided with today's rules and attributes, neither denies it
+ * nor lacks a quorum of the approvals it still accepts. Then the request is claimed
+ * (approved -> running, runner = actor; handed over: -> succeeded with result) and the
+ * claim audited (event: request, target, hash, effect, approvers kept, commands; a line's
+ * session and line; a sudo claim's host, requester and command_sha256) before the commit.
+ * Refusals are WF_EREFUSED, audited as request.refused with the action; wrong states
+ * WF_ECONFLICT; not the caller's to see WF_ENOTFOUND. The differences between the callers
+ * are the spec's fields, nothing else. */
+enum wf_claim_who {
+	WF_CLAIM_REQUESTER_OR_ESCORT, /* escort request run */
+	WF_CLAIM_REQUESTER,           /* a session's line: its operator */
+	WF_CLAIM_HOST                 /* a host identity listing the (sudo) target; any other
+	                               * request is WF_ENOTFOUND to it */
+};
+typedef struct wf_claim_spec {
+	const char *actor;          /* who claims: the runner and the audit actor */
+	int64_t id;
+	int who;                    /* enum wf_claim_who */
+	int line;                   /* 1: must be a line of a session not ended or killed;
+	                             * 0: must not be a session's line */
+	int sudo;                   /* 1: the target's transport must be sudo; 0: local or ssh */
+	const char *cmd_sha256_hex; /* set: exactly one command, whose SHA-256 is this */
+	int to_state;               /* WF_RUNNING, or WF_SUCCEEDED when someone else runs it */
+	const char *result;         /* the stored result when to_state is WF_SUCCEEDED */
+	const char *event;          /* the claim's audit record, e.g. "execution.start" */
+	const char *action;         /* request.refused's action, e.g. "run" */
+	wf_sudo_audit_fn audit;     /* where the claim's record goes (NULL: the handle's log) */
+	void *audit_ctx;
+} wf_claim_spec;
+typedef struct wf_claimed {
+	store_request r;            /* as claimed */
+	policy_decision d;          /* the decision of the policy in force */
+	const policy_target *tg;    /* the target in the policy in force (borrowed) */
+} wf_claimed;
+/* 0 with *out filled (wf_claimed_clear it); on any error *out is empty. */
+int wf_claim(wf *w, const wf_claim_spec *cs, wf_claimed *out, buf *msg);
+void wf_claimed_clear(wf_claimed *c); /* NULL-safe */
 /* ---- end sudo approvals ---- */
 
 #endif

@@ -117,7 +117,8 @@ sub console_start {
 		open(STDOUT, '>', "$t/serve.out");
 		open(STDERR, '>', $server_log);
 		no warnings 'exec';
-		exec { $bin } $bin, 'serve', '--data', $dir, '--listen', '127.0.0.1:0', '--web', "$ROOT/web";
+		exec { $bin } $bin, 'serve', '--data', $dir, '--listen', '127.0.0.1:0', '--no-privsep',
+		    '--web', "$ROOT/web";
 		print STDERR "exec $bin: $!\n";
 		POSIX::_exit(127); # not exit: the parent's END blocks and temporary files are not ours
 	}

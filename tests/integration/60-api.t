@@ -79,7 +79,7 @@ sub start_server {
 	if ($pid == 0) {
 		open(STDERR, '>', $log) or die;
 		open(STDOUT, '>', '/dev/null') or die;
-		exec { $E } $E, 'serve', '--data', $dir, @args or die "exec: $!";
+		exec { $E } $E, 'serve', '--data', $dir, '--no-privsep', @args or die "exec: $!";
 	}
 	for (1 .. 200) {
 		my $l = -f $log ? slurp($log) : '';
@@ -502,7 +502,7 @@ check($s == 0, 'the audit log verifies after the server stopped') or print "# $o
 check($s == 0 && $o =~ /server\.stopped/, 'server.stopped is in the audit log');
 
 # ---- TLS ----
-($s, $o, $e) = run(undef, 'serve', '--data', $dir, '--listen', '0.0.0.0:0');
+($s, $o, $e) = run(undef, 'serve', '--data', $dir, '--no-privsep', '--listen', '0.0.0.0:0');
 check($s == 2 && $e =~ /without TLS/, 'a non-loopback address without TLS is refused');
 mkdir "$t/tls";
 ($s, $o, $e) = run(undef, 'serve', '--make-cert', "$t/tls", '--cn', 'escort.test');

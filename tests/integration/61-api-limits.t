@@ -127,10 +127,10 @@ waitpid($pid, 0);
 check($? == 0, 'clean stop');
 
 for my $bad ('127.0.0.1', '127.0.0.1:http', '[::1', 'nosuchhost.invalid:0') {
-	($s, $o, $e) = escort({ token => undef }, 'serve', '--data', $dir, '--listen', $bad);
+	($s, $o, $e) = escort({ token => undef }, 'serve', '--data', $dir, '--no-privsep', '--listen', $bad);
 	check($s != 0 && $e =~ /listen/, "--listen $bad is refused") or print "# $s $e\n";
 }
-($s, $o, $e) = escort({ token => undef }, 'serve', '--data', $dir, '--listen', '127.0.0.1:0',
+($s, $o, $e) = escort({ token => undef }, 'serve', '--data', $dir, '--no-privsep', '--listen', '127.0.0.1:0',
     '--tls-cert', '/nonexistent');
 check($s == 2 && $e =~ /together/, '--tls-cert without --tls-key is refused');
 ($s, $o, $e) = escort({ token => undef }, 'serve', '--data', "$t/none", '--listen', '127.0.0.1:0');

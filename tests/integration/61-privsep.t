@@ -1,9 +1,14 @@
 #!/usr/bin/perl
 # 61-privsep.t — `escort serve` started as root separates privileges (docs/privsep.md):
-# the HTTP worker runs as an unprivileged user with no capabilities, no_new_privs and a
-# seccomp filter, and that user cannot open the audit signing key or a target key, while
-# a request still runs end to end through the broker process and tree heads are signed
-# by the signer process; a planted keys/ directory stops the start.
+# the HTTP worker runs as an unprivileged user (--user, else the data directory's owner)
+# with no capabilities, no_new_privs and a seccomp filter, and that user cannot open the
+# audit signing key or a target key, while a request still runs end to end through the
+# broker process and tree heads are signed by the signer process; a planted keys/
+# directory stops the start; as root on a root-owned data directory with no user for the
+# worker it refuses to start unless --no-privsep (loudly). The CLI run by root on the
+# worker's data directory becomes its owner: nothing it writes is root's, it still signs
+# (through a signer) and runs as root (through a broker). `escort init --user` makes a
+# data directory for the worker from the start.
 use strict;
 use warnings;
 use FindBin;
@@ -88,19 +93,25 @@ sub status_of {
 	return \%h;
 }
 
-# ---- as root, without a worker user, it stays off and says so ----
+# ---- as root on root's data directory without a worker user: refused, unless asked ----
 SKIP: {
 	if (getpwnam('escort')) {
-		ok(1, "# SKIP a user 'escort' exists: privilege separation is on by default here");
+		ok(1, "# SKIP a user 'escort' exists: it would be the worker's user here") for 1 .. 2;
 		last SKIP;
 	}
-	my ($p0, $u0, $l0) = start_server('--listen', '127.0.0.1:0');
-	my %c0 = children($p0);
-	check(defined $u0 && slurp($l0) =~ /privilege separation is off: there is no 'escort' user/ &&
-	      !%c0, 'as root without an escort user or --user: off, with a notice, no children')
+	my ($p0, $u0, $l0, $st0) = start_server('--listen', '127.0.0.1:0');
+	check(!defined $u0 && ($st0 // -1) == 1 &&
+	      slurp($l0) =~ /refusing to run as root without privilege separation: \S+ belongs to root and there is no 'escort' user/,
+	      'as root on a root-owned data directory with no worker user: refuses to start')
 	    or print "# ", slurp($l0);
-	kill 'TERM', $p0;
-	waitpid($p0, 0);
+	waitpid($p0, 0) if !defined $st0;
+	my ($p1, $u1, $l1) = start_server('--listen', '127.0.0.1:0', '--no-privsep');
+	my %c1 = children($p1);
+	check(defined $u1 && slurp($l1) =~ /WARNING: running as root WITHOUT privilege separation/ &&
+	      !%c1, '--no-privsep: starts as one root process, with a loud warning')
+	    or print "# ", slurp($l1);
+	kill 'TERM', $p1;
+	waitpid($p1, 0);
 }
 
 # ---- a planted keys/ directory (the worker owns the data directory while it runs) ----
@@ -173,6 +184,29 @@ my $out = encode_json(($j // {})->{execution} // {});
 check($out =~ /ran-by-0/, 'the command ran with the broker\'s uid 0, not the worker\'s')
     or print "# execution: $out\n";
 
+# ---- root's CLI on the served data directory becomes its owner ----
+# (it used to write DATA/audit/head and the like as root, which locked the worker out)
+($s, $o, $e) = escort({}, 'user', 'token', 'esc-1', '--data', $dir);
+check($s == 0 && $o =~ /^esc_/, 'root administers the worker\'s data directory (as its owner)')
+    or print "# $s $e\n";
+chomp(my $etok = $o);
+($s, $o, $e) = escort({ token => $tok }, 'request', 'create', '--data', $dir, '--target', 'com-web',
+    '--', 'echo cli-ran-by-$(id -u)');
+my ($cid) = $o =~ /request (\d+) created: approved/;
+check($s == 0 && $cid, 'root\'s CLI creates a request next to the running server (signed via a signer)')
+    or print "# $s $o $e\n";
+($s, $o, $e) = escort({ token => $tok }, 'request', 'run', '--data', $dir, $cid // 0);
+check($s == 0 && $o =~ /cli-ran-by-0/, 'and runs it with root\'s rights, through a broker')
+    or print "# $s $o $e\n";
+my @rootfiles = grep { $_ ne "$dir/signing.key" && $_ !~ m{^\Q$dir\E/keys(?:/|$)} }
+    split /\n/, `find $dir -uid 0`;
+check(!@rootfiles, 'nothing in the data directory is root\'s but signing.key and keys/')
+    or print "# root's: @rootfiles\n";
+$r = $http->request('POST', "$url/api/v1/requests", { headers => \%h,
+    content => encode_json({ target => 'com-web', commands => ['true'] }) });
+check($r->{status} == 201, 'the worker keeps working after the root CLI wrote to the log')
+    or print "# $r->{status} $r->{content}\n";
+
 # stop: the worker signs the final tree head through the signer; everything ends
 kill 'TERM', $pid;
 my $gone = 0;
@@ -191,9 +225,13 @@ check($s == 0 && $o =~ /^ok: (\d+) records, (\d+) signed tree heads; newest cove
     'audit verify: every signature good, the newest head covers everything before it')
     or print "# $o $e";
 
+# ---- without --user the worker is the data directory's owner (here: nobody now) ----
 # ---- fail closed: with the signer gone, nothing is changed ----
-($pid, $url, $log) = start_server('--listen', '127.0.0.1:0', '--user', $user);
+($pid, $url, $log) = start_server('--listen', '127.0.0.1:0');
 %c = children($pid);
+$w = status_of($c{'escort-http'} // 0);
+check(($w->{Uid} // '') =~ /^$uid\s/, "without --user the worker runs as the data directory's owner ($user)")
+    or print "# ", slurp($log);
 kill 'KILL', $c{'escort-signer'} if $c{'escort-signer'};
 sleep 0.3;
 $r = $http->request('POST', "$url/api/v1/requests",
@@ -211,4 +249,39 @@ waitpid($pid, 0);
 check(slurp($log) !~ /audit tree head signed/, 'no tree head is signed without the signer');
 ($s, $o, $e) = escort({}, 'audit', 'verify', '--data', $dir);
 check($s == 0, 'the log still verifies: nothing half-written') or print "# $o $e";
+
+# ---- escort init --user: a data directory made for the worker from the start ----
+my $d2 = "$t/data2";
+($s, $o, $e) = escort({}, 'init', '--data', $d2, '--user', $user);
+my @d = stat($d2);
+my @k = stat("$d2/signing.key");
+my @db = stat("$d2/escort.db");
+check($s == 0 && @d && $d[4] == $uid && @db && $db[4] == $uid && @k && $k[4] == 0 &&
+      ($k[2] & 07777) == 0600, "init --user $user: the directory is $user\'s, signing.key root\'s (0600)")
+    or print "# $s $e\n";
+($s, $o, $e) = escort({}, 'policy', 'load', '--data', $d2, 'examples/policy.yaml');
+check($s == 0 && !grep({ $_ ne "$d2/signing.key" } split /\n/, `find $d2 -uid 0`),
+    'root loads a policy into it as its owner: still nothing root\'s but the key') or print "# $s $e\n";
+{
+	my $keep = $dir;
+	$dir = $d2;
+	($pid, $url, $log) = start_server('--listen', '127.0.0.1:0');
+	$dir = $keep;
+}
+%c = children($pid);
+$w = status_of($c{'escort-http'} // 0);
+check(defined $url && ($w->{Uid} // '') =~ /^$uid\s/ && ($w->{Seccomp} // '') eq '2',
+    'serve on it without --user: the worker runs as its owner, under seccomp') or print "# ", slurp($log);
+SKIP: {
+	if (!$setpriv) {
+		ok(1, "# SKIP no setpriv");
+		last SKIP;
+	}
+	my $rc = system("$setpriv --reuid=$uid --regid=$gid --clear-groups cat $d2/signing.key >/dev/null 2>&1") >> 8;
+	check($rc != 0, "$user (the worker, the directory's owner) cannot open its signing key");
+}
+kill 'TERM', $pid;
+waitpid($pid, 0);
+($s, $o, $e) = escort({}, 'init', '--data', "$t/data3", '--user', 'root');
+check($s == 2 && $e =~ /must not be root/, 'init --user root is refused') or print "# $s $e\n";
 done();

@@ -39,7 +39,7 @@ sub serve {
 		open(STDIN, '<', '/dev/null');
 		open(STDOUT, '>', "$t/$name.out");
 		open(STDERR, '>', $err);
-		exec { $E } $E, 'serve', '--data', $dir, '--listen', '127.0.0.1:0', @args or die "exec: $!";
+		exec { $E } $E, 'serve', '--data', $dir, '--listen', '127.0.0.1:0', '--no-privsep', @args or die "exec: $!";
 	}
 	$srv{$name} = $pid;
 	my $until = time + 20;

@@ -140,7 +140,8 @@ $srv_pid = fork() // die "fork: $!";
 if ($srv_pid == 0) {
 	open(STDERR, '>', $log) or _exit(127);
 	open(STDOUT, '>', '/dev/null') or _exit(127);
-	exec { $E } $E, 'serve', '--data', $dir, '--listen', '127.0.0.1:0' or _exit(127);
+	exec { $E } $E, 'serve', '--data', $dir, '--listen', '127.0.0.1:0', '--no-privsep'
+	    or _exit(127);
 }
 my $url;
 for (1 .. 200) {

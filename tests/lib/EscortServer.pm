@@ -58,7 +58,8 @@ sub serve_start {
 	die "fork: $!" unless defined $pid;
 	if ($pid == 0) {
 		open(STDERR, '>', $log) or die;
-		exec { $E } $E, 'serve', '--data', $dir, '--listen', '127.0.0.1:0', @args or die;
+		exec { $E } $E, 'serve', '--data', $dir, '--listen', '127.0.0.1:0', '--no-privsep',
+		    @args or die;
 	}
 	my $url;
 	for (1 .. 200) {

@@ -18,7 +18,9 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
+#include "audit/event.h"
 #include "audit/sth.h"
+#include "audit/log.h"
 #include "lockbox/lockbox.h"
 #include "policy/policy.h"
 #include "store/store.h"
@@ -424,11 +426,13 @@ test_expiry(void **state)
 	int st = -1;
 	store_approval *apv = NULL;
 	size_t n = 0;
+	buf why = BUF_INIT;
 
 	wf_set_clock(f->w, t0);
 	id = create(f, "op-in", "dod-web", "systemctl status nginx", 0, 0, &st); /* 4h lifetime */
 	wf_set_clock(f->w, t0 + (int64_t)5 * 3600 * 1000000);
-	assert_int_equal(approve(f, "esc-1", id, &st, NULL), WF_ECONFLICT);
+	assert_int_equal(approve(f, "esc-1", id, &st, &why), WF_ECONFLICT);
+	assert_non_null(strstr(buf_cstr(&why), "has expired"));
 	assert_state(f, id, "expired");
 	assert_int_equal(approve(f, "esc-2", id, &st, NULL), WF_ECONFLICT);
 
@@ -445,9 +449,12 @@ test_expiry(void **state)
 	store_approvals_free(apv, n);
 	/* past the lifetime the approved request no longer runs */
 	wf_set_clock(f->w, t0 + (int64_t)3700 * 1000000);
-	assert_int_equal(run(f, "op-in", r3, &st, NULL), WF_ECONFLICT);
+	buf_reset(&why);
+	assert_int_equal(run(f, "op-in", r3, &st, &why), WF_ECONFLICT);
+	assert_non_null(strstr(buf_cstr(&why), "has expired"));
 	assert_state(f, r3, "expired");
 	wf_set_clock(f->w, 0);
+	buf_free(&why);
 }
 
 static void
@@ -1022,6 +1029,349 @@ test_egress_cap(void **state)
 	wf_set_clock(f->w, 0);
 }
 
+/* ---- the run-time claim: each way a request starts (escort request run, a session's
+ * line, a sudo claim) refuses one whose approval was withdrawn (the approver's clearance
+ * revoked by a reload), one the policy in force now denies, and one that already ran ---- */
+
+/* The test policy in force again, with esc-1's clearance (NULL: as is) and a rule denying
+ * everything on deny_target (NULL: none) appended. */
+static void
+reload(struct fx *f, const char *esc1_clearance, const char *deny_target)
+{
+	buf p = BUF_INIT, msg = BUF_INIT;
+
+	assert_int_equal(make_policy(&p, esc1_clearance), 0);
+	if (deny_target)
+		buf_printf(&p, "  - name: test-deny-now\n    match: {target: %s}\n"
+		               "    deny: not any more\n", deny_target);
+	if (wf_policy_load(f->w, "test", (const char *)p.data, p.len, "reload.yaml", NULL,
+	                   &msg) != 0)
+		fprintf(stderr, "reload: %s\n", buf_cstr(&msg));
+	assert_int_equal(msg.len, 0);
+	buf_free(&p);
+	buf_free(&msg);
+}
+
+/* request.refused records for request id in the audit log */
+static int
+refusals_of(struct fx *f, int64_t id, const char *action)
+{
+	audit_iter it;
+	audit_event ev;
+	const uint8_t *rec;
+	size_t len;
+	uint64_t seq;
+	char err[512] = "", type[AUDIT_TYPE_MAX + 1];
+	int n = 0;
+
+	assert_int_equal(audit_iter_open(&it, f->dir, err, sizeof(err)), 0);
+	while (audit_iter_next(&it, &rec, &len, &seq) == 0) {
+		if (audit_event_peek(rec, len, &seq, type) != 0 || strcmp(type, "request.refused"))
+			continue;
+		assert_int_equal(audit_event_parse(rec, len, &ev, NULL, 0), 0);
+		if (json_integer_value(json_object_get(ev.details, "request")) == id &&
+		    strcmp(json_string_value(json_object_get(ev.details, "action")), action) == 0)
+			n++;
+		audit_event_free(&ev);
+	}
+	audit_iter_close(&it);
+	return n;
+}
+
+static void
+test_claim_run_refusals(void **state)
+{
+	struct fx *f = *state;
+	buf msg = BUF_INIT;
+	int64_t a, b, c;
+	int st;
+
+	/* three approved requests on dod-web, each approved by esc-1 */
+	a = create(f, "op-in", "dod-web", "uptime", 0, 0, &st);
+	b = create(f, "op-in", "dod-web", "hostname", 0, 0, &st);
+	c = create(f, "op-in", "dod-web", "id -u", 0, 0, &st);
+	assert_int_equal(approve(f, "esc-1", a, &st, NULL), 0);
+	assert_int_equal(approve(f, "esc-1", b, &st, NULL), 0);
+	assert_int_equal(approve(f, "esc-1", c, &st, NULL), 0);
+	assert_int_equal(st, WF_APPROVED);
+	/* already ran */
+	assert_int_equal(run(f, "op-in", c, &st, NULL), 0);
+	assert_int_equal(run(f, "op-in", c, &st, &msg), WF_ECONFLICT);
+	assert_non_null(strstr(buf_cstr(&msg), "at most once"));
+	/* approval withdrawn: esc-1 is no longer cleared */
+	reload(f, "none", NULL);
+	buf_reset(&msg);
+	assert_int_equal(run(f, "op-in", a, &st, &msg), WF_EREFUSED);
+	assert_non_null(strstr(buf_cstr(&msg), "no longer satisfy"));
+	assert_non_null(strstr(buf_cstr(&msg), "esc-1"));
+	assert_state(f, a, "approved");
+	assert_int_equal(refusals_of(f, a, "run"), 1);
+	/* the policy in force denies it now */
+	reload(f, NULL, "dod-web");
+	buf_reset(&msg);
+	assert_int_equal(run(f, "op-in", b, &st, &msg), WF_EREFUSED);
+	assert_non_null(strstr(buf_cstr(&msg), "denies it now"));
+	assert_non_null(strstr(buf_cstr(&msg), "not any more"));
+	assert_state(f, b, "approved");
+	/* the same requests run once the policy agrees again */
+	reload(f, NULL, NULL);
+	assert_int_equal(run(f, "op-in", b, &st, NULL), 0);
+	assert_int_equal(st, WF_SUCCEEDED);
+	buf_free(&msg);
+}
+
+/* A store that cannot say whether a request is a session's line fails the claim: the
+ * request must not pass for a plain one and run outside its session. */
+static void
+test_claim_store_error_fails_closed(void **state)
+{
+	struct fx *f = *state;
+	buf msg = BUF_INIT;
+	int64_t a;
+	int st;
+
+	a = create(f, "op-in", "dod-web", "uptime", 0, 0, &st);
+	assert_int_equal(approve(f, "esc-1", a, &st, NULL), 0);
+	assert_int_equal(st, WF_APPROVED);
+	(void)raw(f, "DROP TABLE isession_lines");
+	assert_int_equal(raw(f, "SELECT count(*) FROM sqlite_master WHERE name = 'isession_lines'"),
+	                 0);
+	assert_int_not_equal(run(f, "op-in", a, &st, &msg), 0);
+	assert_non_null(strstr(buf_cstr(&msg), "cannot tell whether it is a session's line"));
+	assert_state(f, a, "approved");
+	buf_free(&msg);
+}
+
+/* A prepared creation is used only for the creation it was prepared for: given another
+ * caller's or other commands, the request is created from what was asked now. */
+static void
+test_prepared_must_match(void **state)
+{
+	struct fx *f = *state;
+	wf_new_request nr;
+	const unsigned char *c1[1] = { (const unsigned char *)"uptime" };
+	const unsigned char *c2[1] = { (const unsigned char *)"hostname" };
+	size_t l1[1] = { 6 }, l2[1] = { 8 };
+	wf_prepared *p = NULL;
+	wf_created out;
+	store_request r;
+	buf msg = BUF_INIT;
+	int64_t id = 0;
+	int st = -1;
+
+	memset(&nr, 0, sizeof(nr));
+	nr.target = "dod-web";
+	nr.cmds = c1;
+	nr.lens = l1;
+	nr.ncmds = 1;
+	assert_int_equal(wf_request_prepare(f->w, "op-in", &nr, &p), 0);
+	/* other bytes than were prepared */
+	nr.cmds = c2;
+	nr.lens = l2;
+	assert_int_equal(wf_request_create_prepared(f->w, "op-in", &nr, p, &id, &st, &msg, &out), 0);
+	assert_true(id > 0);
+	assert_int_equal(store_request_get(wf_store(f->w), id, &r), 0);
+	assert_int_equal(r.ncmds, 1);
+	assert_int_equal(r.cmds[0].len, 8);
+	assert_memory_equal(r.cmds[0].bytes, "hostname", 8);
+	store_request_clear(&r);
+	wf_created_clear(&out);
+	wf_prepared_free(p);
+	/* another requester than it was prepared for */
+	nr.cmds = c1;
+	nr.lens = l1;
+	p = NULL;
+	assert_int_equal(wf_request_prepare(f->w, "op-in", &nr, &p), 0);
+	buf_reset(&msg);
+	(void)wf_request_create_prepared(f->w, "op-cn", &nr, p, &id, &st, &msg, &out);
+	if (id > 0) {
+		assert_int_equal(store_request_get(wf_store(f->w), id, &r), 0);
+		assert_string_equal(r.requester, "op-cn");
+		store_request_clear(&r);
+	}
+	wf_created_clear(&out);
+	wf_prepared_free(p);
+	buf_free(&msg);
+}
+
+/* Enters line in session sid and has esc-1 approve it; returns its request id. */
+static int64_t
+approved_line(struct fx *f, int64_t sid, const char *line)
+{
+	buf msg = BUF_INIT;
+	int64_t seq = 0, rid = 0;
+	int st = -1;
+
+	if (wf_isession_line_submit(f->w, "op-in", sid, (const unsigned char *)line, strlen(line),
+	                            &seq, &rid, &st, &msg) != 0)
+		fprintf(stderr, "line %s: %s\n", line, buf_cstr(&msg));
+	assert_true(rid > 0);
+	assert_int_equal(st, WF_PENDING);
+	assert_int_equal(approve(f, "esc-1", rid, &st, NULL), 0);
+	assert_int_equal(st, WF_APPROVED);
+	buf_free(&msg);
+	return rid;
+}
+
+static void
+test_claim_line_refusals(void **state)
+{
+	struct fx *f = *state;
+	buf msg = BUF_INIT;
+	int64_t sid = 0, a, b, c, plain;
+	int st;
+
+	assert_int_equal(wf_isession_start(f->w, "op-in", "dod-web", "CHG-1", &sid, &msg), 0);
+	a = approved_line(f, sid, "uptime");
+	b = approved_line(f, sid, "hostname");
+	c = approved_line(f, sid, "id -u");
+	/* a line is claimed by its operator only, once */
+	assert_int_equal(wf_isession_line_claim(f->w, "esc-1", c, &msg), WF_EREFUSED);
+	assert_int_equal(wf_isession_line_claim(f->w, "op-in", c, &msg), 0);
+	assert_state(f, c, "running");
+	buf_reset(&msg);
+	assert_int_equal(wf_isession_line_claim(f->w, "op-in", c, &msg), WF_ECONFLICT);
+	assert_non_null(strstr(buf_cstr(&msg), "at most once"));
+	/* a line never runs as a plain request, nor a plain request as a line */
+	assert_int_equal(run(f, "op-in", a, &st, NULL), WF_EREFUSED);
+	plain = create(f, "op-in", "dod-web", "date", 0, 0, &st);
+	assert_int_equal(approve(f, "esc-1", plain, &st, NULL), 0);
+	assert_int_equal(wf_isession_line_claim(f->w, "op-in", plain, &msg), WF_EREFUSED);
+	assert_state(f, plain, "approved");
+	/* approval withdrawn */
+	reload(f, "none", NULL);
+	buf_reset(&msg);
+	assert_int_equal(wf_isession_line_claim(f->w, "op-in", a, &msg), WF_EREFUSED);
+	assert_non_null(strstr(buf_cstr(&msg), "no longer satisfy"));
+	assert_non_null(strstr(buf_cstr(&msg), "esc-1")); /* the line path now says why too */
+	assert_state(f, a, "approved");
+	assert_int_equal(refusals_of(f, a, "run"), 2); /* the plain run above, and this */
+	/* the policy in force denies it now */
+	reload(f, NULL, "dod-web");
+	buf_reset(&msg);
+	assert_int_equal(wf_isession_line_claim(f->w, "op-in", b, &msg), WF_EREFUSED);
+	assert_non_null(strstr(buf_cstr(&msg), "denies it now"));
+	assert_state(f, b, "approved");
+	/* allowed again, it runs; but not once its session was killed */
+	reload(f, NULL, NULL);
+	assert_int_equal(wf_isession_line_claim(f->w, "op-in", b, &msg), 0);
+	{
+		store_isession se;
+
+		memset(&se, 0, sizeof(se));
+		assert_int_equal(wf_isession_kill(f->w, "esc-1", sid, "test", &se, &msg), 0);
+		store_isession_clear(&se);
+	}
+	buf_reset(&msg);
+	assert_int_equal(wf_isession_line_claim(f->w, "op-in", a, &msg), WF_EREFUSED);
+	assert_non_null(strstr(buf_cstr(&msg), "killed"));
+	buf_free(&msg);
+}
+
+/* The claim's audit hook: counts records and checks what sudo.allowed names. */
+static int sudo_allowed;
+static int
+sudo_audit(void *ctx, const char *type, const char *actor, json_t *details, char *err,
+           size_t errlen)
+{
+	(void)ctx;
+	(void)err;
+	(void)errlen;
+	assert_string_equal(type, "sudo.allowed");
+	assert_string_equal(actor, "host@dod-jump");
+	assert_string_equal(json_string_value(json_object_get(details, "host")), "dod-jump");
+	assert_string_equal(json_string_value(json_object_get(details, "requester")), "op-in");
+	assert_int_equal(strlen(json_string_value(json_object_get(details, "command_sha256"))),
+	                 64);
+	assert_int_equal(json_array_size(json_object_get(details, "approvers")), 1);
+	json_decref(details);
+	sudo_allowed++;
+	return 0;
+}
+
+/* A sudo request for argv0 on dod-jump by op-in, approved by esc-1; sha gets its hex. */
+static int64_t
+approved_sudo(struct fx *f, const char *argv0, char sha[65])
+{
+	const char *argv[1] = { argv0 };
+	wf_sudo_req q;
+	buf line = BUF_INIT, msg = BUF_INIT;
+	unsigned char h[32];
+	int64_t id = 0;
+	int st = -1, i;
+
+	memset(&q, 0, sizeof(q));
+	q.host = "dod-jump";
+	q.user = "op-in";
+	q.argv = argv;
+	q.argc = 1;
+	if (wf_sudo_submit(f->w, "host@dod-jump", &q, &id, &st, &line, &msg) != 0)
+		fprintf(stderr, "sudo submit: %s\n", buf_cstr(&msg));
+	assert_true(id > 0);
+	assert_int_equal(st, WF_PENDING);
+	assert_int_equal(approve(f, "esc-1", id, &st, NULL), 0);
+	assert_int_equal(st, WF_APPROVED);
+	assert_int_equal(EVP_Digest(line.data, line.len, h, NULL, EVP_sha256(), NULL), 1);
+	for (i = 0; i < 32; i++)
+		snprintf(sha + 2 * i, 3, "%02x", h[i]);
+	buf_free(&line);
+	buf_free(&msg);
+	return id;
+}
+
+static void
+test_claim_sudo_refusals(void **state)
+{
+	struct fx *f = *state;
+	buf msg = BUF_INIT;
+	char sa[65], sb[65], sc[65];
+	int64_t a, b, c;
+	int st;
+
+	sudo_allowed = 0;
+	a = approved_sudo(f, "/usr/bin/uptime", sa);
+	b = approved_sudo(f, "/usr/bin/hostname", sb);
+	c = approved_sudo(f, "/usr/bin/id", sc);
+	/* another host, another command: nothing */
+	assert_int_equal(wf_sudo_claim(f->w, "host@com-jump", c, sc, sudo_audit, NULL, &msg),
+	                 WF_ENOTFOUND);
+	buf_reset(&msg);
+	assert_int_equal(wf_sudo_claim(f->w, "host@dod-jump", c, sa, sudo_audit, NULL, &msg),
+	                 WF_EREFUSED);
+	assert_non_null(strstr(buf_cstr(&msg), "another command"));
+	/* already ran: handed over once */
+	assert_int_equal(wf_sudo_claim(f->w, "host@dod-jump", c, sc, sudo_audit, NULL, &msg), 0);
+	assert_int_equal(sudo_allowed, 1);
+	assert_state(f, c, "succeeded");
+	buf_reset(&msg);
+	assert_int_equal(wf_sudo_claim(f->w, "host@dod-jump", c, sc, sudo_audit, NULL, &msg),
+	                 WF_ECONFLICT);
+	assert_non_null(strstr(buf_cstr(&msg), "at most once"));
+	/* nor does escort run a sudo request itself */
+	assert_int_equal(run(f, "op-in", a, &st, NULL), WF_EREFUSED);
+	/* approval withdrawn */
+	reload(f, "none", NULL);
+	buf_reset(&msg);
+	assert_int_equal(wf_sudo_claim(f->w, "host@dod-jump", a, sa, sudo_audit, NULL, &msg),
+	                 WF_EREFUSED);
+	assert_non_null(strstr(buf_cstr(&msg), "esc-1"));
+	assert_state(f, a, "approved");
+	assert_int_equal(refusals_of(f, a, "sudo.claim"), 1); /* audited now, as runs are */
+	/* the policy in force denies it now */
+	reload(f, NULL, "dod-jump");
+	buf_reset(&msg);
+	assert_int_equal(wf_sudo_claim(f->w, "host@dod-jump", b, sb, sudo_audit, NULL, &msg),
+	                 WF_EREFUSED);
+	assert_non_null(strstr(buf_cstr(&msg), "denies it now"));
+	assert_state(f, b, "approved");
+	assert_int_equal(sudo_allowed, 1);
+	/* allowed again: handed over */
+	reload(f, NULL, NULL);
+	assert_int_equal(wf_sudo_claim(f->w, "host@dod-jump", b, sb, sudo_audit, NULL, &msg), 0);
+	assert_int_equal(sudo_allowed, 2);
+	buf_free(&msg);
+}
+
 int
 main(void)
 {
@@ -1041,6 +1391,11 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_run_as, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_local_attest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_egress_cap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_claim_run_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_claim_line_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_claim_sudo_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_claim_store_error_fails_closed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prepared_must_match, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("workflow", tests, NULL, NULL);
 }
