@@ -47,6 +47,9 @@ void lockbox_result_free(lockbox_result *r);
 lockbox_risk lockbox_result_risk(const lockbox_result *r);
 int lockbox_result_score(const lockbox_result *r);
 int lockbox_result_opaque(const lockbox_result *r);
+/* The i-th category of the result in the order its JSON "categories" lists them; NULL
+ * past the last. */
+const char *lockbox_result_category(const lockbox_result *r, size_t i);
 
 /* Appends the contract's one-line JSON object (no trailing newline). The output is always
  * valid UTF-8 JSON: each byte of the input that is not valid UTF-8 becomes U+FFFD (and the

@@ -358,6 +358,16 @@ lockbox_result_opaque(const lockbox_result *r)
 	return r ? r->opaque : 0;
 }
 
+const char *
+lockbox_result_category(const lockbox_result *r, size_t i)
+{
+	/* the set bits, lowest first, as lockbox_result_json writes them */
+	for (kb_cats m = r ? r->cats : 0; m; m &= m - 1)
+		if (i-- == 0)
+			return kb_cat_name((kb_cat)__builtin_ctz(m));
+	return NULL;
+}
+
 /* ---- explanation ---------------------------------------------------------------------- */
 
 #define LBX_MAX_SENTENCES 6

@@ -8,146 +8,177 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A JSON string even for bytes that are not UTF-8 (names from a request may be anything):
- * such bytes become '?', so a decision can always be stored. */
-static json_t *
-jstr(const char *s)
+/* The decision is written straight into out: it is built for every request created (and
+ * stored with it), and going through jansson objects was the largest policy item of
+ * escortd's writer thread. The text is what jansson's json_dumps(JSON_COMPACT) gives. */
+
+static int
+utf8_valid_str(const unsigned char *s)
 {
-	json_t *j;
-	char *t;
-	size_t i;
+	size_t len, i;
+	unsigned c, v, min;
 
-	if ((j = json_string(s)) != NULL || s == NULL)
-		return j;
-	if ((t = strdup(s)) == NULL)
-		return NULL;
-	for (i = 0; t[i]; i++)
-		if ((unsigned char)t[i] >= 0x80)
-			t[i] = '?';
-	j = json_string(t);
-	free(t);
-	return j;
-}
-
-static json_t *
-nullable(const char *s)
-{
-	return s ? jstr(s) : json_null();
-}
-
-static json_t *
-strv_json(char *const *v, size_t n)
-{
-	json_t *a = json_array();
-	size_t i;
-
-	for (i = 0; a && i < n; i++)
-		if (json_array_append_new(a, jstr(v[i])) != 0) {
-			json_decref(a);
-			return NULL;
+	while ((c = *s) != 0) {
+		if (c < 0x80) {
+			s++;
+			continue;
 		}
-	return a;
+		if (c >= 0xC2 && c <= 0xDF)
+			len = 2, v = c & 0x1F, min = 0x80;
+		else if (c >= 0xE0 && c <= 0xEF)
+			len = 3, v = c & 0x0F, min = 0x800;
+		else if (c >= 0xF0 && c <= 0xF4)
+			len = 4, v = c & 0x07, min = 0x10000;
+		else
+			return 0;
+		for (i = 1; i < len; i++) {
+			if ((s[i] & 0xC0) != 0x80)
+				return 0;
+			v = (v << 6) | (s[i] & 0x3F);
+		}
+		if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+			return 0;
+		s += len;
+	}
+	return 1;
 }
 
-static json_t *
-req_json(const policy_approver_req *q)
+/* A JSON string, or null for NULL. Text that is not UTF-8 (names from a request may be
+ * anything) has each byte >= 0x80 written as '?', so a decision can always be stored. */
+static int
+jw_str(buf *b, const char *str)
 {
-	json_t *o = json_object(), *roles = json_array();
+	static const char hx[] = "0123456789ABCDEF";
+	const unsigned char *s = (const unsigned char *)str;
+	int rc, ok;
+	size_t run;
+
+	if (str == NULL)
+		return buf_puts(b, "null");
+	ok = utf8_valid_str(s);
+	if ((rc = buf_putc(b, '"')) != 0)
+		return rc;
+	while (*s) {
+		for (run = 0; s[run] >= 0x20 && s[run] != '"' && s[run] != '\\' &&
+		              (ok || s[run] < 0x80);
+		     run++)
+			;
+		if (run && (rc = buf_put(b, s, run)) != 0)
+			return rc;
+		s += run;
+		if (*s == 0)
+			break;
+		switch (*s) {
+		case '"': rc = buf_put(b, "\\\"", 2); break;
+		case '\\': rc = buf_put(b, "\\\\", 2); break;
+		case '\b': rc = buf_put(b, "\\b", 2); break;
+		case '\f': rc = buf_put(b, "\\f", 2); break;
+		case '\n': rc = buf_put(b, "\\n", 2); break;
+		case '\r': rc = buf_put(b, "\\r", 2); break;
+		case '\t': rc = buf_put(b, "\\t", 2); break;
+		default:
+			if (*s >= 0x80) { /* not UTF-8: '?' */
+				rc = buf_putc(b, '?');
+			} else {
+				char e[6] = { '\\', 'u', '0', '0', hx[*s >> 4], hx[*s & 15] };
+
+				rc = buf_put(b, e, sizeof(e));
+			}
+		}
+		if (rc)
+			return rc;
+		s++;
+	}
+	return buf_putc(b, '"');
+}
+
+static int
+jw_strv(buf *b, char *const *v, size_t n)
+{
+	size_t i;
+	int rc = buf_putc(b, '[');
+
+	for (i = 0; rc == 0 && i < n; i++)
+		if ((i && (rc = buf_putc(b, ',')) != 0) || (rc = jw_str(b, v[i])) != 0)
+			break;
+	return rc ? rc : buf_putc(b, ']');
+}
+
+static int
+jw_reqs(buf *b, const policy_approver_req *v, size_t n)
+{
+	const char *clear;
 	unsigned bit;
-
-	if (o == NULL || roles == NULL)
-		goto fail;
-	for (bit = 1; bit <= POLICY_ROLE_ADMIN; bit <<= 1)
-		if ((q->roles & bit) &&
-		    json_array_append_new(roles, json_string(policy_role_name(bit))))
-			goto fail;
-	if (json_object_set_new(o, "roles", roles) != 0)
-		goto fail_o;
-	if (json_object_set_new(o, "citizenship", strv_json(q->citizenship, q->ncitizenship)) ||
-	    json_object_set_new(o, "min_clearance",
-	                        json_string(policy_clearance_name(q->min_clearance))) ||
-	    json_object_set_new(o, "qualifications",
-	                        strv_json(q->qualifications, q->nqualifications)) ||
-	    json_object_set_new(o, "rule", nullable(q->rule)) ||
-	    json_object_set_new(o, "line", json_integer(q->line)))
-		goto fail_o;
-	return o;
-fail:
-	json_decref(roles);
-fail_o:
-	json_decref(o);
-	return NULL;
-}
-
-static json_t *
-reqs_json(const policy_approver_req *v, size_t n)
-{
-	json_t *a = json_array();
 	size_t i;
+	int rc = buf_putc(b, '['), first;
 
-	for (i = 0; a && i < n; i++)
-		if (json_array_append_new(a, req_json(&v[i])) != 0) {
-			json_decref(a);
-			return NULL;
-		}
-	return a;
+	for (i = 0; rc == 0 && i < n; i++) {
+		const policy_approver_req *q = &v[i];
+
+		if ((rc = buf_puts(b, i ? ",{\"roles\":[" : "{\"roles\":[")) != 0)
+			break;
+		first = 1;
+		for (bit = 1; rc == 0 && bit <= POLICY_ROLE_ADMIN; bit <<= 1)
+			if (q->roles & bit) {
+				if (!first)
+					rc = buf_putc(b, ',');
+				if (rc == 0)
+					rc = jw_str(b, policy_role_name(bit));
+				first = 0;
+			}
+		if (rc || (rc = buf_puts(b, "],\"citizenship\":")) ||
+		    (rc = jw_strv(b, q->citizenship, q->ncitizenship)))
+			break;
+		if ((clear = policy_clearance_name(q->min_clearance)) == NULL)
+			return ESC_ENOMEM; /* as jansson refused a NULL string */
+		if ((rc = buf_puts(b, ",\"min_clearance\":")) || (rc = jw_str(b, clear)) ||
+		    (rc = buf_puts(b, ",\"qualifications\":")) ||
+		    (rc = jw_strv(b, q->qualifications, q->nqualifications)) ||
+		    (rc = buf_puts(b, ",\"rule\":")) || (rc = jw_str(b, q->rule)) ||
+		    (rc = buf_printf(b, ",\"line\":%u}", q->line)))
+			break;
+	}
+	return rc ? rc : buf_putc(b, ']');
 }
 
 int
 policy_decision_json(const policy_decision *d, buf *out)
 {
-	json_t *o = json_object(), *reasons = json_array(), *output = json_object();
-	char *s = NULL;
-	size_t i;
-	int rc = ESC_ENOMEM;
+	size_t i, start = out->len;
+	int rc;
 
-	if (o == NULL || reasons == NULL || output == NULL) {
-		json_decref(reasons);
-		json_decref(output);
-		goto out;
-	}
-	/* o owns both from here on; we keep borrowed pointers to fill them */
-	if (json_object_set_new(o, "effect", json_string(policy_effect_name(d->effect))) ||
-	    json_object_set_new(o, "policy_version", nullable(d->policy_version)) ||
-	    json_object_set_new(o, "operator", nullable(d->operator_name)) ||
-	    json_object_set_new(o, "target", nullable(d->target)) ||
-	    json_object_set_new(o, "platform", nullable(d->platform)) ||
-	    json_object_set_new(o, "quorum", json_integer(d->quorum)) ||
-	    json_object_set_new(o, "each", reqs_json(d->each, d->neach)) ||
-	    json_object_set_new(o, "at_least_one", reqs_json(d->slots, d->nslots)) ||
-	    json_object_set_new(o, "distinct_organization",
-	                        json_boolean(d->distinct_organization)) ||
-	    json_object_set_new(o, "approval_lifetime", json_integer(d->approval_lifetime))) {
-		json_decref(reasons);
-		json_decref(output);
-		goto out;
-	}
-	if (json_object_set_new(o, "output", output) != 0) {
-		json_decref(reasons);
-		goto out;
-	}
-	if (json_object_set_new(o, "reasons", reasons) != 0)
-		goto out;
-	if (json_object_set_new(output, "max_bytes", json_integer(d->output_max_bytes)) ||
-	    json_object_set_new(output, "redact_operator", json_boolean(d->redact_operator)) ||
-	    json_object_set_new(output, "redact_secrets", json_boolean(d->redact_secrets)))
+	if ((rc = buf_puts(out, "{\"effect\":")) ||
+	    (rc = jw_str(out, policy_effect_name(d->effect))) ||
+	    (rc = buf_puts(out, ",\"policy_version\":")) || (rc = jw_str(out, d->policy_version)) ||
+	    (rc = buf_puts(out, ",\"operator\":")) || (rc = jw_str(out, d->operator_name)) ||
+	    (rc = buf_puts(out, ",\"target\":")) || (rc = jw_str(out, d->target)) ||
+	    (rc = buf_puts(out, ",\"platform\":")) || (rc = jw_str(out, d->platform)) ||
+	    (rc = buf_printf(out, ",\"quorum\":%u,\"each\":", d->quorum)) ||
+	    (rc = jw_reqs(out, d->each, d->neach)) || (rc = buf_puts(out, ",\"at_least_one\":")) ||
+	    (rc = jw_reqs(out, d->slots, d->nslots)) ||
+	    (rc = buf_printf(out, ",\"distinct_organization\":%s,\"approval_lifetime\":%ld,"
+	                     "\"output\":{\"max_bytes\":%ld,\"redact_operator\":%s,"
+	                     "\"redact_secrets\":%s},\"reasons\":[",
+	                     d->distinct_organization ? "true" : "false", d->approval_lifetime,
+	                     d->output_max_bytes, d->redact_operator ? "true" : "false",
+	                     d->redact_secrets ? "true" : "false")))
 		goto out;
 	for (i = 0; i < d->nreasons; i++) {
 		const policy_reason *r = &d->reasons[i];
-		json_t *ro = json_pack(
-		    "{s:o, s:o, s:I, s:o, s:o}", "rule", nullable(r->rule), "file",
-		    nullable(r->file), "line", (json_int_t)r->line, "effect",
-		    json_string(r->effect >= 0 ? policy_effect_name(r->effect) : "limits"), "text",
-		    nullable(r->text));
-		if (ro == NULL || json_array_append_new(reasons, ro) != 0)
+
+		if ((rc = buf_puts(out, i ? ",{\"rule\":" : "{\"rule\":")) ||
+		    (rc = jw_str(out, r->rule)) || (rc = buf_puts(out, ",\"file\":")) ||
+		    (rc = jw_str(out, r->file)) ||
+		    (rc = buf_printf(out, ",\"line\":%u,\"effect\":", r->line)) ||
+		    (rc = jw_str(out, r->effect >= 0 ? policy_effect_name(r->effect) : "limits")) ||
+		    (rc = buf_puts(out, ",\"text\":")) || (rc = jw_str(out, r->text)) ||
+		    (rc = buf_putc(out, '}')))
 			goto out;
 	}
-	if ((s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER)) == NULL)
-		goto out;
-	rc = buf_puts(out, s);
+	rc = buf_puts(out, "]}");
 out:
-	free(s);
-	json_decref(o);
+	if (rc)
+		buf_truncate(out, start); /* nothing half-written */
 	return rc;
 }
 

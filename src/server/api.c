@@ -5,9 +5,9 @@
 #include "server/srv_int.h"
 #include "server/api_sudo.h"
 #include "server/api_session.h"
+#include "server/api_presence.h"
 
 #include <inttypes.h>
-#include <openssl/evp.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,7 +141,7 @@ request_json(srv_call *k, const store_request *r, const store_approval *apv, siz
 		                                   : json_null());
 		json_object_set_new(x, "text_b64", b64_json(c->bytes, c->len));
 		json_object_set_new(x, "bytes", json_integer((json_int_t)c->len));
-		if (EVP_Digest(c->bytes, c->len, h, NULL, EVP_sha256(), NULL) == 1) {
+		if (crypto_hash_sha256(h, c->bytes, c->len) == 0) {
 			hex32(h, hex);
 			json_object_set_new(x, "sha256", json_string(hex));
 		}
@@ -277,6 +277,277 @@ send_request(srv_call *k, int64_t id, unsigned status)
 	return srv_send_json(k->conn, st, o);
 }
 
+/* ---- the 201 of a creation, written directly ----
+ * A creation is answered with the request as it was just stored (wf_request_create_kept),
+ * written straight into one buffer: no read-back from the store, no re-analysis for
+ * "needs" and no parse of the stored analysis and decision JSON only to print it again
+ * (together most of escortd's CPU per submission). The text is the same JSON
+ * request_json gives, ASCII-only like JSON_ENSURE_ASCII; anything unexpected (text that
+ * is not UTF-8) makes the caller fall back to request_json. */
+
+static int
+jw_u(buf *o, unsigned v)
+{
+	static const char hx[] = "0123456789ABCDEF";
+	char e[6] = { '\\', 'u', hx[(v >> 12) & 15], hx[(v >> 8) & 15], hx[(v >> 4) & 15],
+	              hx[v & 15] };
+
+	return buf_put(o, e, sizeof(e));
+}
+
+/* The code point of the UTF-8 sequence at p[0..n) (n >= 1, p[0] >= 0x80) and its length;
+ * 0 when it is not valid UTF-8 (overlong, surrogate, beyond U+10FFFF, truncated). */
+static size_t
+utf8_cp(const unsigned char *p, size_t n, unsigned *cp)
+{
+	unsigned c = p[0], v, min;
+	size_t len, i;
+
+	if (c >= 0xC2 && c <= 0xDF) {
+		len = 2, v = c & 0x1F, min = 0x80;
+	} else if (c >= 0xE0 && c <= 0xEF) {
+		len = 3, v = c & 0x0F, min = 0x800;
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		len = 4, v = c & 0x07, min = 0x10000;
+	} else {
+		return 0;
+	}
+	if (n < len)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+		v = (v << 6) | (p[i] & 0x3F);
+	}
+	if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF))
+		return 0;
+	*cp = v;
+	return len;
+}
+
+/* Non-ASCII as \uXXXX (a surrogate pair beyond U+FFFF), as jansson's JSON_ENSURE_ASCII. */
+static int
+jw_nonascii(buf *o, const unsigned char *p, size_t n, size_t *used)
+{
+	unsigned cp = 0;
+	size_t len = utf8_cp(p, n, &cp);
+	int rc;
+
+	if (len == 0)
+		return ESC_EPARSE;
+	*used = len;
+	if (cp < 0x10000)
+		return jw_u(o, cp);
+	cp -= 0x10000;
+	if ((rc = jw_u(o, 0xD800 | (cp >> 10))) != 0)
+		return rc;
+	return jw_u(o, 0xDC00 | (cp & 0x3FF));
+}
+
+/* A JSON string (quotes included) of n bytes of UTF-8 text. */
+static int
+jw_str(buf *o, const unsigned char *s, size_t n)
+{
+	size_t i = 0, run, used;
+	int rc = buf_putc(o, '"');
+
+	while (rc == 0 && i < n) {
+		for (run = i; run < n && s[run] >= 0x20 && s[run] < 0x80 && s[run] != '"' &&
+		              s[run] != '\\';
+		     run++)
+			;
+		if (run > i && (rc = buf_put(o, s + i, run - i)) != 0)
+			break;
+		if ((i = run) >= n)
+			break;
+		switch (s[i]) {
+		case '"': rc = buf_put(o, "\\\"", 2); break;
+		case '\\': rc = buf_put(o, "\\\\", 2); break;
+		case '\b': rc = buf_put(o, "\\b", 2); break;
+		case '\f': rc = buf_put(o, "\\f", 2); break;
+		case '\n': rc = buf_put(o, "\\n", 2); break;
+		case '\r': rc = buf_put(o, "\\r", 2); break;
+		case '\t': rc = buf_put(o, "\\t", 2); break;
+		default:
+			if (s[i] < 0x20) {
+				rc = jw_u(o, s[i]);
+				break;
+			}
+			if ((rc = jw_nonascii(o, s + i, n - i, &used)) == 0)
+				i += used - 1;
+		}
+		i++;
+	}
+	return rc ? rc : buf_putc(o, '"');
+}
+
+static int
+jw_cstr(buf *o, const char *s)
+{
+	return s ? jw_str(o, (const unsigned char *)s, strlen(s)) : buf_puts(o, "null");
+}
+
+/* JSON text we produced (lockbox's analysis, the policy decision), copied with any
+ * non-ASCII character escaped (in JSON text it can only stand inside a string) and the
+ * hex digits of \u escapes in upper case, as jansson prints them. */
+static int
+jw_raw(buf *o, const char *json)
+{
+	const unsigned char *s = (const unsigned char *)json;
+	size_t n, i = 0, run, used, k;
+	int rc = 0;
+
+	if (json == NULL || *json == 0)
+		return buf_puts(o, "null");
+	n = strlen(json);
+	while (rc == 0 && i < n) {
+		for (run = i; run < n && s[run] < 0x80 && s[run] != '\\'; run++)
+			;
+		if (run > i && (rc = buf_put(o, s + i, run - i)) != 0)
+			break;
+		if ((i = run) >= n)
+			break;
+		if (s[i] == '\\') { /* an escape: the backslash and what it escapes */
+			if (i + 1 >= n)
+				return ESC_EPARSE;
+			if (s[i + 1] != 'u') {
+				rc = buf_put(o, s + i, 2);
+				i += 2;
+				continue;
+			}
+			if (i + 6 > n)
+				return ESC_EPARSE;
+			rc = buf_put(o, "\\u", 2);
+			for (k = i + 2; rc == 0 && k < i + 6; k++)
+				rc = buf_putc(o, s[k] >= 'a' && s[k] <= 'f' ? s[k] - 'a' + 'A' : s[k]);
+			i += 6;
+			continue;
+		}
+		if ((rc = jw_nonascii(o, s + i, n - i, &used)) == 0)
+			i += used;
+	}
+	return rc;
+}
+
+static int
+jw_time(buf *o, int64_t us)
+{
+	char t[32];
+
+	if (us <= 0 || audit_time_format(us, t, sizeof(t)) != 0)
+		return buf_puts(o, "null");
+	return buf_printf(o, "\"%s\"", t);
+}
+
+/* The body request_json gives for c->r right after its creation (no approvals, no run),
+ * for a caller with these roles. */
+static int
+created_json(const char *who, unsigned roles, const wf_created *c, buf *o)
+{
+	const store_request *r = &c->r;
+	unsigned char h[STORE_HASH_LEN];
+	char hex[65];
+	size_t i, blen;
+	char *b64;
+	int rc, pending, approved, mine, approver;
+
+	pending = strcmp(r->state, "pending") == 0;
+	approved = strcmp(r->state, "approved") == 0;
+	if ((rc = buf_printf(o, "{\"id\":%" PRId64 ",\"requester\":", r->id)) ||
+	    (rc = jw_cstr(o, r->requester)) || (rc = buf_puts(o, ",\"target\":")) ||
+	    (rc = jw_cstr(o, r->target)) || (rc = buf_puts(o, ",\"ticket\":")) ||
+	    (rc = jw_cstr(o, r->ticket)) || (rc = buf_puts(o, ",\"justification\":")) ||
+	    (rc = jw_cstr(o, r->justification)) || (rc = buf_puts(o, ",\"state\":")) ||
+	    (rc = jw_cstr(o, r->state)) || (rc = buf_puts(o, ",\"risk\":")) ||
+	    (rc = jw_cstr(o, policy_risk_name(c->risk))) || (rc = buf_puts(o, ",\"created\":")) ||
+	    (rc = jw_time(o, r->created_us)) || (rc = buf_puts(o, ",\"updated\":")) ||
+	    (rc = jw_time(o, r->updated_us)) || (rc = buf_puts(o, ",\"expires\":")) ||
+	    (rc = jw_time(o, r->expires_us)) || (rc = buf_puts(o, ",\"policy_version\":")) ||
+	    (rc = jw_cstr(o, r->policy_version)) || (rc = buf_puts(o, ",\"commands\":[")))
+		return rc;
+	for (i = 0; i < r->ncmds; i++) {
+		const store_command *cm = &r->cmds[i];
+
+		if ((rc = buf_printf(o, "%s{\"index\":%zu,\"text\":", i ? "," : "", i)) != 0)
+			return rc;
+		rc = srv_utf8_ok(cm->bytes, cm->len) ? jw_str(o, cm->bytes, cm->len)
+		                                       : buf_puts(o, "null");
+		if (rc)
+			return rc;
+		blen = sodium_base64_encoded_len(cm->len, sodium_base64_VARIANT_ORIGINAL);
+		if ((b64 = malloc(blen)) == NULL)
+			return ESC_ENOMEM;
+		sodium_bin2base64(b64, blen, cm->bytes, cm->len, sodium_base64_VARIANT_ORIGINAL);
+		rc = buf_printf(o, ",\"text_b64\":\"%s\",\"bytes\":%zu", b64, cm->len);
+		free(b64);
+		if (rc)
+			return rc;
+		if (crypto_hash_sha256(h, cm->bytes, cm->len) == 0) {
+			hex32(h, hex);
+			if ((rc = buf_printf(o, ",\"sha256\":\"%s\"", hex)) != 0)
+				return rc;
+		}
+		if ((rc = buf_puts(o, ",\"analysis\":")) || (rc = jw_raw(o, cm->analysis)) ||
+		    (rc = buf_putc(o, '}')))
+			return rc;
+	}
+	if ((rc = buf_puts(o, "],\"decision\":")) || (rc = jw_raw(o, r->decision)) ||
+	    (rc = buf_puts(o, ",\"approvals\":[]")))
+		return rc;
+	if (pending || approved) {
+		if ((rc = buf_puts(o, ",\"needs\":{\"text\":")) ||
+		    (rc = jw_str(o, c->needs.data ? c->needs.data : (const unsigned char *)"",
+		                 c->needs.len)) ||
+		    (rc = buf_putc(o, '}')))
+			return rc;
+	}
+	mine = strcmp(r->requester, who) == 0;
+	approver = (roles & (POLICY_ROLE_ESCORT | POLICY_ROLE_REVIEWER)) != 0;
+	return buf_printf(o, ",\"can\":{\"approve\":%s,\"deny\":%s,\"cancel\":%s,\"run\":%s},"
+	                  "\"execution\":null}",
+	                  pending && approver && !mine ? "true" : "false",
+	                  pending && approver && !mine ? "true" : "false",
+	                  (pending || approved) && (mine || (roles & POLICY_ROLE_ADMIN))
+	                      ? "true"
+	                      : "false",
+	                  approved && (mine || (roles & POLICY_ROLE_ESCORT)) ? "true" : "false");
+}
+
+/* Sends the 201 for a creation; MHD_NO with *fallback set when created_json could not
+ * write it (then request_json answers from the store). */
+static enum MHD_Result
+send_created(struct MHD_Connection *conn, const char *who, unsigned roles,
+             const wf_created *c, int *fallback)
+{
+	buf o = BUF_INIT;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+	char loc[64], *s;
+	size_t n = 0;
+
+	*fallback = 0;
+	buf_init(&o, 0);
+	if (buf_reserve(&o, 4096) != 0 || created_json(who, roles, c, &o) != 0 ||
+	    (s = buf_steal(&o, &n)) == NULL) {
+		buf_free(&o);
+		*fallback = 1;
+		return MHD_NO;
+	}
+	resp = MHD_create_response_from_buffer(n, s, MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
+		free(s);
+		return MHD_NO;
+	}
+	snprintf(loc, sizeof(loc), "/api/v1/requests/%" PRId64, c->r.id);
+	MHD_add_response_header(resp, "Content-Type", "application/json; charset=utf-8");
+	MHD_add_response_header(resp, "Cache-Control", "no-store");
+	MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(resp, "Location", loc);
+	ret = MHD_queue_response(conn, 201, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
 /* ---- requests ---- */
 
 static enum MHD_Result
@@ -351,6 +622,8 @@ req_create(srv_call *k)
 		j->conn = k->conn;
 		j->create = 1;
 		snprintf(j->who, sizeof(j->who), "%s", k->who);
+		j->roles = k->id ? k->id->roles : 0;
+		snprintf(j->pol, sizeof(j->pol), "%s", policy_version(wf_policy(k->w)));
 		j->c = c; /* the job owns the parsed body now */
 		for (i = 0; i < j->c.ncmds; i++) {
 			j->cmds[i] = j->c.cmds[i].p;
@@ -364,6 +637,11 @@ req_create(srv_call *k)
 		j->nr.ncmds = j->c.ncmds;
 		j->state = -1;
 		buf_init(&j->msg, 64 * 1024);
+		/* the analysis and the decision here, on this HTTP thread, so that the one writer
+		 * thread only stores (it redoes them when its policy differs, or when this
+		 * failed: then it also says why) */
+		if (wf_request_prepare(k->w, k->who, &j->nr, &j->prep) != 0)
+			j->prep = NULL;
 		/* suspend first: the writer may finish and resume before this returns */
 		pthread_mutex_lock(&k->S->mu);
 		*k->job = j;
@@ -396,6 +674,17 @@ api_create_done(srv *S, struct MHD_Connection *c, srv_job *j)
 	char err[1024] = "";
 	enum MHD_Result ret;
 
+	/* the request as stored, when the policy that decided it is the one the caller was
+	 * authenticated by (its roles decide "can"); otherwise, or on an error, the answer
+	 * comes from the store under the policy in force now (request_json) */
+	if (j->rc == 0 && j->id > 0 && j->kept.r.id == j->id && j->kept.r.policy_version &&
+	    strcmp(j->pol, j->kept.r.policy_version) == 0) {
+		int fallback = 0;
+
+		ret = send_created(c, j->who, j->roles, &j->kept, &fallback);
+		if (!fallback)
+			return ret;
+	}
 	memset(&k, 0, sizeof(k));
 	k.S = S;
 	k.conn = c;
@@ -759,6 +1048,8 @@ api_dispatch(srv_call *k)
 
 	if (strncmp(p, "/requests", 9) == 0 && (p[9] == 0 || p[9] == '/'))
 		return requests(k, p + 9);
+	if (api_presence_path(p))
+		return api_presence(k, p); /* api_presence.c: /sessions/ID/presence */
 	if (strncmp(p, "/sessions", 9) == 0 && (p[9] == 0 || p[9] == '/'))
 		return api_session(k, p + 9); /* api_session.c */
 	if (strncmp(p, "/sudo", 5) == 0 && (p[5] == 0 || p[5] == '/'))

@@ -22,6 +22,7 @@
 
 #include "audit/event.h"
 #include "audit/log.h"
+#include "server/api_session.h"
 #include "server/privsep.h"
 #include "server/srv_int.h"
 #include "util/err.h"
@@ -677,6 +678,8 @@ srv_job_free(srv_job *j)
 	json_decref(j->body);
 	srv_create_free(&j->c);
 	wf_deferred_free(j->dq);
+	wf_created_clear(&j->kept);
+	wf_prepared_free(j->prep);
 	buf_free(&j->msg);
 	free(j);
 }
@@ -1143,7 +1146,9 @@ srv_run(const srv_opts *o, char *err, size_t errlen)
 			{ MHD_OPTION_CONNECTION_LIMIT, (intptr_t)S->o.max_conns, NULL },
 			{ MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)S->o.per_ip, NULL },
 			{ MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)S->o.timeout_s, NULL },
-			{ MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)(64 * 1024), NULL },
+			/* libmicrohttpd zeroes a connection's pool for every request: 32 KiB (its
+			 * default) holds any sane header set and costs half of 64 */
+			{ MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)(32 * 1024), NULL },
 			{ MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, S },
 			{ S->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0,
 			  S->tls ? cert.data : NULL },
@@ -1182,6 +1187,7 @@ srv_run(const srv_opts *o, char *err, size_t errlen)
 	S->stopping = 1;
 	pthread_mutex_unlock(&S->mu);
 	sse_hub_stop(S->hub);
+	api_session_stop(S); /* sessions held here end (recording, session.end) */
 	clock_gettime(CLOCK_REALTIME, &until);
 	until.tv_sec += DRAIN_WAIT_S;
 	pthread_mutex_lock(&S->mu);

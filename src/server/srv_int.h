@@ -72,9 +72,11 @@ struct srv_job {
 	size_t lens[SRV_MAX_COMMANDS];
 	int rc, state;
 	buf msg;
-	wf_deferred *dq; /* its audit records, appended by an appender thread */
-	int arc;         /* the append's result */
-	char aerr[512];
+	wf_prepared *prep; /* analysis and decision, made on the HTTP thread (or NULL) */
+	wf_created kept; /* what was stored, for the 201 (empty when nothing was) */
+	unsigned roles;  /* the caller's roles under pol, the policy it was authenticated by */
+	char pol[72];
+	wf_deferred *dq; /* its audit records, appended with the group's by the writer */
 	struct srv_job *next;
 };
 
@@ -147,7 +149,7 @@ int srv_alog_append(srv_alog *a, const char *type, const char *actor, json_t *de
 int srv_alog_sign(srv_alog *a);
 
 /* ---- batch.c ---- */
-/* Starts the writer and appender threads (*out stays NULL when the store has no group
+/* Starts the writer and checkpointer threads (*out stays NULL when the store has no group
  * commit). */
 int srv_batch_start(srv_batch **out, srv *S, char *err, size_t errlen);
 /* Finishes the queued creations, stops the threads. NULL-safe. */

@@ -13,5 +13,14 @@ int store_group_begin(store *s);
 /* commit 1: COMMIT (durable: synchronous FULL); 0 or a failed COMMIT: everything of the
  * group is rolled back. */
 int store_group_end(store *s, int commit);
+/* From the first store_group_begin on, this connection makes no checkpoints of its own
+ * (they would run inside a commit): the caller has them done, by store_group_checkpoint
+ * on another connection of the same database, and by this one between groups so that the
+ * WAL can start over. store_group_wal_frames: the WAL's size in frames after the last
+ * commit of this connection (0 for another store). */
+size_t store_group_wal_frames(store *s);
+/* A PASSIVE checkpoint (never waits for the writer; copies what is committed into the
+ * database file and syncs it). 0, or ESC_E* with the message in store_error. */
+int store_group_checkpoint(store *s);
 
 #endif

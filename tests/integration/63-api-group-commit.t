@@ -77,6 +77,39 @@ check($n201 + $n403 == $total && !$other, "$total concurrent creations: 201 (op-
     or print "# 201: $n201, 403: $n403, other: $other\n";
 check(keys(%ids) == $total && !grep({ $_ != 1 } values %ids), 'every creation got its own request id');
 
+# ---- the 201 is written from what the creation stored (api.c), not read back: it must be,
+# byte for byte, what GET /requests/ID answers (non-ASCII, bidi, control characters,
+# several commands, a pending and an auto-approved request)
+my %odd; # id -> the 201 body, for the audit check below
+{
+	my $h = HTTP::Tiny->new(timeout => 10);
+	my %auth = (Authorization => "Bearer $tok{'op-in'}");
+	my @bodies = (
+	    { target => 'dod-web', ticket => "T-\x{e9}", justification => 'say "why" \\ here',
+	      commands => ["echo h\x{e9}llo \x{202e} \x{1f600} \"q\" \\\\ \t/x \x{7} \x{1b}[31m \x{200b}",
+	                   'curl -o /tmp/x http://example.com/x && tar xzf /tmp/x -C /srv',
+	                   'chmod 600 /tmp/k; systemctl restart nginx'] },
+	    { target => 'dod-web', commands => ["cat <<E\n\$(id)\nE"] },
+	    { target => 'com-web', commands => ['ls /tmp'] });
+	my ($same, @why) = (0);
+	for my $b (@bodies) {
+		my $r = $h->request('POST', "$api/requests", { content => encode_json($b),
+		    headers => { 'Content-Type' => 'application/json', %auth } });
+		my $id = $r->{status} == 201 ? (eval { decode_json($r->{content})->{id} } // 0) : 0;
+		my $g = $h->request('GET', "$api/requests/$id", { headers => \%auth });
+		if ($id && $g->{status} == 200 && $g->{content} eq $r->{content} &&
+		    ($r->{headers}{location} // '') eq "/api/v1/requests/$id" &&
+		    $r->{content} !~ /[^\x00-\x7f]/) {
+			$same++;
+			$odd{$id} = decode_json($r->{content});
+		} else {
+			push @why, "$r->{status} $id: " . substr($r->{content}, 0, 200);
+		}
+	}
+	check($same == @bodies, 'a 201 body is exactly GET /requests/ID (ASCII JSON, Location set)')
+	    or print map { "# $_\n" } @why;
+}
+
 # ---- a checkpoint asked for now covers every record of those requests
 my $h = HTTP::Tiny->new(timeout => 10);
 my $r = $h->request('GET', "$api/audit/checkpoint", { headers => { Authorization => "Bearer $tok{'aud-1'}" } });
@@ -85,10 +118,27 @@ my $cp = js($r->{content}) // {};
 my %seen;
 my ($maxseq, $inorder) = (0, 1);
 my %rank = ('request.created' => 0, 'request.analyzed' => 1, 'request.decided' => 2);
+my ($aggok, @aggwhy) = (0);
 for (split /\n/, $o) {
 	my $ev = js($_) or next;
 	next unless exists $rank{ $ev->{type} };
 	my $id = $ev->{details}{request};
+	if ($odd{$id} && $ev->{type} eq 'request.analyzed') {
+		# what the writer aggregated = the stored analyses: the highest risk, every
+		# category once in order of first appearance, opaque if any is
+		my (@cats, %c, $opq);
+		for my $a (map { $_->{analysis} } @{ $odd{$id}{commands} }) {
+			push @cats, grep { !$c{$_}++ } @{ $a->{categories} };
+			$opq ||= $a->{opaque} ? 1 : 0;
+		}
+		my $d = $ev->{details};
+		if (join(',', @{ $d->{categories} }) eq join(',', @cats) &&
+		    $d->{risk} eq $odd{$id}{risk} && ($d->{opaque} ? 1 : 0) == ($opq // 0)) {
+			$aggok++;
+		} else {
+			push @aggwhy, "$id: @{ $d->{categories} } / @cats, $d->{risk} / $odd{$id}{risk}";
+		}
+	}
 	$inorder = 0 if @{ $seen{$id} // [] } != $rank{ $ev->{type} };
 	push @{ $seen{$id} }, $ev->{type};
 	$maxseq = $ev->{seq} if $ev->{seq} > $maxseq;
@@ -96,6 +146,9 @@ for (split /\n/, $o) {
 check($s == 0 && $inorder && (grep { @{ $seen{$_} // [] } == 3 } keys %ids) == $total,
       'each request has created, analyzed, decided in the log, in that order')
     or print "# $e\n";
+check(keys(%odd) == 3 && $aggok == keys(%odd),
+      'request.analyzed: risk, categories and opaque as the stored analyses say')
+    or print map { "# $_\n" } @aggwhy;
 check($r->{status} == 200 && ($cp->{size} // 0) > $maxseq, 'the checkpoint covers them (signed on demand)')
     or print "# checkpoint size ", $cp->{size} // 'none', ", last request record $maxseq\n";
 ($s, $o, $e) = escort({ token => $tok{'op-in'} }, 'request', 'list');
