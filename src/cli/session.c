@@ -27,6 +27,7 @@
 #include "session/session.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/sysio.h"
 #include "workflow/workflow.h"
 #include "workflow/wf_presence.h"
 
@@ -112,32 +113,6 @@ fail(struct ctx *c, int rc, const char *what)
 	return cli_wf_exit(rc);
 }
 
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-write_out(int fd, const void *p, size_t n)
-{
-	const unsigned char *q = p;
-	ssize_t k;
-
-	while (n) {
-		k = write(fd, q, n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return;
-		q += k;
-		n -= (size_t)k;
-	}
-}
-
 /* ---- start: the operator's terminal ---- */
 
 /* The shell's output as it came (bare "\n" line ends): the operator's terminal adds the
@@ -147,7 +122,7 @@ static void
 ui_output(void *ctx, const unsigned char *p, size_t n)
 {
 	(void)ctx;
-	write_out(1, p, n);
+	(void)util_write_all(1, p, n);
 }
 
 static void
@@ -159,7 +134,7 @@ ui_notice(void *ctx, const char *text)
 	buf_puts(&b, "escort: ");
 	cli_escape(&b, (const unsigned char *)text, strlen(text), 0);
 	buf_putc(&b, '\n');
-	write_out(2, b.data, b.len);
+	(void)util_write_all(2, b.data, b.len);
 	buf_free(&b);
 }
 
@@ -328,7 +303,7 @@ tail_cast(struct tail *t)
 		buf_consume(&t->part, n + 1);
 	}
 	if (out.len)
-		write_out(1, out.data, out.len);
+		(void)util_write_all(1, out.data, out.len);
 	buf_free(&data);
 	buf_free(&out);
 }
@@ -368,7 +343,7 @@ show_line(struct ctx *c, int64_t seq, int64_t rid)
 		buf_printf(&out, "  approvals: %s\n", buf_cstr(&needs));
 	buf_printf(&out, "approve line %" PRId64 "? [a]pprove, [d]eny, [s]kip, [k]ill session: ",
 	           seq);
-	write_out(1, out.data, out.len);
+	(void)util_write_all(1, out.data, out.len);
 	store_request_clear(&r);
 	store_approvals_free(apv, napv);
 	buf_free(&out);
@@ -466,7 +441,7 @@ do_join(struct ctx *c, int64_t id)
 		store_isession_line *lines = NULL;
 		size_t nl = 0, i;
 
-		now = mono_ms();
+		now = util_mono_ms();
 		if (now - last_beat >= HEARTBEAT_MS) {
 			buf_reset(&c->msg);
 			if ((rc = wf_isession_presence(c->w, c->who, id, 1, &c->msg)) != 0) {
@@ -757,7 +732,7 @@ do_replay(struct ctx *c, int64_t id, double speed, double idle)
 				}
 			}
 			last = ev.t;
-			write_out(1, data.data, data.len);
+			(void)util_write_all(1, data.data, data.len);
 		}
 		off += n + 1;
 	}

@@ -23,6 +23,7 @@
 #include "cli/session_term.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/sysio.h"
 #include "workflow/workflow.h"
 
 #define SUB "session"
@@ -43,32 +44,6 @@ struct rs {
 	long status;
 	json_t *j;
 };
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-write_fd(int fd, const void *p, size_t n)
-{
-	const unsigned char *q = p;
-	ssize_t k;
-
-	while (n) {
-		k = write(fd, q, n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return;
-		q += k;
-		n -= (size_t)k;
-	}
-}
 
 static size_t
 on_data(char *p, size_t size, size_t n, void *ctx)
@@ -157,7 +132,7 @@ notice(const char *text, size_t n)
 	buf_puts(&b, "escort: ");
 	cli_escape(&b, (const unsigned char *)text, n, 0);
 	buf_putc(&b, '\n');
-	write_fd(2, b.data, b.len);
+	(void)util_write_all(2, b.data, b.len);
 	buf_free(&b);
 }
 
@@ -182,7 +157,7 @@ show_events(struct rs *r, const json_t *events)
 
 			if (p && sodium_base642bin(p, n, b64, n, NULL, &bl, NULL,
 			                           sodium_base64_VARIANT_ORIGINAL) == 0)
-				write_fd(1, p, bl);
+				(void)util_write_all(1, p, bl);
 			free(p);
 		} else if (strcmp(type, "notice") == 0 &&
 		           (v = json_object_get(ev, "text")) != NULL && json_is_string(v)) {
@@ -203,7 +178,7 @@ poll_events(struct rs *r)
 	char path[64];
 	int rc;
 
-	r->last_poll = mono_ms();
+	r->last_poll = util_mono_ms();
 	snprintf(path, sizeof(path), "/operator?from=%" PRIu64, r->next);
 	if ((rc = call(r, "GET", path, NULL)) != 0) {
 		r->ended = 1;
@@ -226,7 +201,7 @@ tick(void *ctx)
 {
 	struct rs *r = ctx;
 
-	if (mono_ms() - r->last_poll >= IDLE_POLL_MS)
+	if (util_mono_ms() - r->last_poll >= IDLE_POLL_MS)
 		(void)poll_events(r);
 	return r->ended;
 }
@@ -385,7 +360,7 @@ cli_session_remote_start(const char *url, const char *target, const char *ticket
 	sterm_signals(1);
 	if ((rc = start(&r, url, target, ticket)) != 0)
 		goto out;
-	r.last_poll = mono_ms();
+	r.last_poll = util_mono_ms();
 	if ((rc = sterm_open(&t, r.id, target, tick, &r)) != 0) {
 		cli_warnx(SUB, "start: the terminal: %s", esc_strerror(rc));
 		(void)end_session(&r);

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "util/err.h"
+#include "util/sysio.h"
 #include "workflow/wf_presence.h"
 
 #define KILL_CHECK_MS 200   /* how often a running line asks the store for the kill switch */
@@ -56,15 +57,6 @@ real_us(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void
@@ -300,7 +292,7 @@ static int
 shell_poll(void *ctx)
 {
 	sess *s = ctx;
-	int64_t now = mono_ms();
+	int64_t now = util_mono_ms();
 
 	if (s->ui.interrupted && s->ui.interrupted(s->ui.ctx))
 		return BROKER_SHELL_INTERRUPT;
@@ -552,7 +544,7 @@ sess_line(sess *s, const unsigned char *line, size_t len, buf *msg)
 	buf_reset(&s->keep);
 	buf_reset(&s->pending);
 	s->total = 0;
-	s->last_check = mono_ms();
+	s->last_check = util_mono_ms();
 	s->kill_seen = 0;
 	if ((s->md = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(s->md, EVP_sha256(), NULL) != 1) {
 		rc = ESC_ENOMEM;
