@@ -141,7 +141,8 @@ out:
 	return rc;
 }
 
-/* Answers the group's connections (their HTTP threads build the responses). */
+/* Answers the group's connections (their HTTP threads build the responses and, with
+ * srv_job_free, free the jobs' audit records: not on this one serial thread). */
 static void
 resume_all(srv_batch *b, srv_job **v, size_t n)
 {
@@ -150,8 +151,6 @@ resume_all(srv_batch *b, srv_job **v, size_t n)
 
 	pthread_mutex_lock(&S->mu);
 	for (i = 0; i < n; i++) {
-		wf_deferred_free(v[i]->dq);
-		v[i]->dq = NULL;
 		v[i]->done = 1;
 		MHD_resume_connection(v[i]->conn);
 		S->jobs--;

@@ -62,6 +62,9 @@ struct sse_hub {
 	seen *recent;
 	size_t nrecent;
 	int64_t mark_us; /* newest update seen */
+	/* polls were skipped while no stream was open (the last one then, else 0): the next
+	 * poll only marks what changed until then as seen */
+	int64_t quiet_us;
 	last_state last[LAST_SLOTS];
 	int kicked;    /* poll now: catch up after the listener (re)connected */
 	int listening; /* a listener hears every commit: no timed polls */
@@ -93,14 +96,35 @@ broadcast(sse_hub *h, const store_change *c, const char *text)
 }
 
 static int
+seen_cmp(const void *a, const void *b)
+{
+	const seen *x = a, *y = b;
+
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return x->updated_us < y->updated_us ? -1 : x->updated_us > y->updated_us;
+}
+
+/* v sorted by seen_cmp: a poll's window holds thousands of changes under load, so a
+ * linear search per change would cost the square of that every POLL_MS */
+static int
 was_seen(const seen *v, size_t n, int64_t id, int64_t up)
 {
-	size_t i;
+	seen k = { id, up };
 
-	for (i = 0; i < n; i++)
-		if (v[i].id == id && v[i].updated_us == up)
-			return 1;
-	return 0;
+	return n > 0 && bsearch(&k, v, n, sizeof(*v), seen_cmp) != NULL;
+}
+
+/* Caller holds h->mu. Records c as the last change of its request without sending it
+ * (what a poll with nobody listening would have done). */
+static void
+remember(sse_hub *h, const store_change *c)
+{
+	last_state *ls = &h->last[(uint64_t)c->id % LAST_SLOTS];
+
+	ls->id = c->id;
+	ls->updated_us = c->updated_us;
+	snprintf(ls->state, sizeof(ls->state), "%s", c->state ? c->state : "?");
 }
 
 static void
@@ -155,9 +179,17 @@ poll_once(sse_hub *h, wf *w)
 	store_change *v = NULL;
 	seen *nr;
 	size_t n = 0, i;
+	int64_t since, quiet;
 	buf msg = BUF_INIT, ev = BUF_INIT;
 
-	if (wf_request_changes(w, h->mark_us - WINDOW_US, FEED_LIMIT, &v, &n, &msg) != 0)
+	pthread_mutex_lock(&h->mu);
+	quiet = h->quiet_us;
+	h->quiet_us = 0;
+	if (quiet > h->mark_us)
+		h->mark_us = quiet;
+	since = h->mark_us - WINDOW_US;
+	pthread_mutex_unlock(&h->mu);
+	if (wf_request_changes(w, since, FEED_LIMIT, &v, &n, &msg) != 0)
 		goto out;
 	if ((nr = calloc(n ? n : 1, sizeof(*nr))) == NULL)
 		goto out;
@@ -169,8 +201,12 @@ poll_once(sse_hub *h, wf *w)
 			h->mark_us = v[i].updated_us;
 		if (was_seen(h->recent, h->nrecent, v[i].id, v[i].updated_us))
 			continue;
-		publish(h, &v[i], 1, &ev);
+		if (quiet && v[i].updated_us <= quiet) /* before the first stream opened */
+			remember(h, &v[i]);
+		else
+			publish(h, &v[i], 1, &ev);
 	}
+	qsort(nr, n, sizeof(*nr), seen_cmp);
 	free(h->recent);
 	h->recent = nr;
 	h->nrecent = n;
@@ -209,6 +245,16 @@ poller(void *arg)
 		    h->kicked ||
 		    (!h->listening && (now.tv_sec > next.tv_sec ||
 		                       (now.tv_sec == next.tv_sec && now.tv_nsec >= next.tv_nsec)));
+		/* no stream open: nothing to read (a poll costs a read of the whole window,
+		 * thousands of rows under load); the first poll with a stream open starts from
+		 * here */
+		if (poll_now && !h->kicked && h->subs == NULL) {
+			h->quiet_us = audit_time_now();
+			free(h->recent);
+			h->recent = NULL;
+			h->nrecent = 0;
+			poll_now = 0;
+		}
 		h->kicked = 0;
 		ms = h->listening ? IDLE_MS : POLL_MS;
 		next = now;

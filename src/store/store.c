@@ -74,6 +74,12 @@ store_ops_check(const store_ops *ops)
 	/* change notification across nodes: optional, but as a pair */
 	if ((ops->notify_listen == NULL) != (ops->notify_next == NULL))
 		return ESC_EINVAL;
+	/* a request stored final with one INSERT */
+	if (ops->request_next_id == NULL || ops->request_insert_as == NULL)
+		return ESC_EINVAL;
+	/* a token found by its hash */
+	if (ops->token_find == NULL)
+		return ESC_EINVAL;
 	return 0;
 }
 
@@ -537,4 +543,37 @@ store_notify_next(store *s, store_notice *ev, int *got)
 	if (s->ops->notify_next == NULL)
 		return ESC_ENOENT;
 	return s->ops->notify_next(s, ev, got);
+}
+
+int
+store_request_next_id(store *s, int64_t *id)
+{
+	*id = 0;
+	if (!s->in_tx)
+		return ESC_EINTERNAL; /* a reservation outside a write transaction holds nothing */
+	return s->ops->request_next_id(s, id);
+}
+
+int
+store_request_insert_as(store *s, store_request *r)
+{
+	if (!s->in_tx || r->id <= 0)
+		return ESC_EINTERNAL;
+	return s->ops->request_insert_as(s, r);
+}
+
+int
+store_token_find(store *s, const unsigned char hash[STORE_HASH_LEN], store_token *out)
+{
+	memset(out, 0, sizeof(*out));
+	return s->ops->token_find(s, hash, out);
+}
+
+void
+store_token_clear(store_token *t)
+{
+	if (t == NULL)
+		return;
+	free(t->identity);
+	memset(t, 0, sizeof(*t));
 }

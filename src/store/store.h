@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 /* The schema this code writes; backends migrate older schemas up to it at open. */
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 /* The layout of struct store_ops; a backend built for another layout is refused. */
 #define STORE_OPS_VERSION 1
 
@@ -270,6 +270,16 @@ typedef struct store_ops {
 	 * pending); ESC_EIO once the connection is lost (close, reopen, listen again: what
 	 * was committed meanwhile was not heard). */
 	int (*notify_next)(store *s, store_notice *ev, int *got);
+	/* -- a request stored final with one INSERT (operations appended here) -- */
+	/* Reserves the id a new request gets, inside a write transaction: its approval
+	 * binding (which hashes the id) can then be computed before the row is written. */
+	int (*request_next_id)(store *s, int64_t *id);
+	/* As request_insert, but the row gets the id r->id (from request_next_id in the same
+	 * transaction) and the binding (when has_binding). */
+	int (*request_insert_as)(store *s, store_request *r);
+	/* -- a token found by its hash (operations appended here) -- */
+	/* The token whose SHA-256 is hash (ESC_ENOENT: none), without reading the others. */
+	int (*token_find)(store *s, const unsigned char hash[STORE_HASH_LEN], store_token *out);
 } store_ops;
 
 struct store {
@@ -373,5 +383,14 @@ int store_open_url(store **out, const char *spec, int create, char *err, size_t 
 /* change notification across nodes (see store_ops.notify_listen) */
 int store_notify_listen(store *s, int *fd);
 int store_notify_next(store *s, store_notice *ev, int *got);
+
+/* a request stored final with one INSERT (see store_ops.request_next_id); both need an
+ * open write transaction (ESC_EINTERNAL otherwise) */
+int store_request_next_id(store *s, int64_t *id);
+int store_request_insert_as(store *s, store_request *r);
+
+/* a token found by its hash (see store_ops.token_find); free out with store_token_clear */
+int store_token_find(store *s, const unsigned char hash[STORE_HASH_LEN], store_token *out);
+void store_token_clear(store_token *t);
 
 #endif

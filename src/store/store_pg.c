@@ -726,6 +726,8 @@ static const char *const migrations[] = {
 	"  proved_us bigint NOT NULL,"
 	"  lapsed_us bigint NOT NULL DEFAULT 0,"
 	"  PRIMARY KEY (session_id, identity));",
+	/* 5 -> 6: every API call finds its bearer token by hash (token_find) */
+	"CREATE INDEX tokens_hash ON tokens (hash);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -988,6 +990,29 @@ pg_token_list(store *s, store_token **out, size_t *n)
 	return 0;
 }
 
+static int
+pg_token_find(store *s, const unsigned char hash[STORE_HASH_LEN], store_token *out)
+{
+	pq_params p;
+	void *v = NULL;
+	size_t cnt = 0;
+	int rc;
+
+	memset(&p, 0, sizeof(p));
+	p_bytea(&p, hash, STORE_HASH_LEN);
+	rc = pq_collect(s, "finding a token",
+	                "SELECT identity, hash, issued_us FROM tokens WHERE hash = $1", &p,
+	                sizeof(store_token), token_row, &v, &cnt);
+	if (rc == 0 && cnt == 0)
+		rc = ESC_ENOENT;
+	if (rc == 0) {
+		*out = *(store_token *)v; /* the first: a hash is one token's */
+		memset(v, 0, sizeof(store_token));
+	}
+	store_tokens_free(v, cnt);
+	return rc;
+}
+
 /* ---- requests ---- */
 
 static int
@@ -1021,11 +1046,13 @@ insert_commands(store *s, const store_request *r)
 	return rc;
 }
 
+/* as: with the caller's id (from pg_request_next_id) and the binding, in one INSERT */
 static int
-pg_request_insert(store *s, store_request *r)
+request_insert(store *s, store_request *r, int as)
 {
 	PGresult *res = NULL;
 	pq_params p;
+	int64_t want = r->id;
 	int own, rc;
 
 	if ((rc = w_enter(s, &own)) != 0)
@@ -1041,15 +1068,68 @@ pg_request_insert(store *s, store_request *r)
 	p_text(&p, r->policy_version);
 	p_text(&p, r->decision);
 	p_int8(&p, r->expires_us);
-	rc = pq_run(s, "adding a request",
-	            "INSERT INTO requests (requester, target, ticket, justification, state,"
-	            " created_us, updated_us, policy_version, decision, expires_us)"
-	            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id", &p, &res);
+	if (as) {
+		if (r->has_binding)
+			p_bytea(&p, r->binding, STORE_HASH_LEN);
+		else
+			p_null(&p, OID_BYTEA);
+		p_int8(&p, want);
+		rc = pq_run(s, "adding a request",
+		            "INSERT INTO requests (requester, target, ticket, justification, state,"
+		            " created_us, updated_us, policy_version, decision, expires_us, binding, id)"
+		            " OVERRIDING SYSTEM VALUE"
+		            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+		            &p, &res);
+	} else {
+		rc = pq_run(s, "adding a request",
+		            "INSERT INTO requests (requester, target, ticket, justification, state,"
+		            " created_us, updated_us, policy_version, decision, expires_us)"
+		            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id", &p, &res);
+	}
 	if (rc == 0 && PQntuples(res) == 1)
 		rc = r_int(s, res, 0, 0, &r->id);
 	PQclear(res);
+	if (rc == 0 && as && r->id != want) {
+		snprintf(s->err, sizeof(s->err), "adding a request: stored as %lld, not %lld",
+		         (long long)r->id, (long long)want);
+		rc = ESC_EINTERNAL;
+	}
 	if (rc == 0)
 		rc = insert_commands(s, r);
+	return w_leave(s, own, rc);
+}
+
+static int
+pg_request_insert(store *s, store_request *r)
+{
+	return request_insert(s, r, 0);
+}
+
+static int
+pg_request_insert_as(store *s, store_request *r)
+{
+	return request_insert(s, r, 1);
+}
+
+/* Takes the next value of the requests' identity sequence: never handed out again, so
+ * another node cannot insert it meanwhile. */
+static int
+pg_request_next_id(store *s, int64_t *id)
+{
+	PGresult *res = NULL;
+	pq_params p;
+	int own, rc;
+
+	if ((rc = w_enter(s, &own)) != 0)
+		return rc;
+	memset(&p, 0, sizeof(p));
+	rc = pq_run(s, "reserving a request id",
+	            "SELECT nextval(pg_get_serial_sequence('requests', 'id'))", &p, &res);
+	if (rc == 0 && PQntuples(res) == 1)
+		rc = r_int(s, res, 0, 0, id);
+	else if (rc == 0)
+		rc = ESC_EIO;
+	PQclear(res);
 	return w_leave(s, own, rc);
 }
 
@@ -2306,7 +2386,10 @@ static const store_ops pg_ops = {
 	.policy_current = pg_policy_current,
 	.token_set = pg_token_set,
 	.token_revoke = pg_token_revoke,
+	.token_find = pg_token_find,
 	.token_list = pg_token_list,
+	.request_insert_as = pg_request_insert_as,
+	.request_next_id = pg_request_next_id,
 	.request_insert = pg_request_insert,
 	.request_get = pg_request_get,
 	.request_update = pg_request_update,

@@ -420,6 +420,8 @@ static const char *const migrations[] = {
 	"  proved_us INTEGER NOT NULL,"
 	"  lapsed_us INTEGER NOT NULL DEFAULT 0,"
 	"  PRIMARY KEY (session_id, identity));",
+	/* 5 -> 6: every API call finds its bearer token by hash (token_find) */
+	"CREATE INDEX tokens_hash ON tokens (hash);",
 };
 
 #define NMIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -757,20 +759,55 @@ sq_token_list(store *s, store_token **out, size_t *n)
 	return 0;
 }
 
+static int
+sq_token_find(store *s, const unsigned char hash[STORE_HASH_LEN], store_token *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if ((rc = sq_prep(s, "SELECT identity, hash, issued_us FROM tokens WHERE hash = ?", &st)))
+		return rc;
+	bind_blob(st, 1, hash, STORE_HASH_LEN);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		if ((rc = token_row(s, st, out)) != 0)
+			store_token_clear(out);
+	} else if (rc == SQLITE_DONE) {
+		rc = ESC_ENOENT;
+	} else {
+		rc = sq_fail(s, rc, "finding a token");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 /* ---- requests ---- */
 
 static int
-sq_request_insert(store *s, store_request *r)
+request_insert(store *s, store_request *r, int as)
 {
 	sqlite3_stmt *st = NULL;
+	int64_t want = r->id;
 	size_t i;
 	int rc;
 
-	rc = sq_prep(s, "INSERT INTO requests (requester, target, ticket, justification, state,"
-	                " created_us, updated_us, policy_version, decision, expires_us)"
-	                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &st);
+	if (as)
+		rc = sq_prep(s, "INSERT INTO requests (requester, target, ticket, justification,"
+		                " state, created_us, updated_us, policy_version, decision, expires_us,"
+		                " binding, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &st);
+	else
+		rc = sq_prep(s, "INSERT INTO requests (requester, target, ticket, justification,"
+		                " state, created_us, updated_us, policy_version, decision, expires_us)"
+		                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &st);
 	if (rc)
 		return rc;
+	if (as) {
+		if (r->has_binding)
+			bind_blob(st, 11, r->binding, STORE_HASH_LEN);
+		else
+			sqlite3_bind_null(st, 11);
+		sqlite3_bind_int64(st, 12, want);
+	}
 	bind_text(st, 1, r->requester);
 	bind_text(st, 2, r->target);
 	bind_text(st, 3, r->ticket);
@@ -787,6 +824,11 @@ sq_request_insert(store *s, store_request *r)
 	if (rc != SQLITE_DONE)
 		return sq_fail(s, rc, "adding a request");
 	r->id = sqlite3_last_insert_rowid(db_of(s));
+	if (as && r->id != want) {
+		snprintf(s->err, sizeof(s->err), "adding a request: stored as %lld, not %lld",
+		         (long long)r->id, (long long)want);
+		return ESC_EINTERNAL;
+	}
 	if ((rc = sq_prep(s, "INSERT INTO commands (request_id, idx, bytes, analysis)"
 	                     " VALUES (?, ?, ?, ?)", &st)) != 0)
 		return rc;
@@ -806,6 +848,43 @@ sq_request_insert(store *s, store_request *r)
 	}
 	rc = 0;
 out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+sq_request_insert(store *s, store_request *r)
+{
+	return request_insert(s, r, 0);
+}
+
+static int
+sq_request_insert_as(store *s, store_request *r)
+{
+	return request_insert(s, r, 1);
+}
+
+/* The id AUTOINCREMENT would give the next row: past every id ever used. Inside the write
+ * transaction (SQLite has one writer) nobody else can take it first. */
+static int
+sq_request_next_id(store *s, int64_t *id)
+{
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	rc = sq_prep(s, "SELECT max(coalesce((SELECT seq FROM sqlite_sequence"
+	                " WHERE name = 'requests'), 0), coalesce((SELECT max(id) FROM requests), 0))",
+	             &st);
+	if (rc)
+		return rc;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*id = sqlite3_column_int64(st, 0);
+		rc = *id < INT64_MAX ? 0 : ESC_ETOOBIG;
+		(*id)++;
+	} else {
+		rc = sq_fail(s, rc, "reserving a request id");
+	}
 	sqlite3_finalize(st);
 	return rc;
 }
@@ -1795,7 +1874,10 @@ static const store_ops sqlite_ops = {
 	.policy_current = sq_policy_current,
 	.token_set = sq_token_set,
 	.token_revoke = sq_token_revoke,
+	.token_find = sq_token_find,
 	.token_list = sq_token_list,
+	.request_insert_as = sq_request_insert_as,
+	.request_next_id = sq_request_next_id,
 	.request_insert = sq_request_insert,
 	.request_get = sq_request_get,
 	.request_update = sq_request_update,

@@ -1092,10 +1092,10 @@ int
 wf_authenticate(wf *w, const char *token, char *name, size_t namelen, buf *msg)
 {
 	unsigned char h[STORE_HASH_LEN];
-	store_token *v = NULL;
-	size_t n = 0, i, hit = (size_t)-1;
+	store_token t;
 	int rc;
 
+	memset(&t, 0, sizeof(t));
 	if ((rc = need_policy(w, msg)) != 0)
 		return rc;
 	if (token == NULL || *token == 0) {
@@ -1104,25 +1104,25 @@ wf_authenticate(wf *w, const char *token, char *name, size_t namelen, buf *msg)
 	}
 	if ((rc = sha256(token, strlen(token), h)) != 0)
 		return rc;
-	if ((rc = store_token_list(w->st, &v, &n)) != 0) {
-		buf_printf(msg, "store: %s", store_error(w->st));
-		return rc;
-	}
-	/* compare against every stored hash, without stopping early */
-	for (i = 0; i < n; i++)
-		if (sodium_memcmp(v[i].hash, h, STORE_HASH_LEN) == 0)
-			hit = i;
-	if (hit == (size_t)-1) {
+	/* looked up by its hash, not by reading every token: the cost of a request must not
+	 * grow with the users. What the lookup's timing could tell is about a SHA-256 of the
+	 * token, which no caller can steer. */
+	rc = store_token_find(w->st, h, &t);
+	if (rc == 0 && sodium_memcmp(t.hash, h, STORE_HASH_LEN) != 0)
+		rc = ESC_ENOENT; /* a backend that answered another row: not this token */
+	if (rc == ESC_ENOENT) {
 		buf_puts(msg, "ESCORT_TOKEN is not valid (unknown or revoked)");
 		rc = WF_EREFUSED;
-	} else if (policy_identity_find(w->pol, v[hit].identity) == NULL) {
-		buf_printf(msg, "%s is no longer an identity in the policy in force", v[hit].identity);
+	} else if (rc) {
+		buf_printf(msg, "store: %s", store_error(w->st));
+	} else if (policy_identity_find(w->pol, t.identity) == NULL) {
+		buf_printf(msg, "%s is no longer an identity in the policy in force", t.identity);
 		rc = WF_EREFUSED;
-	} else if (strlen(v[hit].identity) >= namelen) {
+	} else if (strlen(t.identity) >= namelen) {
 		rc = ESC_ETOOBIG;
 	} else
-		snprintf(name, namelen, "%s", v[hit].identity);
-	store_tokens_free(v, n);
+		snprintf(name, namelen, "%s", t.identity);
+	store_token_clear(&t);
 	return rc;
 }
 
@@ -1375,19 +1375,25 @@ create_store(wf *w, const char *actor, wf_prepared *p, int64_t *id, int *state, 
 	const policy_decision *d = &p->d;
 	int64_t now = p->now;
 	int rc, to = p->to;
-	char *decision = r->decision;
-	int64_t expires = r->expires_us;
 
-	/* the row goes in as created (no decision yet), as the audit records tell it */
-	r->decision = NULL;
-	r->expires_us = 0;
-	if ((rc = set_state(r, WF_CREATED, now)) != 0)
-		goto out;
 	if ((rc = store_begin(w->st, STORE_TX_WRITE)) != 0) {
 		buf_printf(msg, "store: %s", store_error(w->st));
 		goto out;
 	}
-	if ((rc = store_request_insert(w->st, r)) != 0) {
+	/* the row goes in final (state, decision, binding) with one INSERT: the steps the
+	 * audit records tell (created, analyzed, decided) happen inside this transaction,
+	 * where nobody sees them. The binding hashes the id, so the id is reserved first. */
+	if ((rc = store_request_next_id(w->st, &r->id)) != 0) {
+		buf_printf(msg, "store: %s", store_error(w->st));
+		goto tx;
+	}
+	if ((rc = wf_approval_hash(r->id, r->target, r->policy_version, r->cmds, r->ncmds,
+	                           r->binding)) != 0)
+		goto tx;
+	r->has_binding = 1;
+	if ((rc = set_state(r, to, now)) != 0)
+		goto tx;
+	if ((rc = store_request_insert_as(w->st, r)) != 0) {
 		buf_printf(msg, "store: %s", store_error(w->st));
 		goto tx;
 	}
@@ -1397,29 +1403,11 @@ create_store(wf *w, const char *actor, wf_prepared *p, int64_t *id, int *state, 
 		buf_printf(msg, "store: %s", store_error(w->st));
 		goto tx;
 	}
-	if ((rc = wf_approval_hash(r->id, r->target, r->policy_version, r->cmds, r->ncmds,
-	                           r->binding)) != 0)
+	if ((rc = wf_audit(w, "request.created", actor, prep_event(&p->ev_created, r->id), msg)) ||
+	    (rc = wf_audit(w, "request.analyzed", actor, prep_event(&p->ev_analyzed, r->id),
+	                   msg)) ||
+	    (rc = wf_audit(w, "request.decided", actor, prep_event(&p->ev_decided, r->id), msg)))
 		goto tx;
-	r->has_binding = 1;
-	rc = wf_audit(w, "request.created", actor, prep_event(&p->ev_created, r->id), msg);
-	if (rc)
-		goto tx;
-	/* analyzed is not written on its own: inside this transaction nobody could see it,
-	 * and the decision's update below writes the row's final state (one UPDATE less per
-	 * creation) */
-	if ((rc = set_state(r, WF_ANALYZED, now)) != 0)
-		goto tx;
-	rc = wf_audit(w, "request.analyzed", actor, prep_event(&p->ev_analyzed, r->id), msg);
-	if (rc)
-		goto tx;
-	r->decision = decision;
-	decision = NULL;
-	r->expires_us = expires;
-	if ((rc = set_state(r, to, now)) || (rc = store_request_update(w->st, r))) {
-		buf_printf(msg, "store: %s", store_error(w->st));
-		goto tx;
-	}
-	rc = wf_audit(w, "request.decided", actor, prep_event(&p->ev_decided, r->id), msg);
 tx:
 	rc = finish_tx(w, rc, msg);
 	if (rc)
@@ -1450,7 +1438,6 @@ tx:
 		rc = WF_EREFUSED;
 	}
 out:
-	free(decision);
 	return rc;
 }
 

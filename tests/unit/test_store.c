@@ -258,6 +258,50 @@ test_exact_bytes_and_fields(void **state)
 	store_close(s);
 }
 
+/* A request stored final with one INSERT: the id is reserved first (in a write
+ * transaction) and the row must get exactly that id. */
+static void
+test_request_insert_as(void **state)
+{
+	struct fx *f = *state;
+	store *s = open_new(f);
+	store_request r, got;
+	int64_t id = 0, id2 = 0;
+
+	fill_request(&r, "op-in", (const unsigned char *)"uptime", 6);
+	assert_int_equal(store_request_insert(s, &r), 0); /* an ordinary one first */
+	/* outside a write transaction both are refused */
+	assert_int_not_equal(store_request_next_id(s, &id), 0);
+	assert_int_equal(store_begin(s, STORE_TX_WRITE), 0);
+	assert_int_equal(store_request_next_id(s, &id), 0);
+	assert_true(id > r.id);
+	store_request_clear(&r);
+	fill_request(&r, "op-in", (const unsigned char *)"hostname", 8);
+	r.id = id;
+	memset(r.binding, 0xcd, sizeof(r.binding));
+	r.has_binding = 1;
+	assert_int_equal(store_request_insert_as(s, &r), 0);
+	assert_int_equal(store_commit(s), 0);
+	assert_int_equal(store_request_get(s, id, &got), 0);
+	assert_int_equal(got.id, id);
+	assert_memory_equal(got.cmds[0].bytes, "hostname", 8);
+	assert_true(got.has_binding);
+	assert_memory_equal(got.binding, r.binding, STORE_HASH_LEN);
+	store_request_clear(&got);
+	/* an id already taken is refused and nothing is written */
+	assert_int_equal(store_begin(s, STORE_TX_WRITE), 0);
+	assert_int_equal(store_request_next_id(s, &id2), 0);
+	assert_true(id2 > id);
+	r.id = id;
+	assert_int_not_equal(store_request_insert_as(s, &r), 0);
+	assert_int_equal(store_rollback(s), 0);
+	assert_int_equal(store_request_get(s, id, &got), 0);
+	assert_memory_equal(got.cmds[0].bytes, "hostname", 8);
+	store_request_clear(&got);
+	store_request_clear(&r);
+	store_close(s);
+}
+
 static void
 test_approvals_append_only(void **state)
 {
@@ -327,6 +371,20 @@ test_tokens_and_policies(void **state)
 	assert_int_equal(n, 1);
 	assert_int_equal(v[0].hash[0], 2);
 	store_tokens_free(v, n);
+	/* found by its hash, and only by the current one */
+	{
+		store_token got;
+		unsigned char h[STORE_HASH_LEN];
+
+		memset(&got, 0, sizeof(got));
+		memset(h, 2, sizeof(h));
+		assert_int_equal(store_token_find(s, h, &got), 0);
+		assert_string_equal(got.identity, "esc-1");
+		store_token_clear(&got);
+		memset(h, 1, sizeof(h));
+		assert_int_equal(store_token_find(s, h, &got), ESC_ENOENT);
+		store_token_clear(&got);
+	}
 	assert_int_equal(store_token_revoke(s, "esc-1"), 0);
 	assert_int_equal(store_token_revoke(s, "esc-1"), ESC_ENOENT);
 	assert_int_equal(store_token_list(s, &v, &n), 0);
@@ -379,6 +437,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_failed_migration_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exact_bytes_and_fields, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_request_insert_as, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_approvals_append_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tokens_and_policies, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ops_version, setup, teardown),
