@@ -738,7 +738,7 @@ test_ssh_attestation(void **state)
 	snprintf(cmd, sizeof(cmd), "echo 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEvil backdoor@x' >> %s/root/.ssh/authorized_keys",
 	         a.root);
 	d = attested(&a, cmd, &n);
-	assert_int_equal(n, 1);
+	assert_int_equal(changes_but_ports(d), 1);
 	assert_non_null(strstr(d, "added 1 key to /root/.ssh/authorized_keys: \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEvil backdoor@x\""));
 	free(d);
 
