@@ -27,118 +27,6 @@
 #define POLL_MS 50
 #define STOP_WAIT_MS 2000
 
-/* Receives one datagram that may carry exactly one descriptor (*fd, else -1). As
- * pmsg_recv otherwise. Only the worker uses it, on what the broker sends. */
-static int
-recv_fd(int sock, buf *b, pmsg_rd *r, int timeout_ms, int *fd)
-{
-	struct pollfd pfd = { .fd = sock, .events = POLLIN };
-	union {
-		struct cmsghdr h;
-		char space[CMSG_SPACE(sizeof(int) * 4)];
-	} ctl;
-	struct msghdr mh;
-	struct iovec iov;
-	struct cmsghdr *c;
-	ssize_t n;
-	int rc, bad = 0;
-
-	*fd = -1;
-	memset(r, 0, sizeof(*r));
-	if (b->max != PMSG_MAX + 1) {
-		buf_free(b);
-		buf_init(b, PMSG_MAX + 1);
-	}
-	buf_reset(b);
-	if ((rc = buf_reserve(b, PMSG_MAX + 1)) != 0)
-		return rc;
-	do
-		rc = poll(&pfd, 1, timeout_ms);
-	while (rc < 0 && errno == EINTR);
-	if (rc <= 0)
-		return ESC_EIO;
-	memset(&mh, 0, sizeof(mh));
-	iov.iov_base = b->data;
-	iov.iov_len = PMSG_MAX + 1;
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = ctl.space;
-	mh.msg_controllen = sizeof(ctl.space);
-	do
-		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return ESC_EIO;
-	if (n == 0)
-		return ESC_ENOENT;
-	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-		size_t k, nfd;
-		int v;
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
-			bad = 1;
-			continue;
-		}
-		nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (k = 0; k < nfd; k++) {
-			memcpy(&v, CMSG_DATA(c) + k * sizeof(int), sizeof(int));
-			if (*fd < 0)
-				*fd = v;
-			else {
-				close(v);
-				bad = 1;
-			}
-		}
-	}
-	if (bad || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || (size_t)n > PMSG_MAX) {
-		if (*fd >= 0)
-			close(*fd);
-		*fd = -1;
-		return ESC_EPARSE;
-	}
-	b->len = (size_t)n;
-	b->data[n] = 0;
-	rc = pmsg_open(r, b->data, b->len);
-	if (rc != 0 && *fd >= 0) {
-		close(*fd);
-		*fd = -1;
-	}
-	return rc;
-}
-
-static int
-send_fd(int sock, const buf *b, int fd)
-{
-	union {
-		struct cmsghdr h;
-		char space[CMSG_SPACE(sizeof(int))];
-	} ctl;
-	struct msghdr mh;
-	struct iovec iov;
-	struct cmsghdr *c;
-	ssize_t n;
-
-	if (fd < 0)
-		return pmsg_send(sock, b);
-	memset(&mh, 0, sizeof(mh));
-	memset(&ctl, 0, sizeof(ctl));
-	iov.iov_base = b->data;
-	iov.iov_len = b->len;
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = ctl.space;
-	mh.msg_controllen = sizeof(ctl.space);
-	c = CMSG_FIRSTHDR(&mh);
-	c->cmsg_level = SOL_SOCKET;
-	c->cmsg_type = SCM_RIGHTS;
-	c->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	do
-		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	return n < 0 || (size_t)n != b->len ? ESC_EIO : 0;
-}
-
 static int
 put_msg(buf *m, const buf *msg)
 {
@@ -220,7 +108,7 @@ broker_priv_shell_open(broker_pshell **out, const broker_target *t, const char *
 		if ((rc = pmsg_put_str(&m, env[i])) != 0)
 			goto toobig;
 	rc = ESC_EIO;
-	if (pmsg_send(ctl.fd, &m) != 0 || recv_fd(ctl.fd, &m, &r, OPEN_WAIT_MS, &fd) != 0 ||
+	if (pmsg_send(ctl.fd, &m) != 0 || pmsg_recv_fd(ctl.fd, &m, &r, OPEN_WAIT_MS, &fd) != 0 ||
 	    r.type != BROKER_PM_SHELL_OPENED || pmsg_get_u32(&r, &u32) ||
 	    pmsg_get_i64(&r, &pid) || pmsg_get_i64(&r, &start) ||
 	    pmsg_get_bytes(&r, &p, &n, 4096) || pmsg_end(&r) || (int32_t)u32 > 0 ||
@@ -740,7 +628,7 @@ ctl_open(broker_priv_state *st, buf *m)
 reply:
 	if (pmsg_begin(m, BROKER_PM_SHELL_OPENED) || pmsg_put_u32(m, (uint32_t)rc) ||
 	    pmsg_put_i64(m, rc == 0 ? ps->pid : 0) || pmsg_put_i64(m, rc == 0 ? ps->start : 0) ||
-	    put_msg(m, &msg) || send_fd(SV.ctl, m, rc == 0 ? sp[1] : -1)) {
+	    put_msg(m, &msg) || pmsg_send_fd(SV.ctl, m, rc == 0 ? sp[1] : -1)) {
 		rc = ESC_EIO;
 	} else
 		rc = 0;

@@ -237,6 +237,12 @@ pmsg_send(int fd, const buf *b)
 int
 pmsg_recv(int fd, buf *b, pmsg_rd *r, int timeout_ms)
 {
+	return pmsg_recv_fd(fd, b, r, timeout_ms, NULL);
+}
+
+int
+pmsg_recv_fd(int fd, buf *b, pmsg_rd *r, int timeout_ms, int *passed)
+{
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	union {
 		struct cmsghdr h;
@@ -244,9 +250,12 @@ pmsg_recv(int fd, buf *b, pmsg_rd *r, int timeout_ms)
 	} ctl;
 	struct msghdr mh;
 	struct iovec iov;
+	struct cmsghdr *c;
 	ssize_t n;
-	int rc;
+	int rc, bad = 0, got = -1;
 
+	if (passed)
+		*passed = -1;
 	memset(r, 0, sizeof(*r));
 	if (b->max != PMSG_MAX + 1) {
 		buf_free(b);
@@ -279,27 +288,74 @@ pmsg_recv(int fd, buf *b, pmsg_rd *r, int timeout_ms)
 		return ESC_EIO;
 	if (n == 0)
 		return ESC_ENOENT;
-	if (mh.msg_controllen != 0) {
-		struct cmsghdr *c;
+	/* every descriptor that arrived is closed unless it is the one the caller takes: any
+	 * ancillary data other than one descriptor for a caller that takes one is malformed */
+	for (c = mh.msg_controllen ? CMSG_FIRSTHDR(&mh) : NULL; c; c = CMSG_NXTHDR(&mh, c)) {
+		size_t k, nfd;
+		int v;
 
-		/* nobody passes descriptors here: close what arrived and call it malformed */
-		for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-				size_t k, nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-				int fdv;
-
-				for (k = 0; k < nfd; k++) {
-					memcpy(&fdv, CMSG_DATA(c) + k * sizeof(int), sizeof(int));
-					close(fdv);
-				}
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) {
+			bad = 1;
+			continue;
+		}
+		nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (k = 0; k < nfd; k++) {
+			memcpy(&v, CMSG_DATA(c) + k * sizeof(int), sizeof(int));
+			if (passed && got < 0)
+				got = v;
+			else {
+				close(v);
+				bad = 1;
 			}
-		return ESC_EPARSE;
+		}
 	}
-	if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || (size_t)n > PMSG_MAX)
-		return ESC_EPARSE;
-	b->len = (size_t)n;
-	b->data[n] = 0;
-	return pmsg_open(r, b->data, b->len);
+	if (!passed && mh.msg_controllen != 0)
+		bad = 1;
+	if (bad || (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || (size_t)n > PMSG_MAX)
+		rc = ESC_EPARSE;
+	else {
+		b->len = (size_t)n;
+		b->data[n] = 0;
+		rc = pmsg_open(r, b->data, b->len);
+	}
+	if (rc != 0 && got >= 0)
+		close(got);
+	else if (passed)
+		*passed = got;
+	return rc;
+}
+
+int
+pmsg_send_fd(int sock, const buf *b, int fd)
+{
+	union {
+		struct cmsghdr h;
+		char space[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct msghdr mh;
+	struct iovec iov;
+	struct cmsghdr *c;
+	ssize_t n;
+
+	if (fd < 0)
+		return pmsg_send(sock, b);
+	memset(&mh, 0, sizeof(mh));
+	memset(&ctl, 0, sizeof(ctl));
+	iov.iov_base = b->data;
+	iov.iov_len = b->len;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = ctl.space;
+	mh.msg_controllen = sizeof(ctl.space);
+	c = CMSG_FIRSTHDR(&mh);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	do
+		n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n < 0 || (size_t)n != b->len ? ESC_EIO : 0;
 }
 
 int

@@ -66,6 +66,12 @@ int pmsg_send(int fd, const buf *b);
  * error or time-out (errno ETIMEDOUT), ESC_EPARSE for a truncated (oversized), ancillary
  * -carrying or malformed datagram. */
 int pmsg_recv(int fd, buf *b, pmsg_rd *r, int timeout_ms);
+/* As pmsg_recv, for a channel that may pass one descriptor with a datagram: *passed gets
+ * it (-1 when none came); more than one, or other ancillary data, is ESC_EPARSE and every
+ * descriptor that arrived is closed. */
+int pmsg_recv_fd(int fd, buf *b, pmsg_rd *r, int timeout_ms, int *passed);
+/* As pmsg_send, passing descriptor fd along (fd < 0: none). */
+int pmsg_send_fd(int sock, const buf *b, int fd);
 
 /* The client end of a channel to a privileged peer (signer, broker), shared by its
  * threads: one request at a time under mu; dead once the peer hung up or misbehaved. */
